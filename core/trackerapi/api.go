@@ -1,0 +1,141 @@
+// Package trackerapi is the tracker protocol, version 1: the HTTP paths and
+// JSON bodies a tracker (package tracker) serves, and the client a node uses
+// to publish, announce and look up holders.
+//
+// Endpoints (all under /v1):
+//
+//	POST /v1/manifests                 body: a canonical manifest (application/octet-stream)
+//	GET  /v1/manifests/{id}            the canonical manifest of content id
+//	POST /v1/announce                  AnnounceRequest → AnnounceResponse
+//	GET  /v1/contents?q=&offset=&limit= ContentList
+//	GET  /v1/contents/{id}/holders?limit=&exclude=  HolderList
+//	GET  /v1/health                    Health
+//
+// Every error is an ErrorBody with a fitting status code.
+package trackerapi
+
+import (
+	"peerflow/core/content"
+	"peerflow/core/peer"
+)
+
+// ProtocolVersion is the version of this protocol; paths carry it as /v1.
+const ProtocolVersion = 1
+
+// Paths of the endpoints.
+const (
+	PathManifests = "/v1/manifests"
+	PathAnnounce  = "/v1/announce"
+	PathContents  = "/v1/contents"
+	PathHealth    = "/v1/health"
+)
+
+// Heartbeat and lease: a peer re-announces every Interval; a peer not heard
+// from for Lease (three missed heartbeats) expires and its chunks stop
+// counting.
+const (
+	DefaultIntervalSeconds = 30
+	DefaultLeaseSeconds    = 3 * DefaultIntervalSeconds
+)
+
+// Bounds a tracker enforces on what it is sent and a client on what it
+// reads, checked before decoding.
+const (
+	MaxAnnounceBody     = 64 << 20 // an announce of many large bitfields
+	MaxContentsPerPeer  = 4096     // entries in one announce
+	MaxHoldersPerCall   = 200      // holders returned by one call
+	MaxListLimit        = 500      // contents returned by one list call
+	MaxResponseBody     = MaxAnnounceBody
+	MaxManifestBody     = content.MaxEncodedSize
+	DefaultHoldersLimit = MaxHoldersPerCall
+	DefaultListLimit    = 100
+)
+
+// AnnounceRequest tells a tracker that a peer is alive, where it listens,
+// and which chunks it holds.
+//
+// With Full set, Contents is everything the peer holds and anything else
+// the tracker kept for it is dropped. Without it the announce is
+// incremental: listed contents are replaced, Stopped ones removed, the rest
+// kept. Either way the peer's lease is renewed.
+type AnnounceRequest struct {
+	Peer     peer.ID        `json:"peer_id"`
+	Addr     string         `json:"addr"` // host:port; an empty or unspecified host means "the address this request came from"
+	Full     bool           `json:"full,omitempty"`
+	Contents []ContentState `json:"contents,omitempty"`
+	Stopped  []content.ID   `json:"stopped,omitempty"`
+}
+
+// ContentState is what a peer holds of one content.
+type ContentState struct {
+	ID content.ID `json:"id"`
+	// Complete says the peer holds every chunk; Have is then omitted.
+	Complete bool `json:"complete,omitempty"`
+	// Have is the have-bitfield in wire form (chunk i is bit 7-i%8 of byte
+	// i/8), base64 in JSON; exactly ceil(chunks/8) bytes, padding bits zero.
+	Have       []byte `json:"have,omitempty"`
+	Uploaded   int64  `json:"uploaded,omitempty"`
+	Downloaded int64  `json:"downloaded,omitempty"`
+}
+
+// AnnounceResponse tells the peer when to announce again.
+type AnnounceResponse struct {
+	IntervalSeconds int `json:"interval"`
+	LeaseSeconds    int `json:"lease"`
+	// Unknown lists announced contents the tracker has no manifest for;
+	// the peer should publish them.
+	Unknown []content.ID `json:"unknown,omitempty"`
+}
+
+// PublishResponse answers a manifest publish.
+type PublishResponse struct {
+	ID      content.ID `json:"id"`
+	Created bool       `json:"created"` // false: the tracker already had it
+}
+
+// ContentInfo is one content in a list.
+type ContentInfo struct {
+	ID        content.ID `json:"id"`
+	Name      string     `json:"name"`
+	Size      int64      `json:"size"`
+	ChunkSize int64      `json:"chunk_size"`
+	Chunks    int        `json:"chunks"`
+	Holders   int        `json:"holders"`  // live peers holding at least one chunk
+	Seeders   int        `json:"seeders"`  // live peers holding every chunk
+	// Availability is the fraction of chunks at least one live peer holds.
+	Availability float64 `json:"availability"`
+	Origin       string  `json:"origin,omitempty"`
+}
+
+// ContentList is a page of the contents a tracker knows.
+type ContentList struct {
+	Contents []ContentInfo `json:"contents"`
+	Total    int           `json:"total"` // matching contents, over all pages
+}
+
+// HolderInfo is one live peer holding chunks of a content.
+type HolderInfo struct {
+	Peer     peer.ID `json:"peer_id"`
+	Addr     string  `json:"addr"`
+	Complete bool    `json:"complete,omitempty"`
+	Have     []byte  `json:"have,omitempty"` // wire-form bitfield, when not Complete
+}
+
+// HolderList answers a holders query.
+type HolderList struct {
+	Holders []HolderInfo `json:"holders"`
+	Total   int          `json:"total"` // live holders in all
+}
+
+// Health answers /v1/health.
+type Health struct {
+	OK        bool   `json:"ok"`
+	Version   string `json:"version"`
+	Protocol  int    `json:"protocol"`
+	TrackerID string `json:"tracker_id"`
+}
+
+// ErrorBody is the body of every error response.
+type ErrorBody struct {
+	Error string `json:"error"`
+}
