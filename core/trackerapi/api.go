@@ -100,8 +100,8 @@ type ContentInfo struct {
 	Size      int64      `json:"size"`
 	ChunkSize int64      `json:"chunk_size"`
 	Chunks    int        `json:"chunks"`
-	Holders   int        `json:"holders"`  // live peers holding at least one chunk
-	Seeders   int        `json:"seeders"`  // live peers holding every chunk
+	Holders   int        `json:"holders"` // live peers holding at least one chunk
+	Seeders   int        `json:"seeders"` // live peers holding every chunk
 	// Availability is the fraction of chunks at least one live peer holds.
 	Availability float64 `json:"availability"`
 	Origin       string  `json:"origin,omitempty"`
