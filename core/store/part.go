@@ -1,0 +1,308 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"peerflow/core/content"
+	"peerflow/flow"
+)
+
+// ErrHashMismatch is returned for chunk bytes whose SHA-256 is not the
+// manifest's: they are never written.
+var ErrHashMismatch = errors.New("chunk does not match its SHA-256 in the manifest")
+
+// ErrIncomplete is returned by Finish while chunks are missing.
+var ErrIncomplete = errors.New("download is not complete")
+
+// Part is an unfinished download: a part file in the destination folder
+// and the set of chunks verified so far. It is safe for concurrent use;
+// PutChunk calls for different chunks run in parallel.
+type Part struct {
+	s    *Store
+	m    *content.Manifest
+	id   content.ID
+	path string // the part file
+	f    *os.File
+
+	mu       sync.Mutex
+	verified *flow.Bitset // verified and written (maybe not yet durable)
+	durable  *flow.Bitset // as last recorded in the database
+	dirty    int          // chunks verified since the last Sync
+	closed   bool
+}
+
+// PartPath is the hidden file a download of m into folder is written to.
+func PartPath(folder string, m *content.Manifest) string {
+	return filepath.Join(folder, "."+m.Name+"."+m.ID().Short()+".part")
+}
+
+// OpenPart starts or resumes the download of the library entry e (kind
+// download). Chunks recorded as durable are kept; the part file is created
+// if missing (then nothing is kept).
+func (s *Store) OpenPart(e Entry) (*Part, error) {
+	m := e.Manifest
+	p := &Part{s: s, m: m, id: e.ID, path: PartPath(e.Folder, m)}
+	if fi, err := os.Stat(e.Folder); err != nil {
+		return nil, fmt.Errorf("download folder: %w", err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("download folder %s is not a folder", e.Folder)
+	}
+	f, err := os.OpenFile(p.path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open part file: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open part file: %w", err)
+	}
+	p.f = f
+	p.durable = flow.NewBitset(m.NumChunks())
+	err = s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketVerified).Get(e.ID[:])
+		if v == nil {
+			return nil
+		}
+		b, err := flow.BitsetFromBytes(v, m.NumChunks())
+		if err != nil {
+			return fmt.Errorf("stored chunk set: %w", err)
+		}
+		p.durable = b
+		return nil
+	})
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	// A part file shorter than the last durable chunk's end was truncated
+	// or replaced behind our back: trust none of it.
+	if p.durable.Count() > 0 && fi.Size() < p.maxDurableEnd() {
+		p.durable = flow.NewBitset(m.NumChunks())
+	}
+	p.verified = p.durable.Clone()
+	return p, nil
+}
+
+// maxDurableEnd is the end offset of the highest durable chunk.
+func (p *Part) maxDurableEnd() int64 {
+	for i := p.m.NumChunks() - 1; i >= 0; i-- {
+		if p.durable.Has(i) {
+			return p.m.ChunkOffset(i) + p.m.ChunkLen(i)
+		}
+	}
+	return 0
+}
+
+// Manifest is the content being downloaded.
+func (p *Part) Manifest() *content.Manifest { return p.m }
+
+// Path is the part file's path.
+func (p *Part) Path() string { return p.path }
+
+// Have returns a copy of the verified chunk set.
+func (p *Part) Have() *flow.Bitset {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.verified.Clone()
+}
+
+// Has reports whether chunk i is verified.
+func (p *Part) Has(i int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.verified.Has(i)
+}
+
+// Done reports whether every chunk is verified.
+func (p *Part) Done() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.verified.Count() == p.m.NumChunks()
+}
+
+// PutChunk checks data against chunk i's hash and writes it at the chunk's
+// offset. It returns ErrHashMismatch (and writes nothing) for wrong bytes.
+// The chunk is verified at once (it may be served and counts as done) and
+// becomes durable at the next Sync. It returns false if the chunk was
+// already verified (a duplicate, e.g. from the endgame).
+func (p *Part) PutChunk(i int, data []byte) (bool, error) {
+	if i < 0 || i >= p.m.NumChunks() || int64(len(data)) != p.m.ChunkLen(i) {
+		return false, fmt.Errorf("chunk %d: %d bytes do not fit it", i, len(data))
+	}
+	if sha256.Sum256(data) != p.m.Hashes[i] {
+		return false, fmt.Errorf("chunk %d: %w", i, ErrHashMismatch)
+	}
+	if p.Has(i) {
+		return false, nil
+	}
+	if _, err := p.f.WriteAt(data, p.m.ChunkOffset(i)); err != nil {
+		return false, fmt.Errorf("write chunk %d to %s: %w", i, p.path, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false, os.ErrClosed
+	}
+	if p.verified.Has(i) {
+		return false, nil
+	}
+	p.verified.Set(i)
+	p.dirty++
+	return true, nil
+}
+
+// Dirty is the number of chunks verified since the last Sync.
+func (p *Part) Dirty() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.dirty
+}
+
+// Sync makes every chunk verified so far durable: it fsyncs the part file,
+// then records the set in the database (whose commit fsyncs too). After a
+// crash, chunks verified after the last Sync are fetched again.
+func (p *Part) Sync() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return os.ErrClosed
+	}
+	snapshot := p.verified.Clone()
+	p.dirty = 0
+	p.mu.Unlock()
+	// Every chunk in snapshot was written (WriteAt returned) before it was
+	// added, so this fsync covers them all.
+	if err := p.f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", p.path, err)
+	}
+	err := p.s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketVerified).Put(p.id[:], snapshot.Bytes())
+	})
+	if err != nil {
+		return fmt.Errorf("record verified chunks: %w", err)
+	}
+	p.mu.Lock()
+	p.durable = snapshot
+	p.mu.Unlock()
+	return nil
+}
+
+// File returns the part file opened anew for reading, so a caller can read
+// (or sendfile) verified chunks with its own file position.
+func (p *Part) File() (*os.File, error) { return os.Open(p.path) }
+
+// Close syncs and closes the part file; the download can be resumed by
+// OpenPart later.
+func (p *Part) Close() error {
+	err := p.Sync()
+	if errors.Is(err, os.ErrClosed) {
+		return nil
+	}
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	return errors.Join(err, p.f.Close())
+}
+
+// Finish moves a complete download into its folder under the manifest's
+// name: fsync, then a link into place that never overwrites a different
+// file ("name (1).ext" and so on instead). The file gets the manifest's
+// modification time, so sharing it again gives the same content ID. The
+// library entry becomes a complete one, served in place from now on.
+func (p *Part) Finish(e Entry) (Entry, error) {
+	if !p.Done() {
+		return e, ErrIncomplete
+	}
+	if err := p.Close(); err != nil {
+		return e, err
+	}
+	final, placed, err := placeFile(p.path, e.Folder, p.m)
+	if err != nil {
+		return e, err
+	}
+	if placed {
+		if err := os.Chtimes(final, time.Now(), p.m.Created); err != nil {
+			return e, fmt.Errorf("set modification time of %s: %w", final, err)
+		}
+	}
+	fi, err := os.Stat(final)
+	if err != nil {
+		return e, err
+	}
+	e.Path, e.Size, e.ModTime = final, fi.Size(), fi.ModTime()
+	err = p.s.db.Update(func(tx *bolt.Tx) error {
+		v, err := marshalEntry(e)
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketVerified).Delete(e.ID[:]); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketLibrary).Put(e.ID[:], v)
+	})
+	return e, err
+}
+
+// sameContent reports whether path already holds exactly m's bytes (say,
+// the same file downloaded before), so no second copy is made.
+func sameContent(path string, m *content.Manifest) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() || fi.Size() != m.Size {
+		return false
+	}
+	hashes, err := content.HashChunks(context.Background(), f, m.Size, m.ChunkSize, 0)
+	return err == nil && slices.Equal(hashes, m.Hashes)
+}
+
+// maxNameTries bounds the "name (n).ext" search.
+const maxNameTries = 1000
+
+// placeFile moves the part file into folder under m.Name, or the first free
+// "name (n).ext"; placed is false when an identical file was already there
+// and the part was dropped instead. A hard link is atomic and fails if the name exists, so
+// nothing is ever overwritten; file systems without hard links fall back
+// to a rename after an existence check.
+func placeFile(part, folder string, m *content.Manifest) (target string, placed bool, err error) {
+	ext := filepath.Ext(m.Name)
+	base := strings.TrimSuffix(m.Name, ext)
+	for n := range maxNameTries {
+		name := m.Name
+		if n > 0 {
+			name = fmt.Sprintf("%s (%d)%s", base, n, ext)
+		}
+		target = filepath.Join(folder, name)
+		if sameContent(target, m) {
+			return target, false, os.Remove(part)
+		}
+		err = os.Link(part, target)
+		if err == nil {
+			return target, true, os.Remove(part)
+		}
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if _, serr := os.Lstat(target); serr == nil {
+			continue
+		}
+		if err := os.Rename(part, target); err != nil {
+			return "", false, fmt.Errorf("move download into place: %w", err)
+		}
+		return target, true, nil
+	}
+	return "", false, fmt.Errorf("move download into place: %d files named like %s exist", maxNameTries, m.Name)
+}

@@ -1,0 +1,249 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"peerflow/core/content"
+	"peerflow/core/peer"
+)
+
+// Buckets of the database.
+var (
+	bucketMeta      = []byte("meta")
+	bucketManifests = []byte("manifests") // content ID → canonical manifest
+	bucketLibrary   = []byte("library")   // content ID → Entry (JSON)
+	bucketVerified  = []byte("verified")  // content ID → wire-form bitset of durable chunks
+	keyPeerID       = []byte("peer_id")
+)
+
+// DBName is the database file inside a node's data folder.
+const DBName = "peerflow.db"
+
+// ErrInUse is returned when another process has the data folder open.
+var ErrInUse = errors.New("the data folder is in use by another Peerflow process")
+
+// ErrNotFound is returned for a content the library does not hold.
+var ErrNotFound = errors.New("not in the library")
+
+// Store is a node's on-disk state. It is safe for concurrent use.
+type Store struct {
+	db     *bolt.DB
+	dir    string
+	peerID peer.ID
+}
+
+// Open opens (or creates) the store in dir.
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open data folder: %w", err)
+	}
+	path := filepath.Join(dir, DBName)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("open %s: %w", path, ErrInUse)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s := &Store{db: db, dir: dir}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketMeta, bucketManifests, bucketLibrary, bucketVerified} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get(keyPeerID); len(v) == len(s.peerID) {
+			copy(s.peerID[:], v)
+			return nil
+		}
+		s.peerID = peer.NewID()
+		return meta.Put(keyPeerID, s.peerID[:])
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("initialise %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Close closes the database. Parts must be closed first.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Dir is the data folder.
+func (s *Store) Dir() string { return s.dir }
+
+// PeerID is this node's identity, made on first open and kept.
+func (s *Store) PeerID() peer.ID { return s.peerID }
+
+// Kind says whether an entry is shared from a local file or downloaded.
+type Kind string
+
+// Kinds of library entries.
+const (
+	KindShare    Kind = "share"
+	KindDownload Kind = "download"
+)
+
+// Entry is one item of the library.
+type Entry struct {
+	ID   content.ID `json:"id"`
+	Kind Kind       `json:"kind"`
+	// Path is the file served in place: the shared file, or the finished
+	// download. Empty while a download is unfinished.
+	Path string `json:"path,omitempty"`
+	// Size and ModTime are the file's as recorded when it was shared or
+	// finished; a file that no longer matches is not served.
+	Size    int64     `json:"size,omitempty"`
+	ModTime time.Time `json:"mtime,omitzero"`
+	// Folder is where a download goes.
+	Folder string    `json:"folder,omitempty"`
+	Paused bool      `json:"paused,omitempty"`
+	Added  time.Time `json:"added"`
+	// Manifest is loaded from the manifests bucket, not stored in the entry.
+	Manifest *content.Manifest `json:"-"`
+}
+
+// Complete reports whether the entry's file is whole and served in place.
+func (e *Entry) Complete() bool { return e.Path != "" }
+
+// PutManifest stores a manifest (e.g. one fetched from a tracker).
+func (s *Store) PutManifest(m *content.Manifest) error {
+	id := m.ID()
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketManifests).Put(id[:], m.Encode())
+	})
+}
+
+// Manifest returns a stored manifest.
+func (s *Store) Manifest(id content.ID) (*content.Manifest, error) {
+	var m *content.Manifest
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		m, err = manifestIn(tx, id)
+		return err
+	})
+	return m, err
+}
+
+func manifestIn(tx *bolt.Tx, id content.ID) (*content.Manifest, error) {
+	v := tx.Bucket(bucketManifests).Get(id[:])
+	if v == nil {
+		return nil, fmt.Errorf("manifest %s: %w", id.Short(), ErrNotFound)
+	}
+	// The database is on disk and could be damaged: decode validates.
+	m, err := content.Decode(v)
+	if err != nil {
+		return nil, fmt.Errorf("stored manifest %s: %w", id.Short(), err)
+	}
+	return m, nil
+}
+
+// Put adds or replaces a library entry, storing its manifest too.
+func (s *Store) Put(e Entry) error {
+	if e.Manifest == nil {
+		return errors.New("library entry without a manifest")
+	}
+	v, err := marshalEntry(e)
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketManifests).Put(e.ID[:], e.Manifest.Encode()); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketLibrary).Put(e.ID[:], v)
+	})
+}
+
+// Get returns one library entry with its manifest.
+func (s *Store) Get(id content.ID) (Entry, error) {
+	var e Entry
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketLibrary).Get(id[:])
+		if v == nil {
+			return fmt.Errorf("%s: %w", id.Short(), ErrNotFound)
+		}
+		var err error
+		e, err = decodeEntry(tx, v)
+		return err
+	})
+	return e, err
+}
+
+func marshalEntry(e Entry) ([]byte, error) {
+	v, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("encode library entry: %w", err)
+	}
+	return v, nil
+}
+
+func decodeEntry(tx *bolt.Tx, v []byte) (Entry, error) {
+	var e Entry
+	if err := json.Unmarshal(v, &e); err != nil {
+		return Entry{}, fmt.Errorf("library entry: %w", err)
+	}
+	m, err := manifestIn(tx, e.ID)
+	if err != nil {
+		return Entry{}, err
+	}
+	e.Manifest = m
+	return e, nil
+}
+
+// Entries returns the whole library. A damaged entry is skipped, not fatal:
+// the rest of the library stays usable.
+func (s *Store) Entries() ([]Entry, error) {
+	var out []Entry
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketLibrary).ForEach(func(_, v []byte) error {
+			if e, err := decodeEntry(tx, v); err == nil {
+				out = append(out, e)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Remove forgets an entry and its download state. Files are left alone.
+func (s *Store) Remove(id content.ID) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketVerified).Delete(id[:]); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketLibrary).Delete(id[:])
+	})
+}
+
+// ErrChanged is returned when a shared or finished file no longer matches
+// what was recorded: it must be shared again before it is served.
+var ErrChanged = errors.New("the file changed on disk since it was shared; share it again")
+
+// CheckFile verifies that a complete entry's file still has the recorded
+// size and modification time.
+func CheckFile(e *Entry) error {
+	fi, err := os.Stat(e.Path)
+	if err != nil {
+		return fmt.Errorf("shared file %s: %w", e.Path, err)
+	}
+	if fi.Size() != e.Size || !fi.ModTime().Equal(e.ModTime) {
+		return fmt.Errorf("%s: %w", e.Path, ErrChanged)
+	}
+	return nil
+}
+
+// ShareEntry builds the library entry for sharing the file at path, whose
+// manifest m was just built from it.
+func ShareEntry(m *content.Manifest, path string, fi os.FileInfo) Entry {
+	return Entry{ID: m.ID(), Kind: KindShare, Path: path, Size: fi.Size(), ModTime: fi.ModTime(), Added: time.Now(), Manifest: m}
+}

@@ -1,0 +1,326 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"peerflow/core/content"
+)
+
+const testChunk = content.MinChunkSize
+
+// sample writes a random file of size bytes and returns its path, bytes and
+// manifest (16 KiB chunks).
+func sample(t *testing.T, dir string, size int64) (string, []byte, *content.Manifest) {
+	t.Helper()
+	data := make([]byte, size)
+	rng := rand.New(rand.NewPCG(uint64(size), 1))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	path := filepath.Join(dir, "movie.mp4")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := content.Build(context.Background(), path, content.BuildOptions{ChunkSize: testChunk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, data, m
+}
+
+func chunkOf(data []byte, m *content.Manifest, i int) []byte {
+	return data[m.ChunkOffset(i) : m.ChunkOffset(i)+m.ChunkLen(i)]
+}
+
+func openStore(t *testing.T, dir string) *Store {
+	t.Helper()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func downloadEntry(m *content.Manifest, folder string) Entry {
+	return Entry{ID: m.ID(), Kind: KindDownload, Folder: folder, Added: time.Now(), Manifest: m}
+}
+
+func TestLibrarySurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	path, _, m := sample(t, t.TempDir(), 3*testChunk)
+	s := openStore(t, dir)
+	id := s.PeerID()
+	fi, _ := os.Stat(path)
+	if err := s.Put(ShareEntry(m, path, fi)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, dir)
+	defer s.Close()
+	if s.PeerID() != id {
+		t.Error("peer ID changed across a restart")
+	}
+	entries, err := s.Entries()
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("Entries = %v, %v", entries, err)
+	}
+	e := entries[0]
+	if e.ID != m.ID() || e.Kind != KindShare || e.Path != path || e.Manifest.ID() != m.ID() || !e.Complete() {
+		t.Fatalf("entry after restart: %+v", e)
+	}
+	if err := CheckFile(&e); err != nil {
+		t.Fatalf("unchanged file reported as changed: %v", err)
+	}
+	if err := s.Remove(m.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(m.ID()); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get after Remove: %v", err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal("Remove deleted the shared file")
+	}
+}
+
+func TestOpenTwiceIsInUse(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	defer s.Close()
+	if _, err := Open(dir); !errors.Is(err, ErrInUse) {
+		t.Fatalf("second Open: %v, want ErrInUse", err)
+	}
+}
+
+func TestCheckFileDetectsChanges(t *testing.T) {
+	path, data, m := sample(t, t.TempDir(), 2*testChunk)
+	fi, _ := os.Stat(path)
+	e := ShareEntry(m, path, fi)
+	// Same size, new content and mtime: an in-place edit.
+	data[0] ^= 0xff
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(path, time.Now(), fi.ModTime().Add(time.Second))
+	if err := CheckFile(&e); !errors.Is(err, ErrChanged) {
+		t.Fatalf("edited file: %v, want ErrChanged", err)
+	}
+	os.Truncate(path, 10)
+	if err := CheckFile(&e); !errors.Is(err, ErrChanged) {
+		t.Fatalf("truncated file: %v, want ErrChanged", err)
+	}
+	os.Remove(path)
+	if err := CheckFile(&e); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("deleted file: %v", err)
+	}
+}
+
+func TestDownloadResumesAfterAbruptStop(t *testing.T) {
+	dir, folder := t.TempDir(), t.TempDir()
+	_, data, m := sample(t, t.TempDir(), 6*testChunk+123)
+	s := openStore(t, dir)
+	e := downloadEntry(m, folder)
+	if err := s.Put(e); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.OpenPart(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{0, 2, 3} {
+		if _, err := p.PutChunk(i, chunkOf(data, m, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	// Chunk 5 is verified but not synced, then its bytes are torn (half
+	// overwritten) as by a crash during writeback.
+	if _, err := p.PutChunk(5, chunkOf(data, m, 5)); err != nil {
+		t.Fatal(err)
+	}
+	torn := make([]byte, testChunk/2)
+	p.f.WriteAt(torn, m.ChunkOffset(5))
+	// Abrupt stop: no Part.Close, no Store.Close; just drop the handles.
+	p.f.Close()
+	s.db.Close()
+
+	s = openStore(t, dir)
+	defer s.Close()
+	e, err = s.Get(m.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err = s.OpenPart(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := p.Have()
+	for i := range m.NumChunks() {
+		want := i == 0 || i == 2 || i == 3
+		if have.Has(i) != want {
+			t.Errorf("after resume chunk %d verified = %v, want %v", i, have.Has(i), want)
+		}
+	}
+	for i := range m.NumChunks() {
+		if !have.Has(i) {
+			if _, err := p.PutChunk(i, chunkOf(data, m, i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	done, err := p.Finish(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(done.Path)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("finished file differs from the original (%v)", err)
+	}
+	if _, err := os.Stat(p.Path()); !errors.Is(err, os.ErrNotExist) {
+		t.Error("part file left behind")
+	}
+	// Sharing the finished file again gives the same content ID.
+	again, err := content.Build(context.Background(), done.Path, content.BuildOptions{ChunkSize: testChunk})
+	if err != nil || again.ID() != m.ID() {
+		t.Fatalf("re-sharing the download gives another ID (%v)", err)
+	}
+	if e, _ := s.Get(m.ID()); !e.Complete() || CheckFile(&e) != nil {
+		t.Fatalf("finished entry %+v not servable", e)
+	}
+}
+
+func TestPutChunkRejectsBadBytes(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	_, data, m := sample(t, t.TempDir(), 2*testChunk)
+	p, err := s.OpenPart(downloadEntry(m, t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	bad := bytes.Clone(chunkOf(data, m, 1))
+	bad[100] ^= 1
+	if _, err := p.PutChunk(1, bad); !errors.Is(err, ErrHashMismatch) {
+		t.Fatalf("corrupt chunk: %v", err)
+	}
+	if _, err := p.PutChunk(1, bad[:10]); err == nil {
+		t.Fatal("short chunk accepted")
+	}
+	if _, err := p.PutChunk(7, bad); err == nil {
+		t.Fatal("chunk out of range accepted")
+	}
+	if p.Has(1) {
+		t.Fatal("a rejected chunk counts as verified")
+	}
+	part, _ := os.ReadFile(p.Path())
+	if len(part) > 0 && bytes.Contains(part, bad[90:110]) {
+		t.Fatal("rejected bytes reached the part file")
+	}
+	fresh, err := p.PutChunk(1, chunkOf(data, m, 1))
+	if err != nil || !fresh {
+		t.Fatalf("good chunk: %v, %v", fresh, err)
+	}
+	if dup, err := p.PutChunk(1, chunkOf(data, m, 1)); err != nil || dup {
+		t.Fatalf("duplicate chunk: fresh=%v err=%v", dup, err)
+	}
+	if _, err := p.Finish(downloadEntry(m, t.TempDir())); !errors.Is(err, ErrIncomplete) {
+		t.Fatalf("Finish of an incomplete download: %v", err)
+	}
+}
+
+// finishDownload downloads m's chunks from data into folder and finishes.
+func finishDownload(t *testing.T, s *Store, m *content.Manifest, data []byte, folder string) string {
+	t.Helper()
+	e := downloadEntry(m, folder)
+	if err := s.Put(e); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.OpenPart(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range m.NumChunks() {
+		if _, err := p.PutChunk(i, chunkOf(data, m, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, err = p.Finish(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.Path
+}
+
+func TestFinishNeverOverwrites(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	_, data, m := sample(t, t.TempDir(), testChunk+5)
+	folder := t.TempDir()
+	other := []byte("somebody else's movie")
+	os.WriteFile(filepath.Join(folder, "movie.mp4"), other, 0o644)
+	os.WriteFile(filepath.Join(folder, "movie (1).mp4"), other, 0o644)
+
+	got := finishDownload(t, s, m, data, folder)
+	if filepath.Base(got) != "movie (2).mp4" {
+		t.Fatalf("placed at %s, want movie (2).mp4", got)
+	}
+	for _, name := range []string{"movie.mp4", "movie (1).mp4"} {
+		if b, _ := os.ReadFile(filepath.Join(folder, name)); !bytes.Equal(b, other) {
+			t.Fatalf("%s was overwritten", name)
+		}
+	}
+	// The same content again: the identical file is reused, not copied.
+	if again := finishDownload(t, s, m, data, folder); again != got {
+		t.Fatalf("identical download placed at %s, want %s", again, got)
+	}
+}
+
+func TestUnusableFolder(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	_, _, m := sample(t, t.TempDir(), testChunk)
+	notDir := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(notDir, nil, 0o644)
+	for _, folder := range []string{notDir, filepath.Join(t.TempDir(), "missing")} {
+		if _, err := s.OpenPart(downloadEntry(m, folder)); err == nil {
+			t.Errorf("OpenPart in %s succeeded", folder)
+		}
+	}
+}
+
+// TestDiskFull writes through a part file that is /dev/full, which fails
+// every write with ENOSPC: the error is clear and nothing verified is lost.
+func TestDiskFull(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full on this system")
+	}
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	_, data, m := sample(t, t.TempDir(), 3*testChunk)
+	folder := t.TempDir()
+	if err := os.Symlink("/dev/full", PartPath(folder, m)); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.OpenPart(downloadEntry(m, folder))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	_, err = p.PutChunk(0, chunkOf(data, m, 0))
+	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("no space left")) {
+		t.Fatalf("write to a full disk: %v", err)
+	}
+	if p.Has(0) {
+		t.Fatal("an unwritten chunk counts as verified")
+	}
+}
