@@ -59,10 +59,11 @@ const (
 	ReasonBadRequest     // the request broke the protocol
 	ReasonChanged        // the shared file changed on disk; it is no longer served
 	ReasonShutdown       // the peer is closing
+	ReasonDuplicate      // the two peers are already connected for this content
 )
 
 var reasonNames = [...]string{"none", "bad magic", "unsupported protocol version", "content not shared here",
-	"chunk not held", "busy", "banned", "bad request", "shared file changed on disk", "shutting down"}
+	"chunk not held", "busy", "banned", "bad request", "shared file changed on disk", "shutting down", "already connected"}
 
 func (r Reason) String() string {
 	if int(r) < len(reasonNames) {

@@ -1,0 +1,958 @@
+package transfer
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"peerflow/core/content"
+	"peerflow/core/peer"
+	"peerflow/core/store"
+	"peerflow/core/wire"
+	"peerflow/flow"
+)
+
+// State is where a download stands.
+type State string
+
+// Download states.
+const (
+	StateConnecting  State = "connecting"  // looking for peers
+	StateDownloading State = "downloading" // chunks are arriving
+	StateStalled     State = "stalled"     // some chunks are held by no reachable peer and there is no origin
+	StatePaused      State = "paused"
+	StateComplete    State = "complete" // verified and moved into place
+	StateFailed      State = "failed"   // see Progress.Err
+	StateStopped     State = "stopped"  // closed before completion; resumable
+)
+
+// EventKind says what an Event reports.
+type EventKind int
+
+// Event kinds.
+const (
+	EventChunk EventKind = iota // a chunk was verified and written
+	EventState                  // the state changed
+	EventPeer                   // a peer connected or left
+)
+
+// OriginSource names the origin in events and results.
+const OriginSource = "origin"
+
+// Event is one thing that happened to a download. Chunk events come for
+// every verified chunk, exactly once each.
+type Event struct {
+	Kind   EventKind
+	Chunk  int     // EventChunk
+	Source string  // EventChunk, EventPeer: the peer's listen address, or OriginSource
+	Peer   peer.ID // EventChunk, EventPeer: zero for the origin
+	Bytes  int64   // EventChunk: the chunk's size
+	Rate   float64 // EventChunk: the source's estimated rate, bytes/s
+	At     time.Time
+	State  State // EventState: the new state; EventPeer: unused
+	Joined bool  // EventPeer: connected (true) or left
+}
+
+// DownloadOptions tune a download.
+type DownloadOptions struct {
+	Holders HolderSource // where to find peers; nil: only peers that connect to us
+	Origin  string       // origin URL for HTTP range requests; "" for none
+	// OnEvent is called for every event, from the goroutine where it
+	// happened; it must return quickly and must not call back into the
+	// Download.
+	OnEvent func(Event)
+	Order   flow.Order // flow.RarestFirst (default) or flow.Sequential
+	From    int        // first chunk for flow.Sequential
+	// HTTPClient fetches from the origin; nil: a client with timeouts.
+	HTTPClient *http.Client
+}
+
+// Progress is a snapshot of a download.
+type Progress struct {
+	State       State
+	Chunks      int     // in all
+	Done        int     // verified
+	Size        int64   // bytes in all
+	Bytes       int64   // verified bytes
+	Rate        float64 // bytes/s, recent average
+	Peers       int     // connected peers
+	Unavailable int     // missing chunks no connected peer holds (and no origin)
+	OriginBytes int64
+	Err         error
+}
+
+// Result describes a finished download.
+type Result struct {
+	Path        string
+	Bytes       int64            // fetched in this run
+	Duration    time.Duration    // of this run
+	Sources     map[string]int64 // peer listen address (or OriginSource) → bytes received
+	OriginBytes int64
+	// Refetched counts chunks received more than once or rejected: endgame
+	// duplicates, chunks that failed verification.
+	Refetched int
+}
+
+// Tuning of the scheduler.
+const (
+	tickEvery         = 200 * time.Millisecond
+	minReplanGap      = 100 * time.Millisecond
+	syncEvery         = time.Second // durability lag: chunks verified since are fetched again after a crash
+	holdersEvery      = 15 * time.Second
+	holdersEveryStall = 3 * time.Second
+	dialRetryAfter    = 30 * time.Second
+	maxDialsAtOnce    = 8
+	busyBackoff       = time.Second
+	minStallTimeout   = 4 * time.Second
+	driftTolerance    = 0.35 // replan when a measured rate moves this far from the planned one
+	endgameCopies     = 2    // at most this many extra requests for one chunk
+	originWorkers     = 2
+	// DefaultOriginRate is assumed for the origin until measured: low, so
+	// that peers are preferred and the origin gets what they cannot do.
+	DefaultOriginRate = 256 << 10
+)
+
+// Download fetches one content. Create it with Engine.Download.
+type Download struct {
+	e     *Engine
+	sw    *swarm
+	m     *content.Manifest
+	entry store.Entry
+	part  *store.Part
+	opts  DownloadOptions
+	log   *slog.Logger
+	start time.Time
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	kick   chan struct{}
+	origin chan struct{} // wakes origin workers
+
+	mu          sync.Mutex
+	peers       map[*session]*peerState
+	missing     *flow.Bitset
+	inflight    []uint8 // per chunk: outstanding requests (peers and origin)
+	originQ     []int
+	originBusy  int // origin requests outstanding
+	originMeter meter
+	plan        *flow.Plan
+	planPeers   []flow.Peer
+	lastPlan    time.Time
+	replan      bool
+	paused      bool
+	state       State
+	err         error
+	result      Result
+	done0       int // chunks verified before this run
+	bytes       int64
+	rate        meter
+	unavailable int
+	dialing     map[string]bool
+	dialFailed  map[string]time.Time
+	lastSync    time.Time
+}
+
+// peerState is the download's view of one connected peer.
+type peerState struct {
+	s         *session
+	queue     []int             // planned chunks, in order
+	inflight  map[int]time.Time // requested chunks → when
+	meter     meter
+	planRate  float64
+	busyFrom  time.Time // when inflight became non-empty
+	busyAcc   time.Duration
+	backoff   time.Time // Busy reject: do not ask before
+	lastData  time.Time
+	rtt       time.Duration
+	requested int
+}
+
+// Download starts fetching the library entry e (a download, not complete)
+// into part. The swarm serves part's verified chunks meanwhile.
+func (e *Engine) Download(entry store.Entry, part *store.Part, opts DownloadOptions) (*Download, error) {
+	m := part.Manifest()
+	sw, err := e.swarmFor(m, PartSource{part})
+	if err != nil {
+		return nil, err
+	}
+	have := part.Have()
+	missing := flow.NewBitset(m.NumChunks())
+	missing.Fill()
+	missing.AndNot(have)
+	ctx, cancel := context.WithCancel(e.ctx)
+	d := &Download{
+		e: e, sw: sw, m: m, entry: entry, part: part, opts: opts,
+		log:        e.log.With("content", m.ID().Short()),
+		start:      time.Now(),
+		ctx:        ctx,
+		cancel:     cancel,
+		done:       make(chan struct{}),
+		kick:       make(chan struct{}, 1),
+		origin:     make(chan struct{}, 1),
+		peers:      make(map[*session]*peerState),
+		missing:    missing,
+		inflight:   make([]uint8, m.NumChunks()),
+		state:      StateConnecting,
+		done0:      have.Count(),
+		dialing:    make(map[string]bool),
+		dialFailed: make(map[string]time.Time),
+		lastSync:   time.Now(),
+		replan:     true,
+		result:     Result{Sources: make(map[string]int64)},
+	}
+	if d.opts.HTTPClient == nil {
+		d.opts.HTTPClient = &http.Client{Timeout: time.Minute}
+	}
+	sw.mu.Lock()
+	if sw.dl != nil {
+		sw.mu.Unlock()
+		cancel()
+		return nil, errors.New("transfer: content is already downloading")
+	}
+	sw.dl = d
+	sessions := sw.sessionList()
+	sw.mu.Unlock()
+	for _, s := range sessions {
+		d.peerJoined(s)
+	}
+	e.wg.Go(d.run)
+	if opts.Origin != "" {
+		for range originWorkers {
+			e.wg.Go(d.originWorker)
+		}
+	}
+	return d, nil
+}
+
+// Manifest is the content being downloaded.
+func (d *Download) Manifest() *content.Manifest { return d.m }
+
+// Done is closed when the download has ended: complete, failed or stopped.
+func (d *Download) Done() <-chan struct{} { return d.done }
+
+// Wait blocks until the download ends or ctx is done.
+func (d *Download) Wait(ctx context.Context) (Result, error) {
+	select {
+	case <-d.done:
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.result, d.err
+}
+
+// Progress returns a snapshot.
+func (d *Download) Progress() Progress {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return Progress{
+		State:       d.state,
+		Chunks:      d.m.NumChunks(),
+		Done:        d.m.NumChunks() - d.missing.Count(),
+		Size:        d.m.Size,
+		Bytes:       d.m.Size - d.missingBytes(),
+		Rate:        d.rate.rate,
+		Peers:       len(d.peers),
+		Unavailable: d.unavailable,
+		OriginBytes: d.result.OriginBytes,
+		Err:         d.err,
+	}
+}
+
+// missingBytes is the size of the missing chunks; d.mu held.
+func (d *Download) missingBytes() int64 {
+	n := int64(d.missing.Count()) * d.m.ChunkSize
+	if last := d.m.NumChunks() - 1; last >= 0 && d.missing.Has(last) {
+		n -= d.m.ChunkSize - d.m.ChunkLen(last)
+	}
+	return n
+}
+
+// Have returns the verified chunks.
+func (d *Download) Have() *flow.Bitset { return d.part.Have() }
+
+// Pause stops requesting chunks; connected peers are still served.
+func (d *Download) Pause() {
+	d.mu.Lock()
+	if d.paused || d.finishedLocked() {
+		d.mu.Unlock()
+		return
+	}
+	d.paused = true
+	cancels := d.dropAllRequestsLocked()
+	d.mu.Unlock()
+	sendCancels(cancels)
+	d.setState(StatePaused)
+}
+
+// Resume continues a paused download.
+func (d *Download) Resume() {
+	d.mu.Lock()
+	was := d.paused
+	d.paused, d.replan = false, true
+	d.mu.Unlock()
+	if was {
+		d.setState(StateDownloading)
+		d.wake()
+	}
+}
+
+// Paused reports whether the download is paused.
+func (d *Download) Paused() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.paused
+}
+
+// stop ends the download without finishing it; it can resume later.
+func (d *Download) stop() { d.cancel() }
+
+// Stop ends the download without finishing it and waits until it has
+// released its part file; it can be resumed later from the store.
+func (d *Download) Stop() {
+	d.cancel()
+	<-d.done
+}
+
+func (d *Download) finishedLocked() bool {
+	return d.state == StateComplete || d.state == StateFailed || d.state == StateStopped
+}
+
+func (d *Download) wake() { signal(d.kick) }
+
+func (d *Download) emit(ev Event) {
+	if d.opts.OnEvent != nil {
+		ev.At = time.Now()
+		d.opts.OnEvent(ev)
+	}
+}
+
+func (d *Download) setState(s State) {
+	d.mu.Lock()
+	changed := d.state != s && !d.finishedLocked()
+	if changed {
+		d.state = s
+	}
+	d.mu.Unlock()
+	if changed {
+		d.emit(Event{Kind: EventState, State: s})
+	}
+}
+
+// run is the scheduler: it replans, keeps every peer's pipeline full,
+// watches rates and stalls, finds peers, and finishes the download.
+func (d *Download) run() {
+	defer close(d.done)
+	ticker := time.NewTicker(tickEvery)
+	defer ticker.Stop()
+	holders := time.NewTimer(0)
+	defer holders.Stop()
+	for {
+		select {
+		case <-d.ctx.Done():
+			d.shutdown(StateStopped, nil)
+			return
+		case <-d.kick:
+		case <-ticker.C:
+			d.tick()
+		case <-holders.C:
+			d.findPeers()
+			d.mu.Lock()
+			wait := holdersEvery
+			if d.unavailable > 0 || len(d.peers) == 0 {
+				wait = holdersEveryStall
+			}
+			d.mu.Unlock()
+			holders.Reset(wait)
+		}
+		d.mu.Lock()
+		complete, failed := d.missing.Count() == 0, d.err
+		d.mu.Unlock()
+		if failed != nil {
+			d.shutdown(StateFailed, failed)
+			return
+		}
+		if complete {
+			d.finish()
+			return
+		}
+		d.schedule()
+	}
+}
+
+// finish moves the verified file into place and seeds it from there.
+func (d *Download) finish() {
+	entry, err := d.part.Finish(d.entry)
+	if err != nil {
+		d.shutdown(StateFailed, fmt.Errorf("finish %s: %w", d.m.Name, err))
+		return
+	}
+	d.sw.setSource(NewFileSource(entry))
+	d.mu.Lock()
+	d.result.Path = entry.Path
+	d.result.Duration = time.Since(d.start)
+	d.state = StateComplete
+	d.sw.mu.Lock()
+	d.sw.dl = nil
+	d.sw.mu.Unlock()
+	d.mu.Unlock()
+	d.cancel()
+	d.emit(Event{Kind: EventState, State: StateComplete})
+}
+
+// shutdown ends the download unfinished: requests are withdrawn and the
+// part file is synced and closed, so it resumes next time.
+func (d *Download) shutdown(s State, err error) {
+	d.mu.Lock()
+	cancels := d.dropAllRequestsLocked()
+	d.state, d.err = s, err
+	d.sw.mu.Lock()
+	if d.sw.dl == d {
+		d.sw.dl = nil
+	}
+	d.sw.mu.Unlock()
+	d.mu.Unlock()
+	d.cancel()
+	sendCancels(cancels)
+	if cerr := d.part.Close(); cerr != nil {
+		d.log.Warn("close part file", "err", cerr)
+	}
+	d.emit(Event{Kind: EventState, State: s})
+}
+
+// fail records a download-wide error (a full disk, say); run stops.
+func (d *Download) fail(err error) {
+	d.mu.Lock()
+	if d.err == nil {
+		d.err = err
+	}
+	d.mu.Unlock()
+	d.wake()
+}
+
+type request struct {
+	s     *session
+	chunk int
+}
+
+func sendCancels(rs []request) {
+	for _, r := range rs {
+		r.s.c.WriteCancel(uint32(r.chunk), 0, uint32(r.s.sw.m.ChunkLen(r.chunk)))
+	}
+}
+
+func (d *Download) sendRequests(rs []request) {
+	for _, r := range rs {
+		if err := r.s.c.WriteRequest(uint32(r.chunk), 0, uint32(d.m.ChunkLen(r.chunk))); err != nil {
+			r.s.close()
+		}
+	}
+}
+
+// dropAllRequestsLocked forgets every outstanding request and plan; it
+// returns the cancels to send.
+func (d *Download) dropAllRequestsLocked() []request {
+	var out []request
+	for _, ps := range d.peers {
+		for c := range ps.inflight {
+			out = append(out, request{ps.s, c})
+		}
+		ps.stopBusy(time.Now())
+		clear(ps.inflight)
+		ps.queue = nil
+	}
+	clear(d.inflight)
+	d.originQ = nil
+	return out
+}
+
+func (ps *peerState) addInflight(c int, now time.Time) {
+	if len(ps.inflight) == 0 {
+		ps.busyFrom = now
+	}
+	ps.inflight[c] = now
+	ps.requested++
+}
+
+func (ps *peerState) removeInflight(c int, now time.Time) bool {
+	if _, ok := ps.inflight[c]; !ok {
+		return false
+	}
+	delete(ps.inflight, c)
+	if len(ps.inflight) == 0 {
+		ps.stopBusy(now)
+	}
+	return true
+}
+
+func (ps *peerState) stopBusy(now time.Time) {
+	if !ps.busyFrom.IsZero() {
+		ps.busyAcc += now.Sub(ps.busyFrom)
+		ps.busyFrom = time.Time{}
+	}
+}
+
+// peerJoined starts using a newly connected peer.
+func (d *Download) peerJoined(s *session) {
+	d.mu.Lock()
+	if d.peers[s] == nil && !s.closed() {
+		d.peers[s] = &peerState{s: s, inflight: make(map[int]time.Time)}
+		d.replan = true
+	}
+	d.mu.Unlock()
+	d.emit(Event{Kind: EventPeer, Peer: s.remote, Source: s.addr, Joined: true})
+	d.wake()
+}
+
+// peerLeft gives a departed peer's chunks back to the planner.
+func (d *Download) peerLeft(s *session) {
+	d.mu.Lock()
+	ps := d.peers[s]
+	if ps != nil {
+		for c := range ps.inflight {
+			d.inflight[c]--
+		}
+		delete(d.peers, s)
+		d.replan = true
+	}
+	d.mu.Unlock()
+	if ps != nil {
+		d.emit(Event{Kind: EventPeer, Peer: s.remote, Source: s.addr})
+		d.wake()
+	}
+}
+
+// peerChanged notes a new bitfield from a peer.
+func (d *Download) peerChanged(*session) {
+	d.mu.Lock()
+	d.replan = true
+	d.mu.Unlock()
+	d.wake()
+}
+
+// peerHas notes a have from a peer: a chunk we miss became available.
+func (d *Download) peerHas(s *session, c int) {
+	d.mu.Lock()
+	wanted := d.missing.Has(c) && d.inflight[c] == 0
+	if wanted {
+		d.replan = true
+	}
+	d.mu.Unlock()
+	if wanted {
+		d.wake()
+	}
+}
+
+// onReject handles a refused request.
+func (d *Download) onReject(s *session, c int, reason wire.Reason) {
+	now := time.Now()
+	switch reason {
+	case wire.ReasonNotHeld:
+		s.mu.Lock()
+		s.have.Clear(c)
+		s.mu.Unlock()
+	case wire.ReasonChanged:
+		s.mu.Lock()
+		s.have = flow.NewBitset(d.m.NumChunks())
+		s.mu.Unlock()
+	}
+	d.mu.Lock()
+	if ps := d.peers[s]; ps != nil && ps.removeInflight(c, now) {
+		d.inflight[c]--
+		if reason == wire.ReasonBusy {
+			ps.backoff = now.Add(busyBackoff)
+		}
+		d.replan = true
+	}
+	d.mu.Unlock()
+	d.wake()
+}
+
+// onData handles a received chunk on the connection's reader goroutine:
+// verify, write, account, and refill this peer's pipeline at once. It
+// returns false when the peer sent bad bytes and was banned.
+func (d *Download) onData(s *session, c int, off uint32, data []byte) bool {
+	if off != 0 || int64(len(data)) != d.m.ChunkLen(c) {
+		return true // not a whole chunk: we never ask for those
+	}
+	fresh, err := d.part.PutChunk(c, data)
+	now := time.Now()
+	if errors.Is(err, store.ErrHashMismatch) {
+		d.log.Warn("peer sent a corrupt chunk; banning it", "peer", s.remote.Short(), "addr", s.addr, "chunk", c)
+		d.mu.Lock()
+		d.result.Refetched++
+		d.mu.Unlock()
+		s.sw.ban(s.remote)
+		return false
+	}
+	if err != nil {
+		d.fail(fmt.Errorf("download %s: %w", d.m.Name, err))
+		return true
+	}
+	n := int64(len(data))
+	d.mu.Lock()
+	ps := d.peers[s]
+	var rate float64
+	if ps != nil {
+		if ps.removeInflight(c, now) {
+			d.inflight[c]--
+		}
+		ps.meter.add(n)
+		ps.lastData = now
+		rate = ps.meter.rate
+	}
+	var cancels []request
+	if fresh {
+		d.missing.Clear(c)
+		d.bytes += n
+		d.rate.add(n)
+		d.result.Bytes += n
+		d.result.Sources[s.addr] += n
+		// Endgame duplicates of this chunk elsewhere are now useless.
+		if d.inflight[c] > 0 {
+			for _, other := range d.peers {
+				if other.removeInflight(c, now) {
+					d.inflight[c]--
+					cancels = append(cancels, request{other.s, c})
+				}
+			}
+			d.originQ = slices.DeleteFunc(d.originQ, func(x int) bool { return x == c })
+		}
+	} else {
+		d.result.Refetched++
+	}
+	var reqs []request
+	if ps != nil && !d.paused {
+		reqs = d.fillLocked(ps, now, nil)
+		if len(ps.queue) == 0 && len(reqs) == 0 {
+			d.replan = true
+			signal(d.kick) // this peer ran dry
+		}
+	}
+	complete := d.missing.Count() == 0
+	d.mu.Unlock()
+	s.downloaded.Add(n)
+	sendCancels(cancels)
+	d.sendRequests(reqs)
+	if fresh {
+		d.emit(Event{Kind: EventChunk, Chunk: c, Source: s.addr, Peer: s.remote, Bytes: n, Rate: rate})
+		d.sw.broadcastHave(c)
+	}
+	if complete {
+		d.wake()
+	}
+	return true
+}
+
+// depth is how many requests to keep in flight at a peer: enough bytes to
+// cover its rate times the round trip, and at least the configured depth.
+func (d *Download) depth(ps *peerState) int {
+	rtt := ps.s.rtt()
+	extra := int(ps.meter.rate * rtt.Seconds() / float64(d.m.ChunkSize))
+	return min(d.e.cfg.Depth+extra, 32)
+}
+
+// fillLocked moves chunks from ps's queue into flight, up to its depth.
+func (d *Download) fillLocked(ps *peerState, now time.Time, out []request) []request {
+	if now.Before(ps.backoff) || ps.s.closed() {
+		return out
+	}
+	depth := d.depth(ps)
+	for len(ps.inflight) < depth && len(ps.queue) > 0 {
+		c := ps.queue[0]
+		ps.queue = ps.queue[1:]
+		if !d.missing.Has(c) || d.inflight[c] > 0 {
+			continue
+		}
+		ps.addInflight(c, now)
+		d.inflight[c]++
+		out = append(out, request{ps.s, c})
+	}
+	return out
+}
+
+// schedule replans when needed and fills every pipeline; in the endgame it
+// asks for outstanding chunks from more peers.
+func (d *Download) schedule() {
+	now := time.Now()
+	d.mu.Lock()
+	if d.paused || d.finishedLocked() {
+		d.mu.Unlock()
+		return
+	}
+	if d.replan && now.Sub(d.lastPlan) >= minReplanGap {
+		d.replanLocked(now)
+	}
+	var reqs []request
+	for _, ps := range d.peers {
+		reqs = d.fillLocked(ps, now, reqs)
+	}
+	reqs = d.endgameLocked(now, reqs)
+	wakeOrigin := len(d.originQ) > 0
+	state := StateDownloading
+	switch {
+	case len(d.peers) == 0 && d.opts.Origin == "":
+		state = StateConnecting
+	case d.unavailable > 0 && d.unavailable == d.missing.Count()-d.inflightCount():
+		state = StateStalled
+	}
+	d.mu.Unlock()
+	d.sendRequests(reqs)
+	if wakeOrigin {
+		signal(d.origin)
+	}
+	d.setState(state)
+}
+
+func (d *Download) inflightCount() int {
+	n := 0
+	for _, v := range d.inflight {
+		if v > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// replanLocked asks the planner for fresh per-peer queues covering every
+// missing chunk that is not already in flight.
+func (d *Download) replanLocked(now time.Time) {
+	d.replan = false
+	d.lastPlan = now
+	need := d.missing.Clone()
+	for c, v := range d.inflight {
+		if v > 0 {
+			need.Clear(c)
+		}
+	}
+	states := make([]*peerState, 0, len(d.peers))
+	for _, ps := range d.peers {
+		if !ps.s.closed() {
+			states = append(states, ps)
+		}
+	}
+	// A stable order keeps plans comparable from one replan to the next.
+	slices.SortFunc(states, func(a, b *peerState) int { return compareIDs(a.s.remote, b.s.remote) })
+	peers := make([]flow.Peer, len(states))
+	for i, ps := range states {
+		peers[i] = flow.Peer{ID: ps.s.remote.String(), Has: ps.s.haveSnapshot(), Rate: int64(ps.meter.rate)}
+		ps.planRate = ps.meter.rate
+	}
+	opts := flow.Options{
+		ChunkSize: d.m.ChunkSize,
+		Order:     d.opts.Order,
+		From:      d.opts.From,
+		Seed:      binary.BigEndian.Uint64(d.e.cfg.Self[:8]),
+	}
+	if d.opts.Origin != "" {
+		opts.OriginRate = int64(d.originMeter.rate)
+		if opts.OriginRate <= 0 {
+			opts.OriginRate = DefaultOriginRate
+		}
+	}
+	var plan *flow.Plan
+	var err error
+	if d.plan != nil {
+		plan, err = flow.Replan(d.plan, d.planPeers, need, peers, opts)
+	} else {
+		plan, err = flow.Compute(need, peers, opts)
+	}
+	if err != nil {
+		d.log.Error("plan chunks", "err", err)
+		return
+	}
+	d.plan, d.planPeers = plan, peers
+	for i, ps := range states {
+		ps.queue = plan.Queues[i]
+	}
+	d.originQ = plan.Origin
+	d.unavailable = len(plan.Unavailable)
+}
+
+func compareIDs(a, b peer.ID) int {
+	for i := range a {
+		if a[i] != b[i] {
+			return int(a[i]) - int(b[i])
+		}
+	}
+	return 0
+}
+
+// endgameLocked: when no chunk is left to plan but some are still in
+// flight, idle peers that hold them ask too; the first copy wins and the
+// others are cancelled.
+func (d *Download) endgameLocked(now time.Time, out []request) []request {
+	for _, ps := range d.peers {
+		if len(ps.queue) > 0 {
+			return out
+		}
+	}
+	if len(d.originQ) > 0 {
+		return out
+	}
+	for _, ps := range d.peers {
+		if now.Before(ps.backoff) || ps.s.closed() {
+			continue
+		}
+		depth := d.depth(ps)
+		if len(ps.inflight) >= depth {
+			continue
+		}
+		have := ps.s.haveSnapshot()
+		for c := range d.missing.All() {
+			if len(ps.inflight) >= depth {
+				break
+			}
+			if d.inflight[c] == 0 || d.inflight[c] > endgameCopies || !have.Has(c) {
+				continue
+			}
+			if _, mine := ps.inflight[c]; mine {
+				continue
+			}
+			ps.addInflight(c, now)
+			d.inflight[c]++
+			out = append(out, request{ps.s, c})
+		}
+	}
+	return out
+}
+
+// tick updates rate estimates, withdraws stalled requests, replans when
+// rates drifted, and makes verified chunks durable.
+func (d *Download) tick() {
+	now := time.Now()
+	var cancels []request
+	d.mu.Lock()
+	var busyTotal time.Duration
+	for _, ps := range d.peers {
+		if !ps.busyFrom.IsZero() {
+			ps.busyAcc += now.Sub(ps.busyFrom)
+			ps.busyFrom = now
+		}
+		busyTotal = max(busyTotal, ps.busyAcc)
+		ps.meter.tick(ps.busyAcc)
+		ps.busyAcc = 0
+		if drifted(ps.planRate, ps.meter.rate) {
+			d.replan = true
+		}
+		// A peer that sent nothing for long while holding requests is
+		// stalled: its requests go back to the planner, its rate drops.
+		if c, since, ok := ps.oldest(); ok && now.Sub(latest(since, ps.lastData)) > d.stallTimeout(ps) {
+			for c := range ps.inflight {
+				d.inflight[c]--
+				cancels = append(cancels, request{ps.s, c})
+			}
+			ps.stopBusy(now)
+			clear(ps.inflight)
+			ps.queue = nil
+			ps.meter.rate /= 4
+			d.replan = true
+			d.log.Debug("peer stalled", "peer", ps.s.remote.Short(), "chunk", c)
+		}
+	}
+	d.rate.tick(tickEvery)
+	dirty := d.part.Dirty() > 0 && now.Sub(d.lastSync) >= syncEvery
+	if dirty {
+		d.lastSync = now
+	}
+	d.mu.Unlock()
+	sendCancels(cancels)
+	if dirty {
+		if err := d.part.Sync(); err != nil {
+			d.fail(fmt.Errorf("save progress of %s: %w", d.m.Name, err))
+		}
+	}
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// oldest returns the longest-outstanding request.
+func (ps *peerState) oldest() (int, time.Time, bool) {
+	best, at, ok := 0, time.Time{}, false
+	for c, t := range ps.inflight {
+		if !ok || t.Before(at) {
+			best, at, ok = c, t, true
+		}
+	}
+	return best, at, ok
+}
+
+// stallTimeout is how long a peer may stay silent with requests pending:
+// several times what its queue should take at its planned rate.
+func (d *Download) stallTimeout(ps *peerState) time.Duration {
+	if ps.planRate <= 0 {
+		return minStallTimeout * 2
+	}
+	expect := time.Duration(float64(len(ps.inflight)) * float64(d.m.ChunkSize) / ps.planRate * float64(time.Second))
+	return max(minStallTimeout, 4*expect)
+}
+
+func drifted(planned, measured float64) bool {
+	if planned <= 0 {
+		return measured > 0
+	}
+	r := measured / planned
+	return r < 1-driftTolerance || r > 1+driftTolerance
+}
+
+// findPeers asks the holder source for peers and dials those not yet
+// connected, a few at a time, skipping ones that failed recently.
+func (d *Download) findPeers() {
+	if d.opts.Holders == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(d.ctx, 10*time.Second)
+	defer cancel()
+	holders, err := d.opts.Holders.Holders(ctx, d.m)
+	if err != nil {
+		d.log.Debug("find holders", "err", err)
+	}
+	now := time.Now()
+	var targets []string
+	d.mu.Lock()
+	room := d.e.cfg.MaxPeers - len(d.peers)
+	for _, h := range holders {
+		if len(targets) >= room {
+			break
+		}
+		if h.Peer == d.e.cfg.Self || h.Addr == "" || d.dialing[h.Addr] || d.sw.connected(h.Peer) || d.sw.isBanned(h.Peer) {
+			continue
+		}
+		if t, failed := d.dialFailed[h.Addr]; failed && now.Sub(t) < dialRetryAfter {
+			continue
+		}
+		d.dialing[h.Addr] = true
+		targets = append(targets, h.Addr)
+	}
+	d.mu.Unlock()
+	sem := make(chan struct{}, maxDialsAtOnce)
+	for _, addr := range targets {
+		sem <- struct{}{}
+		d.e.wg.Go(func() {
+			defer func() { <-sem }()
+			err := d.e.dial(d.ctx, d.sw, addr)
+			d.mu.Lock()
+			delete(d.dialing, addr)
+			if err != nil {
+				d.dialFailed[addr] = time.Now()
+			}
+			d.mu.Unlock()
+			if err != nil {
+				d.log.Debug("dial holder", "addr", addr, "err", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,260 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"peerflow/core/content"
+	"peerflow/core/peer"
+	"peerflow/core/wire"
+)
+
+// Config tunes an Engine. The zero value of each field picks its default.
+type Config struct {
+	Self        peer.ID
+	Listen      string // host:port for peer connections; default 127.0.0.1:0
+	UpLimit     int64  // bytes/s for all uploads together; 0 = unlimited
+	DownLimit   int64  // bytes/s for all downloads together; 0 = unlimited
+	UploadSlots int    // uploads served at the same time; default 8
+	MaxPeers    int    // connections per content; default 50
+	Depth       int    // requests in flight per peer; default DefaultDepth
+	Logger      *slog.Logger
+}
+
+// Defaults. Two requests in flight per peer kept loopback links full with
+// 256 KiB–1 MiB chunks; real links need more (bandwidth × delay), so the
+// depth grows with a peer's measured rate (see download.depthFor).
+const (
+	DefaultDepth       = 2
+	DefaultUploadSlots = 8
+	DefaultMaxPeers    = 50
+	dialTimeout        = 5 * time.Second
+)
+
+// Engine owns the peer listener, every peer connection, and the swarms
+// (one per content this node serves or downloads).
+type Engine struct {
+	cfg  Config
+	log  *slog.Logger
+	ln   net.Listener
+	port uint16
+	up   *limiter
+	down *limiter
+	// slots bounds concurrent uploads: an uploader holds a token while it
+	// sends one chunk.
+	slots chan struct{}
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	swarms map[content.ID]*swarm
+	closed bool
+}
+
+// Listen starts an engine listening for peers.
+func Listen(cfg Config) (*Engine, error) {
+	if cfg.Self.IsZero() {
+		return nil, errors.New("transfer: engine needs a peer ID")
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	if cfg.UploadSlots <= 0 {
+		cfg.UploadSlots = DefaultUploadSlots
+	}
+	if cfg.MaxPeers <= 0 {
+		cfg.MaxPeers = DefaultMaxPeers
+	}
+	if cfg.Depth <= 0 {
+		cfg.Depth = DefaultDepth
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen for peers on %s: %w", cfg.Listen, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &Engine{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		ln:     ln,
+		port:   uint16(ln.Addr().(*net.TCPAddr).Port),
+		up:     newLimiter(cfg.UpLimit),
+		down:   newLimiter(cfg.DownLimit),
+		slots:  make(chan struct{}, cfg.UploadSlots),
+		ctx:    ctx,
+		cancel: cancel,
+		swarms: make(map[content.ID]*swarm),
+	}
+	e.wg.Go(e.acceptLoop)
+	return e, nil
+}
+
+// Addr is the address peers connect to.
+func (e *Engine) Addr() net.Addr { return e.ln.Addr() }
+
+// Port is the listening port.
+func (e *Engine) Port() uint16 { return e.port }
+
+// Self is this node's peer ID.
+func (e *Engine) Self() peer.ID { return e.cfg.Self }
+
+// Close stops listening, closes every connection and download, and waits
+// until every goroutine the engine started has ended.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	swarms := make([]*swarm, 0, len(e.swarms))
+	for _, sw := range e.swarms {
+		swarms = append(swarms, sw)
+	}
+	e.mu.Unlock()
+	e.cancel()
+	err := e.ln.Close()
+	for _, sw := range swarms {
+		sw.close()
+	}
+	e.wg.Wait()
+	return err
+}
+
+func (e *Engine) acceptLoop() {
+	for {
+		nc, err := e.ln.Accept()
+		if err != nil {
+			if e.ctx.Err() == nil {
+				e.log.Warn("accept peer connection", "err", err)
+			}
+			return
+		}
+		e.wg.Go(func() { e.accept(nc) })
+	}
+}
+
+// accept runs the answering side of a handshake and attaches the
+// connection to its swarm.
+func (e *Engine) accept(nc net.Conn) {
+	c := wire.NewConn(nc)
+	var sw *swarm
+	hello, err := wire.ServerHandshake(c, func(h wire.HelloMsg) (wire.HelloMsg, wire.Limits, wire.Reason) {
+		if h.Peer == e.cfg.Self {
+			return wire.HelloMsg{}, wire.Limits{}, wire.ReasonDuplicate
+		}
+		sw = e.swarm(h.Content)
+		if sw == nil {
+			return wire.HelloMsg{}, wire.Limits{}, wire.ReasonUnknownContent
+		}
+		if sw.isBanned(h.Peer) {
+			return wire.HelloMsg{}, wire.Limits{}, wire.ReasonBanned
+		}
+		return wire.HelloMsg{Peer: e.cfg.Self, Content: h.Content, ListenPort: e.port}, wire.LimitsOf(sw.m), wire.ReasonNone
+	})
+	if err != nil {
+		e.log.Debug("refused peer connection", "from", nc.RemoteAddr(), "err", err)
+		nc.Close()
+		return
+	}
+	sw.attach(c, hello, listenAddr(nc.RemoteAddr(), hello.ListenPort), false, 0)
+}
+
+// dial connects to a peer for sw's content.
+func (e *Engine) dial(ctx context.Context, sw *swarm, addr string) error {
+	d := net.Dialer{Timeout: dialTimeout}
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("connect to peer %s: %w", addr, err)
+	}
+	c := wire.NewConn(nc)
+	start := time.Now()
+	hello, err := wire.ClientHandshake(c, wire.HelloMsg{Peer: e.cfg.Self, Content: sw.id, ListenPort: e.port})
+	rtt := time.Since(start)
+	if err != nil {
+		nc.Close()
+		return fmt.Errorf("handshake with peer %s: %w", addr, err)
+	}
+	if hello.Peer == e.cfg.Self {
+		nc.Close()
+		return fmt.Errorf("peer %s is this node", addr)
+	}
+	c.SetLimits(wire.LimitsOf(sw.m))
+	if !sw.attach(c, hello, addr, true, rtt) {
+		return fmt.Errorf("peer %s: already connected", addr)
+	}
+	return nil
+}
+
+// listenAddr is where a connected peer accepts connections: its IP and
+// the listen port it announced, or "" when it does not listen.
+func listenAddr(remote net.Addr, port uint16) string {
+	tcp, ok := remote.(*net.TCPAddr)
+	if !ok || port == 0 {
+		return ""
+	}
+	return net.JoinHostPort(tcp.IP.String(), strconv.Itoa(int(port)))
+}
+
+// swarm returns the swarm of id, or nil.
+func (e *Engine) swarm(id content.ID) *swarm {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.swarms[id]
+}
+
+// swarmFor returns the swarm of m, creating it with src if it does not
+// exist; an existing swarm gets src as its new source.
+func (e *Engine) swarmFor(m *content.Manifest, src Source) (*swarm, error) {
+	id := m.ID()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, errors.New("transfer: engine is closed")
+	}
+	sw := e.swarms[id]
+	if sw == nil {
+		sw = newSwarm(e, m, src)
+		e.swarms[id] = sw
+		return sw, nil
+	}
+	sw.setSource(src)
+	return sw, nil
+}
+
+// Seed serves m's chunks from src to any peer that asks.
+func (e *Engine) Seed(m *content.Manifest, src Source) error {
+	_, err := e.swarmFor(m, src)
+	return err
+}
+
+// Unseed stops serving id and closes its connections (and its download).
+func (e *Engine) Unseed(id content.ID) {
+	e.mu.Lock()
+	sw := e.swarms[id]
+	delete(e.swarms, id)
+	e.mu.Unlock()
+	if sw != nil {
+		sw.close()
+	}
+}
+
+// Connected returns the peers connected for content id.
+func (e *Engine) Connected(id content.ID) []PeerInfo {
+	sw := e.swarm(id)
+	if sw == nil {
+		return nil
+	}
+	return sw.peers()
+}
