@@ -91,7 +91,8 @@ type Progress struct {
 type Result struct {
 	Path        string
 	Bytes       int64            // fetched in this run
-	Duration    time.Duration    // of this run
+	Duration    time.Duration    // from the start of this run to the last chunk verified
+	Finishing   time.Duration    // then: fsync and move into place
 	Sources     map[string]int64 // peer listen address (or OriginSource) → bytes received
 	OriginBytes int64
 	// Refetched counts chunks received more than once or rejected: endgame
@@ -101,9 +102,10 @@ type Result struct {
 
 // Tuning of the scheduler.
 const (
-	tickEvery         = 200 * time.Millisecond
-	minReplanGap      = 100 * time.Millisecond
-	syncEvery         = time.Second // durability lag: chunks verified since are fetched again after a crash
+	tickEvery         = 100 * time.Millisecond
+	minReplanGap      = 100 * time.Millisecond // between replans for drift or news
+	minUrgentGap      = 10 * time.Millisecond  // between replans while a peer is idle
+	syncEvery         = time.Second            // durability lag: chunks verified since are fetched again after a crash
 	holdersEvery      = 15 * time.Second
 	holdersEveryStall = 3 * time.Second
 	dialRetryAfter    = 30 * time.Second
@@ -133,7 +135,9 @@ type Download struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	kick   chan struct{}
+	soon   *time.Timer   // fires when a held-back replan may run
 	origin chan struct{} // wakes origin workers
+	syncs  chan struct{} // wakes the syncer
 
 	mu          sync.Mutex
 	peers       map[*session]*peerState
@@ -154,6 +158,8 @@ type Download struct {
 	bytes       int64
 	rate        meter
 	unavailable int
+	settled     bool // peers had their chance to connect; see settledLocked
+	looked      bool // the holder source answered at least once
 	dialing     map[string]bool
 	dialFailed  map[string]time.Time
 	lastSync    time.Time
@@ -170,8 +176,8 @@ type peerState struct {
 	busyAcc   time.Duration
 	backoff   time.Time // Busy reject: do not ask before
 	lastData  time.Time
-	rtt       time.Duration
 	requested int
+	ready     bool // its bitfield arrived: it can be planned for
 }
 
 // Download starts fetching the library entry e (a download, not complete)
@@ -195,6 +201,8 @@ func (e *Engine) Download(entry store.Entry, part *store.Part, opts DownloadOpti
 		cancel:     cancel,
 		done:       make(chan struct{}),
 		kick:       make(chan struct{}, 1),
+		soon:       time.NewTimer(time.Hour),
+		syncs:      make(chan struct{}, 1),
 		origin:     make(chan struct{}, 1),
 		peers:      make(map[*session]*peerState),
 		missing:    missing,
@@ -223,6 +231,7 @@ func (e *Engine) Download(entry store.Entry, part *store.Part, opts DownloadOpti
 		d.peerJoined(s)
 	}
 	e.wg.Go(d.run)
+	e.wg.Go(d.syncer)
 	if opts.Origin != "" {
 		for range originWorkers {
 			e.wg.Go(d.originWorker)
@@ -353,6 +362,7 @@ func (d *Download) run() {
 	defer close(d.done)
 	ticker := time.NewTicker(tickEvery)
 	defer ticker.Stop()
+	defer d.soon.Stop()
 	holders := time.NewTimer(0)
 	defer holders.Stop()
 	for {
@@ -361,6 +371,7 @@ func (d *Download) run() {
 			d.shutdown(StateStopped, nil)
 			return
 		case <-d.kick:
+		case <-d.soon.C:
 		case <-ticker.C:
 			d.tick()
 		case <-holders.C:
@@ -398,7 +409,7 @@ func (d *Download) finish() {
 	d.sw.setSource(NewFileSource(entry))
 	d.mu.Lock()
 	d.result.Path = entry.Path
-	d.result.Duration = time.Since(d.start)
+	d.result.Finishing = time.Since(d.start) - d.result.Duration
 	d.state = StateComplete
 	d.sw.mu.Lock()
 	d.sw.dl = nil
@@ -531,8 +542,11 @@ func (d *Download) peerLeft(s *session) {
 }
 
 // peerChanged notes a new bitfield from a peer.
-func (d *Download) peerChanged(*session) {
+func (d *Download) peerChanged(s *session) {
 	d.mu.Lock()
+	if ps := d.peers[s]; ps != nil {
+		ps.ready = true
+	}
 	d.replan = true
 	d.mu.Unlock()
 	d.wake()
@@ -638,6 +652,9 @@ func (d *Download) onData(s *session, c int, off uint32, data []byte) bool {
 		}
 	}
 	complete := d.missing.Count() == 0
+	if complete && fresh {
+		d.result.Duration = now.Sub(d.start)
+	}
 	d.mu.Unlock()
 	s.downloaded.Add(n)
 	sendCancels(cancels)
@@ -688,8 +705,16 @@ func (d *Download) schedule() {
 		d.mu.Unlock()
 		return
 	}
-	if d.replan && now.Sub(d.lastPlan) >= minReplanGap {
-		d.replanLocked(now)
+	if d.settledLocked(now) && d.replan {
+		gap := minReplanGap
+		if d.idlePeerLocked(now) {
+			gap = minUrgentGap
+		}
+		if wait := gap - now.Sub(d.lastPlan); wait > 0 {
+			d.soon.Reset(wait)
+		} else {
+			d.replanLocked(now)
+		}
 	}
 	var reqs []request
 	for _, ps := range d.peers {
@@ -699,9 +724,9 @@ func (d *Download) schedule() {
 	wakeOrigin := len(d.originQ) > 0
 	state := StateDownloading
 	switch {
-	case len(d.peers) == 0 && d.opts.Origin == "":
+	case !d.settled || (len(d.peers) == 0 && d.opts.Origin == ""):
 		state = StateConnecting
-	case d.unavailable > 0 && d.unavailable == d.missing.Count()-d.inflightCount():
+	case d.unavailable > 0 && d.unavailable == d.missing.Count():
 		state = StateStalled
 	}
 	d.mu.Unlock()
@@ -712,14 +737,36 @@ func (d *Download) schedule() {
 	d.setState(state)
 }
 
-func (d *Download) inflightCount() int {
-	n := 0
-	for _, v := range d.inflight {
-		if v > 0 {
-			n++
+// settleTime bounds how long a download waits for its first peers before
+// it plans without them (giving the origin everything, or reporting the
+// chunks unavailable).
+const settleTime = 2 * time.Second
+
+// settledLocked reports whether planning may begin: a peer is ready, or
+// every known holder was tried, or settleTime passed. Until then a chunk
+// held only by a peer still connecting would look unavailable.
+func (d *Download) settledLocked(now time.Time) bool {
+	if !d.settled {
+		connecting := len(d.dialing) > 0
+		anyReady := false
+		for _, ps := range d.peers {
+			anyReady = anyReady || ps.ready
+			connecting = connecting || !ps.ready
+		}
+		d.settled = anyReady || (d.looked && !connecting) || now.Sub(d.start) >= settleTime
+	}
+	return d.settled
+}
+
+// idlePeerLocked reports whether a usable peer has nothing to do: then a
+// pending replan should not wait for the usual gap.
+func (d *Download) idlePeerLocked(now time.Time) bool {
+	for _, ps := range d.peers {
+		if len(ps.queue) == 0 && len(ps.inflight) == 0 && !now.Before(ps.backoff) {
+			return true
 		}
 	}
-	return n
+	return false
 }
 
 // replanLocked asks the planner for fresh per-peer queues covering every
@@ -734,8 +781,10 @@ func (d *Download) replanLocked(now time.Time) {
 		}
 	}
 	states := make([]*peerState, 0, len(d.peers))
+	measured := true
 	for _, ps := range d.peers {
-		if !ps.s.closed() {
+		if ps.ready && !ps.s.closed() {
+			measured = measured && ps.meter.rate > 0
 			states = append(states, ps)
 		}
 	}
@@ -752,7 +801,11 @@ func (d *Download) replanLocked(now time.Time) {
 		From:      d.opts.From,
 		Seed:      binary.BigEndian.Uint64(d.e.cfg.Self[:8]),
 	}
-	if d.opts.Origin != "" {
+	// Until every peer's rate is measured the planner could not tell
+	// whether the origin would finish sooner, so it gets only what no
+	// peer holds; after that it competes at its own (measured) rate.
+	useOrigin := d.opts.Origin != ""
+	if useOrigin && measured {
 		opts.OriginRate = int64(d.originMeter.rate)
 		if opts.OriginRate <= 0 {
 			opts.OriginRate = DefaultOriginRate
@@ -772,9 +825,14 @@ func (d *Download) replanLocked(now time.Time) {
 	d.plan, d.planPeers = plan, peers
 	for i, ps := range states {
 		ps.queue = plan.Queues[i]
+		d.log.Debug("plan", "peer", ps.s.addr, "rate", int64(ps.planRate), "queue", len(ps.queue), "inflight", len(ps.inflight), "t", now.Sub(d.start))
 	}
 	d.originQ = plan.Origin
 	d.unavailable = len(plan.Unavailable)
+	if useOrigin {
+		d.originQ = append(d.originQ, plan.Unavailable...)
+		d.unavailable = 0
+	}
 }
 
 func compareIDs(a, b peer.ID) int {
@@ -866,8 +924,21 @@ func (d *Download) tick() {
 	d.mu.Unlock()
 	sendCancels(cancels)
 	if dirty {
-		if err := d.part.Sync(); err != nil {
-			d.fail(fmt.Errorf("save progress of %s: %w", d.m.Name, err))
+		signal(d.syncs)
+	}
+}
+
+// syncer makes verified chunks durable in the background: an fsync can
+// take long while the disk is busy, and must not hold up scheduling.
+func (d *Download) syncer() {
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-d.syncs:
+			if err := d.part.Sync(); err != nil && d.ctx.Err() == nil {
+				d.fail(fmt.Errorf("save progress of %s: %w", d.m.Name, err))
+			}
 		}
 	}
 }
@@ -912,6 +983,9 @@ func drifted(planned, measured float64) bool {
 // connected, a few at a time, skipping ones that failed recently.
 func (d *Download) findPeers() {
 	if d.opts.Holders == nil {
+		d.mu.Lock()
+		d.looked = true
+		d.mu.Unlock()
 		return
 	}
 	ctx, cancel := context.WithTimeout(d.ctx, 10*time.Second)
@@ -923,6 +997,7 @@ func (d *Download) findPeers() {
 	now := time.Now()
 	var targets []string
 	d.mu.Lock()
+	d.looked = true
 	room := d.e.cfg.MaxPeers - len(d.peers)
 	for _, h := range holders {
 		if len(targets) >= room {

@@ -89,6 +89,9 @@ func (d *Download) originDone(c int, data []byte, took time.Duration, fetchErr e
 		d.result.Sources[OriginSource] += n
 		d.originMeter.add(n)
 		d.originMeter.tick(took)
+		if d.missing.Count() == 0 {
+			d.result.Duration = time.Since(d.start)
+		}
 	default:
 		d.result.Refetched++
 	}

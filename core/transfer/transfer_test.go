@@ -4,15 +4,21 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"peerflow/core/content"
 	"peerflow/core/peer"
 	"peerflow/core/store"
+	"peerflow/flow"
 )
 
 // testFile is a random file and its manifest.
@@ -164,4 +170,239 @@ func TestThreeSeedersOneDownloader(t *testing.T) {
 		}
 	}
 	t.Logf("chunks per seeder: %v, sources %v, %.0f MB/s", chunks, r.Sources, float64(r.Bytes)/r.Duration.Seconds()/1e6)
+}
+
+func TestHeterogeneousSeeders(t *testing.T) {
+	f := makeFile(t, 96<<20, 256<<10)
+	limits := []int64{40e6, 10e6, 2e6}
+	var holders StaticHolders
+	for _, l := range limits {
+		p := newPeer(t, Config{UpLimit: l})
+		p.seed(t, f)
+		holders = append(holders, p.holder())
+	}
+	leech := newPeer(t, Config{})
+	d, _ := leech.download(t, f, DownloadOptions{Holders: holders})
+	r := wait(t, d)
+	checkSame(t, r.Path, f.data)
+	rate := float64(r.Bytes) / r.Duration.Seconds()
+	slow := float64(r.Sources[holders[2].Addr]) / float64(r.Bytes)
+	t.Logf("%.1f MB/s in %v; shares: fast %.3f, mid %.3f, slow %.3f", rate/1e6, r.Duration,
+		float64(r.Sources[holders[0].Addr])/float64(r.Bytes), float64(r.Sources[holders[1].Addr])/float64(r.Bytes), slow)
+	if want := 0.9 * 52e6; rate < want {
+		t.Errorf("average rate %.1f MB/s, want at least %.1f", rate/1e6, want/1e6)
+	}
+	// The slow seeder's fair share is 2/52 ≈ 0.038 of the bytes.
+	if slow < 0.01 || slow > 0.08 {
+		t.Errorf("slow seeder served %.3f of the bytes, want about 0.038", slow)
+	}
+}
+
+// chunkCounter returns an OnEvent that closes reached once n chunks came.
+func chunkCounter(n int, reached chan struct{}) func(Event) {
+	var count int
+	var mu sync.Mutex
+	return func(ev Event) {
+		if ev.Kind != EventChunk {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		count++
+		if count == n {
+			close(reached)
+		}
+	}
+}
+
+func TestSeederKilledMidTransfer(t *testing.T) {
+	f := makeFile(t, 32<<20, 256<<10)
+	var seeders []*testPeer
+	var holders StaticHolders
+	for range 3 {
+		// Limited so the transfer is still running when one is killed.
+		p := newPeer(t, Config{UpLimit: 20e6})
+		p.seed(t, f)
+		seeders = append(seeders, p)
+		holders = append(holders, p.holder())
+	}
+	leech := newPeer(t, Config{})
+	third := make(chan struct{})
+	d, _ := leech.download(t, f, DownloadOptions{Holders: holders, OnEvent: chunkCounter(f.m.NumChunks()/3, third)})
+	<-third
+	seeders[1].e.Close()
+	r := wait(t, d)
+	checkSame(t, r.Path, f.data)
+	if r.Sources[holders[0].Addr] == 0 || r.Sources[holders[2].Addr] == 0 {
+		t.Errorf("surviving seeders did not both serve: %v", r.Sources)
+	}
+}
+
+// corruptCopy writes f's bytes with every 7th chunk damaged to a new file
+// and returns its path.
+func corruptCopy(t *testing.T, f testFile) string {
+	bad := bytes.Clone(f.data)
+	for i := 0; i < f.m.NumChunks(); i += 7 {
+		bad[f.m.ChunkOffset(i)+17] ^= 0x55
+	}
+	path := filepath.Join(t.TempDir(), "video.bin")
+	if err := os.WriteFile(path, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestCorruptingSeederIsBanned(t *testing.T) {
+	f := makeFile(t, 16<<20, 256<<10)
+	good := newPeer(t, Config{UpLimit: 30e6})
+	good.seed(t, f)
+	liar := newPeer(t, Config{})
+	badPath := corruptCopy(t, f)
+	fi, _ := os.Stat(badPath)
+	entry := store.ShareEntry(f.m, badPath, fi) // the right manifest, the wrong bytes
+	if err := liar.e.Seed(f.m, NewFileSource(entry)); err != nil {
+		t.Fatal(err)
+	}
+	leech := newPeer(t, Config{})
+	d, _ := leech.download(t, f, DownloadOptions{Holders: StaticHolders{liar.holder(), good.holder()}})
+	r := wait(t, d)
+	checkSame(t, r.Path, f.data)
+	if r.Refetched == 0 {
+		t.Error("no chunk was refetched after corruption")
+	}
+	if !leech.e.swarm(f.m.ID()).isBanned(liar.e.Self()) {
+		t.Error("the corrupting seeder was not banned")
+	}
+	// Chunk 0 is corrupt in the liar's copy: if it came from the liar, it
+	// failed verification and was fetched from the good seeder instead.
+	if got := r.Sources[liar.holder().Addr]; got >= f.m.Size {
+		t.Errorf("liar delivered %d bytes", got)
+	}
+}
+
+func TestLeecherFromLeecher(t *testing.T) {
+	f := makeFile(t, 16<<20, 256<<10)
+	seeder := newPeer(t, Config{UpLimit: 8e6})
+	seeder.seed(t, f)
+	a := newPeer(t, Config{})
+	b := newPeer(t, Config{})
+	// a knows only the seeder; b knows the seeder and a. Both download at
+	// once, so b fetches from a chunks a has only just verified.
+	da, _ := a.download(t, f, DownloadOptions{Holders: StaticHolders{seeder.holder()}})
+	db, _ := b.download(t, f, DownloadOptions{Holders: StaticHolders{seeder.holder(), a.holder()}})
+	ra, rb := wait(t, da), wait(t, db)
+	checkSame(t, ra.Path, f.data)
+	checkSame(t, rb.Path, f.data)
+	if rb.Sources[a.holder().Addr] == 0 && ra.Sources[b.holder().Addr] == 0 {
+		t.Errorf("the leechers exchanged nothing: a got %v, b got %v", ra.Sources, rb.Sources)
+	}
+	t.Logf("a got %v; b got %v", ra.Sources, rb.Sources)
+}
+
+// partialSource serves a file but claims not to hold some chunks.
+type partialSource struct {
+	*FileSource
+	have *flow.Bitset
+}
+
+func (s partialSource) Has(i int) bool   { return s.have.Has(i) }
+func (s partialSource) Bitfield() []byte { return s.have.Bytes() }
+
+// seedAllBut makes p seed f without the given chunks.
+func (p *testPeer) seedAllBut(t *testing.T, f testFile, without ...int) {
+	fi, _ := os.Stat(f.path)
+	have := flow.NewBitset(f.m.NumChunks())
+	have.Fill()
+	for _, c := range without {
+		have.Clear(c)
+	}
+	if err := p.e.Seed(f.m, partialSource{NewFileSource(store.ShareEntry(f.m, f.path, fi)), have}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOriginServesWhatNoPeerHolds(t *testing.T) {
+	f := makeFile(t, 8<<20, 256<<10)
+	var ranges atomic.Int64
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Range") != "" {
+			ranges.Add(1)
+		}
+		http.ServeFile(w, r, f.path)
+	}))
+	defer origin.Close()
+	seeder := newPeer(t, Config{})
+	seeder.seedAllBut(t, f, 5, 17)
+	leech := newPeer(t, Config{})
+	fromOrigin := make(map[int]bool)
+	var mu sync.Mutex
+	d, _ := leech.download(t, f, DownloadOptions{Holders: StaticHolders{seeder.holder()}, Origin: origin.URL + "/video.bin",
+		OnEvent: func(ev Event) {
+			if ev.Kind == EventChunk && ev.Source == OriginSource {
+				mu.Lock()
+				fromOrigin[ev.Chunk] = true
+				mu.Unlock()
+			}
+		}})
+	r := wait(t, d)
+	checkSame(t, r.Path, f.data)
+	if !fromOrigin[5] || !fromOrigin[17] {
+		t.Errorf("chunks from the origin: %v; want 5 and 17, which no peer holds", fromOrigin)
+	}
+	// The origin may also take chunks the peer holds, but only once rates
+	// are measured and it would finish sooner: on loopback both are fast.
+	if r.OriginBytes != int64(len(fromOrigin))*f.m.ChunkSize || ranges.Load() != int64(len(fromOrigin)) {
+		t.Errorf("origin bytes %d, range requests %d, for %d chunks", r.OriginBytes, ranges.Load(), len(fromOrigin))
+	}
+	t.Logf("origin served %d of %d chunks", len(fromOrigin), f.m.NumChunks())
+}
+
+func TestUnavailableWithoutOrigin(t *testing.T) {
+	f := makeFile(t, 4<<20, 256<<10)
+	seeder := newPeer(t, Config{})
+	seeder.seedAllBut(t, f, 3)
+	leech := newPeer(t, Config{})
+	stalled := make(chan struct{})
+	var once sync.Once
+	d, _ := leech.download(t, f, DownloadOptions{Holders: StaticHolders{seeder.holder()}, OnEvent: func(ev Event) {
+		if ev.Kind == EventState && ev.State == StateStalled {
+			once.Do(func() { close(stalled) })
+		}
+	}})
+	select {
+	case <-stalled:
+	case <-time.After(time.Minute):
+		t.Fatalf("never reported the unavailable chunk; progress %+v", d.Progress())
+	}
+	p := d.Progress()
+	if p.Unavailable != 1 || p.Done != f.m.NumChunks()-1 || p.State != StateStalled {
+		t.Fatalf("progress %+v, want 1 unavailable chunk and the rest done", p)
+	}
+	// The download keeps waiting for a holder; a deadline ends the wait.
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := d.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait: %v", err)
+	}
+	d.Stop()
+	if got := d.Progress().State; got != StateStopped {
+		t.Fatalf("state after Stop: %s", got)
+	}
+}
+
+func TestPauseResume(t *testing.T) {
+	f := makeFile(t, 16<<20, 256<<10)
+	seeder := newPeer(t, Config{UpLimit: 16e6})
+	seeder.seed(t, f)
+	leech := newPeer(t, Config{})
+	some := make(chan struct{})
+	d, _ := leech.download(t, f, DownloadOptions{Holders: StaticHolders{seeder.holder()}, OnEvent: chunkCounter(8, some)})
+	<-some
+	d.Pause()
+	if p := d.Progress(); p.State != StatePaused || !d.Paused() {
+		t.Fatalf("after Pause: %+v", p)
+	}
+	d.Resume()
+	r := wait(t, d)
+	checkSame(t, r.Path, f.data)
 }
