@@ -146,9 +146,11 @@ func (p *Part) PutChunk(i int, data []byte) (bool, error) {
 	if p.Has(i) {
 		return false, nil
 	}
-	if _, err := p.f.WriteAt(data, p.m.ChunkOffset(i)); err != nil {
+	off := p.m.ChunkOffset(i)
+	if _, err := p.f.WriteAt(data, off); err != nil {
 		return false, fmt.Errorf("write chunk %d to %s: %w", i, p.path, err)
 	}
+
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -197,6 +199,11 @@ func (p *Part) Sync() error {
 	p.mu.Unlock()
 	return nil
 }
+
+// StartWriteback starts writing what was written so far to disk, without
+// waiting. Called while a download runs, it spreads the disk work over the
+// download, so that Sync and the final fsync find little left to do.
+func (p *Part) StartWriteback() { startWriteback(p.f) }
 
 // File returns the part file opened anew for reading, so a caller can read
 // (or sendfile) verified chunks with its own file position.

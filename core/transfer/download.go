@@ -105,9 +105,11 @@ const (
 	tickEvery         = 100 * time.Millisecond
 	minReplanGap      = 100 * time.Millisecond // between replans for drift or news
 	minUrgentGap      = 10 * time.Millisecond  // between replans while a peer is idle
-	syncEvery         = time.Second            // durability lag: chunks verified since are fetched again after a crash
+	syncEvery         = 250 * time.Millisecond // durability lag: chunks verified since are fetched again after a crash
+	writebackEvery    = 16 << 20               // start disk writeback after this many new bytes
 	holdersEvery      = 15 * time.Second
 	holdersEveryStall = 3 * time.Second
+	holdersEveryAlone = time.Second // no peer yet: ask often
 	dialRetryAfter    = 30 * time.Second
 	maxDialsAtOnce    = 8
 	busyBackoff       = time.Second
@@ -137,7 +139,8 @@ type Download struct {
 	kick   chan struct{}
 	soon   *time.Timer   // fires when a held-back replan may run
 	origin chan struct{} // wakes origin workers
-	syncs  chan struct{} // wakes the syncer
+	syncs  chan struct{} // wakes the syncer for a Sync
+	flush  chan struct{} // wakes the syncer to start writeback
 
 	mu          sync.Mutex
 	peers       map[*session]*peerState
@@ -163,6 +166,7 @@ type Download struct {
 	dialing     map[string]bool
 	dialFailed  map[string]time.Time
 	lastSync    time.Time
+	unflushed   int64 // bytes written since writeback was last started
 }
 
 // peerState is the download's view of one connected peer.
@@ -203,6 +207,7 @@ func (e *Engine) Download(entry store.Entry, part *store.Part, opts DownloadOpti
 		kick:       make(chan struct{}, 1),
 		soon:       time.NewTimer(time.Hour),
 		syncs:      make(chan struct{}, 1),
+		flush:      make(chan struct{}, 1),
 		origin:     make(chan struct{}, 1),
 		peers:      make(map[*session]*peerState),
 		missing:    missing,
@@ -378,7 +383,10 @@ func (d *Download) run() {
 			d.findPeers()
 			d.mu.Lock()
 			wait := holdersEvery
-			if d.unavailable > 0 || len(d.peers) == 0 {
+			switch {
+			case len(d.peers) == 0:
+				wait = holdersEveryAlone
+			case d.unavailable > 0:
 				wait = holdersEveryStall
 			}
 			d.mu.Unlock()
@@ -627,6 +635,10 @@ func (d *Download) onData(s *session, c int, off uint32, data []byte) bool {
 	if fresh {
 		d.missing.Clear(c)
 		d.bytes += n
+		if d.unflushed += n; d.unflushed >= writebackEvery {
+			d.unflushed = 0
+			signal(d.flush)
+		}
 		d.rate.add(n)
 		d.result.Bytes += n
 		d.result.Sources[s.addr] += n
@@ -657,6 +669,9 @@ func (d *Download) onData(s *session, c int, off uint32, data []byte) bool {
 	}
 	d.mu.Unlock()
 	s.downloaded.Add(n)
+	if fresh {
+		d.sw.countDownload(n)
+	}
 	sendCancels(cancels)
 	d.sendRequests(reqs)
 	if fresh {
@@ -935,6 +950,8 @@ func (d *Download) syncer() {
 		select {
 		case <-d.ctx.Done():
 			return
+		case <-d.flush:
+			d.part.StartWriteback()
 		case <-d.syncs:
 			if err := d.part.Sync(); err != nil && d.ctx.Err() == nil {
 				d.fail(fmt.Errorf("save progress of %s: %w", d.m.Name, err))

@@ -250,6 +250,15 @@ func (e *Engine) Unseed(id content.ID) {
 	}
 }
 
+// Stats returns the counters of content id (zero if it is not served).
+func (e *Engine) Stats(id content.ID) Stats {
+	sw := e.swarm(id)
+	if sw == nil {
+		return Stats{}
+	}
+	return sw.stats()
+}
+
 // Connected returns the peers connected for content id.
 func (e *Engine) Connected(id content.ID) []PeerInfo {
 	sw := e.swarm(id)

@@ -4,16 +4,11 @@ import (
 	"context"
 
 	"peerflow/core/content"
-	"peerflow/core/peer"
-	"peerflow/flow"
+	"peerflow/core/trackerapi"
 )
 
 // Holder is a peer that holds chunks of a content, as a tracker reports it.
-type Holder struct {
-	Peer peer.ID
-	Addr string       // host:port where it accepts connections
-	Have *flow.Bitset // its chunks as last reported; nil if unknown
-}
+type Holder = trackerapi.Holder
 
 // HolderSource finds the holders of a content. The node's tracker pool
 // implements it; a fixed list (StaticHolders) serves tests.

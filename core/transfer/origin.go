@@ -99,6 +99,7 @@ func (d *Download) originDone(c int, data []byte, took time.Duration, fetchErr e
 	rate := d.originMeter.rate
 	d.mu.Unlock()
 	if err == nil && fresh {
+		d.sw.countDownload(n)
 		d.emit(Event{Kind: EventChunk, Chunk: c, Source: OriginSource, Bytes: n, Rate: rate})
 		d.sw.broadcastHave(c)
 	}

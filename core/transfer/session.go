@@ -304,6 +304,7 @@ func (s *session) send(r wire.Msg, src Source, f **os.File, fsrc *Source) error 
 		return err
 	}
 	s.uploaded.Add(int64(r.Length))
+	s.sw.countUpload(s.remote, int64(r.Length))
 	return nil
 }
 

@@ -24,6 +24,9 @@ type swarm struct {
 	dl       *Download
 	banned   map[peer.ID]bool
 	closed   bool
+	served   map[peer.ID]int64 // bytes uploaded to each peer, over all its connections
+	uploaded int64
+	received int64
 }
 
 func newSwarm(e *Engine, m *content.Manifest, src Source) *swarm {
@@ -32,7 +35,37 @@ func newSwarm(e *Engine, m *content.Manifest, src Source) *swarm {
 		src:      src,
 		sessions: make(map[peer.ID]*session),
 		banned:   make(map[peer.ID]bool),
+		served:   make(map[peer.ID]int64),
 	}
+}
+
+// countUpload records n bytes sent to p.
+func (sw *swarm) countUpload(p peer.ID, n int64) {
+	sw.mu.Lock()
+	sw.uploaded += n
+	sw.served[p] += n
+	sw.mu.Unlock()
+}
+
+// countDownload records n verified bytes received.
+func (sw *swarm) countDownload(n int64) {
+	sw.mu.Lock()
+	sw.received += n
+	sw.mu.Unlock()
+}
+
+// Stats are the transfer counters of one content since the engine started.
+type Stats struct {
+	Uploaded    int64 // bytes sent to peers
+	Downloaded  int64 // verified bytes received from peers and the origin
+	PeersServed int   // distinct peers that received at least one chunk
+	Connected   int   // peers connected now
+}
+
+func (sw *swarm) stats() Stats {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	return Stats{Uploaded: sw.uploaded, Downloaded: sw.received, PeersServed: len(sw.served), Connected: len(sw.sessions)}
 }
 
 func (sw *swarm) source() Source {

@@ -1,0 +1,597 @@
+package core
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"peerflow/core/content"
+	"peerflow/core/discover"
+	"peerflow/core/peer"
+	"peerflow/core/store"
+	"peerflow/core/trackerapi"
+	"peerflow/core/transfer"
+)
+
+// Options tune a Node. The zero value works: a node on a random port that
+// knows no tracker until one is added.
+type Options struct {
+	// Listen is where peers connect, host:port; default 0.0.0.0:0 (every
+	// interface, a free port).
+	Listen string
+	// Trackers are tracker addresses (host:port) typed in by hand.
+	Trackers []string
+	// LAN makes the node look for trackers on the local network (mDNS).
+	LAN bool
+	// UpLimit and DownLimit cap transfer rates in bytes/s; 0 = unlimited.
+	UpLimit, DownLimit int64
+	// Logger receives the node's logs; default: discarded.
+	Logger *slog.Logger
+}
+
+// Node is a Peerflow peer: it shares files, downloads content, and keeps
+// the trackers it knows informed. It is the one facade both front ends
+// use. It is safe for concurrent use.
+type Node struct {
+	opts   Options
+	log    *slog.Logger
+	store  *store.Store
+	engine *transfer.Engine
+	pool   *trackerapi.Pool
+
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	announce chan struct{} // asks the announcer to announce now
+
+	mu        sync.Mutex
+	downloads map[content.ID]*Download
+	shares    map[content.ID]store.Entry // complete files served in place
+	changed   map[content.ID]error       // library entries that cannot be served
+	closed    bool
+}
+
+// DefaultDataDir is where a node keeps its state unless told otherwise:
+// the OS user config folder (XDG_CONFIG_HOME on Linux) + "peerflow".
+func DefaultDataDir() (string, error) {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("find the user config folder: %w (pass a data folder explicitly)", err)
+	}
+	return filepath.Join(dir, "peerflow"), nil
+}
+
+// Open starts a node on the data folder dir: it opens the store, listens
+// for peers, serves the library and resumes every unfinished download.
+func Open(dir string, opts Options) (*Node, error) {
+	if opts.Listen == "" {
+		opts.Listen = "0.0.0.0:0"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	st, err := store.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	eng, err := transfer.Listen(transfer.Config{
+		Self: st.PeerID(), Listen: opts.Listen,
+		UpLimit: opts.UpLimit, DownLimit: opts.DownLimit,
+		Logger: opts.Logger,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &Node{
+		opts: opts, log: opts.Logger, store: st, engine: eng,
+		ctx: ctx, cancel: cancel,
+		announce:  make(chan struct{}, 1),
+		downloads: make(map[content.ID]*Download),
+		shares:    make(map[content.ID]store.Entry),
+		changed:   make(map[content.ID]error),
+	}
+	n.pool = trackerapi.NewPool(trackerapi.PoolOptions{Manifest: n.sharedManifest})
+	for _, addr := range opts.Trackers {
+		if err := n.pool.Add(addr, trackerapi.SourceManual); err != nil {
+			n.Close()
+			return nil, fmt.Errorf("tracker %q: %w", addr, err)
+		}
+	}
+	if err := n.restore(); err != nil {
+		n.Close()
+		return nil, err
+	}
+	n.wg.Go(n.announceLoop)
+	if opts.LAN {
+		n.wg.Go(n.browseLAN)
+	}
+	return n, nil
+}
+
+// restore serves the library and resumes unfinished downloads.
+func (n *Node) restore() error {
+	entries, err := n.store.Entries()
+	if err != nil {
+		return fmt.Errorf("read the library: %w", err)
+	}
+	for _, e := range entries {
+		if e.Complete() {
+			n.serve(e)
+			continue
+		}
+		if _, err := n.startDownload(e, content.Link{ID: e.ID}); err != nil {
+			n.log.Warn("resume download", "name", e.Manifest.Name, "err", err)
+			n.mu.Lock()
+			n.changed[e.ID] = err
+			n.mu.Unlock()
+		}
+	}
+	return nil
+}
+
+// serve starts serving a complete file, unless it changed on disk.
+func (n *Node) serve(e store.Entry) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := store.CheckFile(&e); err != nil {
+		n.changed[e.ID] = err
+		return
+	}
+	delete(n.changed, e.ID)
+	n.shares[e.ID] = e
+	n.engine.Seed(e.Manifest, transfer.NewFileSource(e))
+}
+
+// sharedManifest gives the tracker pool the manifest of a content this
+// node offers, so it can publish it to a tracker that lacks it.
+func (n *Node) sharedManifest(id content.ID) *content.Manifest {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if e, ok := n.shares[id]; ok {
+		return e.Manifest
+	}
+	if d, ok := n.downloads[id]; ok {
+		return d.m
+	}
+	return nil
+}
+
+// PeerID is this node's identity.
+func (n *Node) PeerID() peer.ID { return n.store.PeerID() }
+
+// Addr is where peers connect to this node.
+func (n *Node) Addr() net.Addr { return n.engine.Addr() }
+
+// DataDir is the node's data folder.
+func (n *Node) DataDir() string { return n.store.Dir() }
+
+// ShareOptions tune Share.
+type ShareOptions struct {
+	Origin string // an http(s) URL that also serves the file, recorded in the manifest
+}
+
+// Shared is the result of sharing a file.
+type Shared struct {
+	Manifest *content.Manifest
+	Link     content.Link
+}
+
+// Share makes the file at path available to the network: it hashes it
+// (streaming, every core), records it in the library, serves it in place,
+// and publishes its manifest to the known trackers. A tracker that cannot
+// be reached is not an error: the file is shared and the link works; the
+// announcer retries.
+func (n *Node) Share(ctx context.Context, path string, opts ShareOptions) (Shared, error) {
+	path, err := filepath.Abs(path)
+	if err != nil {
+		return Shared{}, err
+	}
+	before, err := os.Stat(path)
+	if err != nil {
+		return Shared{}, fmt.Errorf("share %s: %w", path, err)
+	}
+	if before.IsDir() {
+		return Shared{}, fmt.Errorf("share %s: %w", path, ErrIsFolder)
+	}
+	m, err := content.Build(ctx, path, content.BuildOptions{Origin: opts.Origin})
+	if err != nil {
+		return Shared{}, fmt.Errorf("share: %w", err)
+	}
+	after, err := os.Stat(path)
+	if err != nil {
+		return Shared{}, fmt.Errorf("share %s: %w", path, err)
+	}
+	if after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) {
+		return Shared{}, fmt.Errorf("share %s: the file changed while it was being read; try again when it is not being written", path)
+	}
+	e := store.ShareEntry(m, path, after)
+	if err := n.store.Put(e); err != nil {
+		return Shared{}, fmt.Errorf("share %s: %w", path, err)
+	}
+	n.serve(e)
+	n.mu.Lock()
+	if d := n.downloads[e.ID]; d != nil {
+		// Shared a file we were downloading: the local copy wins.
+		delete(n.downloads, e.ID)
+		defer d.t.Stop()
+	}
+	n.mu.Unlock()
+	if err := n.pool.Publish(ctx, m); err != nil && !errors.Is(err, trackerapi.ErrNoTrackers) {
+		n.log.Warn("publish manifest", "name", m.Name, "err", err)
+	}
+	// Announce before returning, so that a link handed out now finds
+	// this node as a holder at once.
+	if _, err := n.pool.Announce(ctx, n.announceRequest()); err != nil && !errors.Is(err, trackerapi.ErrNoTrackers) {
+		n.log.Warn("announce", "err", err)
+	}
+	return Shared{Manifest: m, Link: n.linkFor(m)}, nil
+}
+
+// ErrIsFolder is returned when a folder is given where a file is needed.
+var ErrIsFolder = errors.New("is a folder; share the files inside it")
+
+// linkFor is the share link of m, naming the trackers this node uses.
+func (n *Node) linkFor(m *content.Manifest) content.Link {
+	l := content.Link{ID: m.ID(), Name: m.Name, Origin: m.Origin}
+	for _, t := range n.pool.Trackers() {
+		if len(l.Trackers) < 4 {
+			l.Trackers = append(l.Trackers, t.Addr)
+		}
+	}
+	return l
+}
+
+// Link returns the share link of a content in the library.
+func (n *Node) Link(id content.ID) (content.Link, error) {
+	m, err := n.store.Manifest(id)
+	if err != nil {
+		return content.Link{}, err
+	}
+	return n.linkFor(m), nil
+}
+
+// Unshare stops serving a content and forgets it; files stay on disk. An
+// unfinished download of it is cancelled (its part file deleted).
+func (n *Node) Unshare(id content.ID) error {
+	n.mu.Lock()
+	d := n.downloads[id]
+	n.mu.Unlock()
+	if d != nil {
+		return d.Cancel()
+	}
+	n.engine.Unseed(id)
+	n.mu.Lock()
+	delete(n.shares, id)
+	delete(n.changed, id)
+	n.mu.Unlock()
+	n.announceSoon()
+	return n.store.Remove(id)
+}
+
+// Errors a user can meet when starting a download.
+var (
+	ErrUnknownContent = errors.New("no tracker knows this content: check the link, or add the tracker that has it")
+	ErrNoFolder       = errors.New("the download folder does not exist or is not a folder")
+)
+
+// Download starts (or returns the running) download of a share link or
+// content ID into folder.
+func (n *Node) Download(ctx context.Context, linkOrID, folder string) (*Download, error) {
+	link, err := content.ParseLink(linkOrID)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(folder); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("%s: %w", folder, ErrNoFolder)
+	}
+	folder, err = filepath.Abs(folder)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range link.Trackers {
+		n.pool.Add(t, trackerapi.SourceLink)
+	}
+	n.mu.Lock()
+	running := n.downloads[link.ID]
+	n.mu.Unlock()
+	if running != nil {
+		return running, nil
+	}
+	if e, err := n.store.Get(link.ID); err == nil && e.Complete() {
+		return nil, fmt.Errorf("%s is already here: %s", e.Manifest.Name, e.Path)
+	}
+	m, err := n.store.Manifest(link.ID)
+	if err != nil {
+		if m, err = n.pool.Manifest(ctx, link.ID); err != nil {
+			if trackerapi.IsNotFound(err) {
+				return nil, fmt.Errorf("content %s: %w", link.ID.Short(), ErrUnknownContent)
+			}
+			return nil, fmt.Errorf("get the manifest of %s: %w", link.ID.Short(), err)
+		}
+	}
+	e := store.Entry{ID: link.ID, Kind: store.KindDownload, Folder: folder, Added: time.Now(), Manifest: m}
+	if err := n.store.Put(e); err != nil {
+		return nil, err
+	}
+	return n.startDownload(e, link)
+}
+
+// startDownload opens the part file of entry e and starts transferring.
+func (n *Node) startDownload(e store.Entry, link content.Link) (*Download, error) {
+	part, err := n.store.OpenPart(e)
+	if err != nil {
+		return nil, fmt.Errorf("download %s: %w", e.Manifest.Name, err)
+	}
+	origin := link.Origin
+	if origin == "" {
+		origin = e.Manifest.Origin
+	}
+	d := &Download{n: n, id: e.ID, m: e.Manifest, subs: make(map[int]func(Event))}
+	t, err := n.engine.Download(e, part, transfer.DownloadOptions{
+		Holders: poolHolders{n.pool, n.PeerID()},
+		Origin:  origin,
+		OnEvent: d.dispatch,
+	})
+	if err != nil {
+		part.Close()
+		return nil, fmt.Errorf("download %s: %w", e.Manifest.Name, err)
+	}
+	d.t = t
+	if e.Paused {
+		t.Pause()
+	}
+	n.mu.Lock()
+	n.downloads[e.ID] = d
+	n.mu.Unlock()
+	n.wg.Go(func() { n.watch(d) })
+	n.announceSoon() // a downloader announces at once, so others find it
+	return d, nil
+}
+
+// watch follows a download to its end: a finished one becomes a share.
+func (n *Node) watch(d *Download) {
+	<-d.t.Done()
+	n.mu.Lock()
+	if n.downloads[d.id] == d {
+		delete(n.downloads, d.id)
+	}
+	n.mu.Unlock()
+	if d.t.Progress().State == transfer.StateComplete {
+		if e, err := n.store.Get(d.id); err == nil {
+			n.mu.Lock()
+			n.shares[d.id] = e
+			n.mu.Unlock()
+		}
+	}
+	n.announceSoon()
+}
+
+// Downloads returns the running downloads.
+func (n *Node) Downloads() []*Download {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]*Download, 0, len(n.downloads))
+	for _, d := range n.downloads {
+		out = append(out, d)
+	}
+	slices.SortFunc(out, func(a, b *Download) int { return cmp.Compare(a.m.Name, b.m.Name) })
+	return out
+}
+
+// Item is one entry of the library, as the front ends show it.
+type Item struct {
+	ID       content.ID
+	Manifest *content.Manifest
+	Kind     store.Kind
+	Path     string // the file served in place; "" while downloading
+	Folder   string // where a download goes
+	Complete bool
+	// Problem says why the item is not served ("the file changed on
+	// disk…"); "" when all is well.
+	Problem  string
+	Stats    transfer.Stats
+	Download *Download // the running download, if any
+}
+
+// Library lists what this node shares and downloads.
+func (n *Node) Library() ([]Item, error) {
+	entries, err := n.store.Entries()
+	if err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	items := make([]Item, 0, len(entries))
+	for _, e := range entries {
+		it := Item{ID: e.ID, Manifest: e.Manifest, Kind: e.Kind, Path: e.Path, Folder: e.Folder,
+			Complete: e.Complete(), Stats: n.engine.Stats(e.ID), Download: n.downloads[e.ID]}
+		if err := n.changed[e.ID]; err != nil {
+			it.Problem = err.Error()
+		}
+		items = append(items, it)
+	}
+	slices.SortFunc(items, func(a, b Item) int { return cmp.Compare(a.Manifest.Name, b.Manifest.Name) })
+	return items, nil
+}
+
+// Stats are node-wide totals.
+type Stats struct {
+	PeerID      peer.ID
+	Addr        string
+	Uploaded    int64
+	Downloaded  int64
+	PeersServed int
+	Shares      int
+	Downloads   int
+}
+
+// Stats returns node-wide totals over the library.
+func (n *Node) Stats() Stats {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s := Stats{PeerID: n.PeerID(), Addr: n.Addr().String(), Shares: len(n.shares), Downloads: len(n.downloads)}
+	for id := range n.shares {
+		st := n.engine.Stats(id)
+		s.Uploaded += st.Uploaded
+		s.Downloaded += st.Downloaded
+		s.PeersServed += st.PeersServed
+	}
+	for id := range n.downloads {
+		st := n.engine.Stats(id)
+		s.Uploaded += st.Uploaded
+		s.Downloaded += st.Downloaded
+		s.PeersServed += st.PeersServed
+	}
+	return s
+}
+
+// AddTracker adds a tracker typed in by hand.
+func (n *Node) AddTracker(addr string) error {
+	if err := n.pool.Add(addr, trackerapi.SourceManual); err != nil {
+		return err
+	}
+	n.announceSoon()
+	return nil
+}
+
+// RemoveTracker forgets a tracker added by hand.
+func (n *Node) RemoveTracker(addr string) {
+	n.pool.Remove(addr, trackerapi.SourceManual)
+}
+
+// Trackers returns the trackers this node knows and how they answer.
+func (n *Node) Trackers() []trackerapi.TrackerStatus { return n.pool.Trackers() }
+
+// Network lists what the known trackers offer, filtered by name.
+func (n *Node) Network(ctx context.Context, query string, offset, limit int) (trackerapi.ContentList, error) {
+	return n.pool.Contents(ctx, query, offset, limit)
+}
+
+// Close stops the node: downloads stop (resumable), the trackers are told
+// the node is leaving, connections close, the store is closed. No
+// goroutine the node started outlives Close.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	n.mu.Unlock()
+	n.cancel()
+	err := n.engine.Close() // downloads stop, so their watchers return
+	n.wg.Wait()
+	n.leave()
+	n.pool.CloseIdleConnections()
+	return errors.Join(err, n.store.Close())
+}
+
+// announceSoon wakes the announcer.
+func (n *Node) announceSoon() {
+	select {
+	case n.announce <- struct{}{}:
+	default:
+	}
+}
+
+// announceRequest describes everything this node holds.
+func (n *Node) announceRequest() trackerapi.AnnounceRequest {
+	req := trackerapi.AnnounceRequest{Peer: n.PeerID(), Addr: n.announceAddr()}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for id := range n.shares {
+		st := n.engine.Stats(id)
+		req.Contents = append(req.Contents, trackerapi.ContentState{ID: id, Complete: true, Uploaded: st.Uploaded, Downloaded: st.Downloaded})
+	}
+	for id, d := range n.downloads {
+		st := n.engine.Stats(id)
+		req.Contents = append(req.Contents, trackerapi.ContentState{ID: id, Have: d.t.Have().Bytes(), Uploaded: st.Uploaded, Downloaded: st.Downloaded})
+	}
+	return req
+}
+
+// announceAddr is the address trackers should give peers: the listen
+// port, and the listen host unless it is a wildcard (then the tracker
+// uses the address the announce came from).
+func (n *Node) announceAddr() string {
+	host, port, err := net.SplitHostPort(n.Addr().String())
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = ""
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// Announcer timing: the heartbeat the trackers ask for, and how soon after
+// a change an announce goes out (changes come in bursts).
+const (
+	announceDebounce = 200 * time.Millisecond
+	announceRetry    = 5 * time.Second
+)
+
+// announceLoop tells the trackers what this node holds: on every change
+// (shortly after, to batch bursts) and on every heartbeat.
+func (n *Node) announceLoop() {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-n.announce:
+			timer.Reset(announceDebounce)
+			continue
+		case <-timer.C:
+		}
+		res, err := n.pool.Announce(n.ctx, n.announceRequest())
+		next := res.Interval
+		if err != nil {
+			if !errors.Is(err, trackerapi.ErrNoTrackers) && n.ctx.Err() == nil {
+				n.log.Debug("announce", "err", err)
+			}
+			next = announceRetry
+		}
+		timer.Reset(next)
+	}
+}
+
+// leave tells the trackers this node holds nothing any more, so its
+// chunks stop counting at once rather than when its lease runs out.
+func (n *Node) leave() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n.pool.Announce(ctx, trackerapi.AnnounceRequest{Peer: n.PeerID(), Addr: n.announceAddr()})
+}
+
+// browseLAN feeds trackers found on the LAN into the pool.
+func (n *Node) browseLAN() {
+	for ev := range discover.Browse(n.ctx, discover.DefaultConfig()) {
+		if err := n.pool.Discovered(ev); err != nil {
+			n.log.Debug("LAN tracker", "err", err)
+			continue
+		}
+		n.announceSoon()
+	}
+}
+
+// poolHolders adapts the tracker pool to the downloader's HolderSource.
+type poolHolders struct {
+	pool *trackerapi.Pool
+	self peer.ID
+}
+
+func (h poolHolders) Holders(ctx context.Context, m *content.Manifest) ([]transfer.Holder, error) {
+	return h.pool.Holders(ctx, m, h.self)
+}
