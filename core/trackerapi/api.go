@@ -85,6 +85,11 @@ type AnnounceResponse struct {
 	// Unknown lists announced contents the tracker has no manifest for;
 	// the peer should publish them.
 	Unknown []content.ID `json:"unknown,omitempty"`
+	// NeedFull asks the peer to make its next announce Full: the tracker
+	// has not had the peer's whole state since it started (it restarted,
+	// or the peer's lease ended), so incremental announces could leave
+	// it with a stale picture.
+	NeedFull bool `json:"need_full,omitempty"`
 }
 
 // PublishResponse answers a manifest publish.
@@ -113,7 +118,9 @@ type ContentList struct {
 	Total    int           `json:"total"` // matching contents, over all pages
 }
 
-// HolderInfo is one live peer holding chunks of a content.
+// HolderInfo is one live peer in the swarm of a content. It may hold no
+// chunk yet: a downloader announces itself as soon as it starts, so that
+// other downloaders connect to it.
 type HolderInfo struct {
 	Peer     peer.ID `json:"peer_id"`
 	Addr     string  `json:"addr"`
@@ -124,7 +131,7 @@ type HolderInfo struct {
 // HolderList answers a holders query.
 type HolderList struct {
 	Holders []HolderInfo `json:"holders"`
-	Total   int          `json:"total"` // live holders in all
+	Total   int          `json:"total"` // live peers in the swarm in all, the excluded one not counted
 }
 
 // Health answers /v1/health.

@@ -1,0 +1,135 @@
+package trackerapi_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"peerflow/core"
+	"peerflow/core/content"
+	"peerflow/core/peer"
+	"peerflow/flow"
+	"peerflow/tracker"
+)
+
+// testManifest returns a valid manifest of chunks chunks; seed changes
+// its ID.
+func testManifest(name string, chunks int, seed uint64) *content.Manifest {
+	m := &content.Manifest{Name: name, Size: int64(chunks) * content.MinChunkSize, ChunkSize: content.MinChunkSize,
+		Hashes: make([][32]byte, chunks), Created: time.Unix(1_700_000_000, 0).UTC()}
+	for i := range m.Hashes {
+		m.Hashes[i] = sha256.Sum256(binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, seed), uint64(i)))
+	}
+	return m
+}
+
+func testPeer(n byte) peer.ID { return peer.ID{0xff, n} }
+
+func haveOf(chunks int, set ...int) []byte {
+	b := flow.NewBitset(chunks)
+	for _, i := range set {
+		b.Set(i)
+	}
+	return b.Bytes()
+}
+
+// liveTracker is a real tracker served on 127.0.0.1.
+type liveTracker struct {
+	*tracker.Server
+	addr string
+	db   string
+	stop func()
+}
+
+// serveTracker opens a tracker on db (a new temp file if "") and serves
+// it on addr (127.0.0.1:0 if ""), through wrap if not nil. It stops when
+// the test ends.
+func serveTracker(t *testing.T, db, addr string, wrap func(http.Handler) http.Handler) *liveTracker {
+	t.Helper()
+	if db == "" {
+		db = t.TempDir() + "/t.db"
+	}
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	s, err := tracker.Open(tracker.Config{DB: db, Token: "tok", Version: core.Version})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := s.Handler()
+	if wrap != nil {
+		h = wrap(h)
+	}
+	hs := &http.Server{Handler: h}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		hs.Serve(l)
+	}()
+	var once sync.Once
+	lt := &liveTracker{Server: s, addr: l.Addr().String(), db: db}
+	lt.stop = func() {
+		once.Do(func() {
+			hs.Shutdown(context.Background())
+			<-done
+			if err := s.Close(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(lt.stop)
+	return lt
+}
+
+// deadAddr returns a loopback address nothing listens on.
+func deadAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// hangingAddr returns a loopback address that accepts connections and
+// never answers; it closes them when the test ends.
+func hangingAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	})
+	t.Cleanup(func() {
+		l.Close()
+		wg.Wait()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().String()
+}

@@ -1,0 +1,494 @@
+package trackerapi
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"peerflow/core/content"
+	"peerflow/core/discover"
+	"peerflow/core/peer"
+)
+
+// Source says how a node learned of a tracker; a tracker may have several.
+type Source uint8
+
+// Sources of trackers.
+const (
+	SourceManual Source = 1 << iota // added by hand
+	SourceLAN                       // found over mDNS
+	SourceLink                      // named in a share link
+)
+
+func (s Source) String() string {
+	var names []string
+	for _, n := range []struct {
+		bit  Source
+		name string
+	}{{SourceManual, "manual"}, {SourceLAN, "lan"}, {SourceLink, "link"}} {
+		if s&n.bit != 0 {
+			names = append(names, n.name)
+		}
+	}
+	return strings.Join(names, "+")
+}
+
+// TrackerStatus is what a Pool knows of one tracker.
+type TrackerStatus struct {
+	Addr        string
+	TrackerID   string // as advertised on the LAN; "" if not found there
+	Sources     Source
+	LastSuccess time.Time
+	LastError   string // of the last call, "" if it succeeded
+	LastErrorAt time.Time
+	Synced      bool // has the node's whole state: announces to it are incremental
+}
+
+// ErrNoTrackers is returned by Pool calls when no tracker is known.
+var ErrNoTrackers = errors.New("no tracker known: add one by hand, open a share link that names one, or wait for one on the LAN")
+
+// PoolOptions tune a Pool. Zero fields take defaults.
+type PoolOptions struct {
+	Client ClientOptions // for every tracker; one HTTP client is shared
+	// CallTimeout bounds each call over all trackers (they are asked in
+	// parallel), so a dead tracker cannot stall the node. Default 15 s.
+	CallTimeout time.Duration
+	// Manifest, if set, returns the manifest of a content the node
+	// shares. Announce then publishes it to a tracker that answers that
+	// it does not know the content, and re-announces it there.
+	Manifest func(content.ID) *content.Manifest
+	Now      func() time.Time // for status times; default time.Now
+}
+
+// Pool is the set of trackers a node knows: added by hand, found on the
+// LAN or named in share links. Calls go to every tracker in parallel and
+// merge the answers. It is safe for concurrent use.
+type Pool struct {
+	opts PoolOptions
+	mu   sync.Mutex
+	all  map[string]*poolTracker
+}
+
+// poolTracker is one tracker of a Pool.
+type poolTracker struct {
+	client *Client
+
+	// Guarded by Pool.mu.
+	id          string
+	sources     Source
+	lastSuccess time.Time
+	lastError   string
+	lastErrorAt time.Time
+
+	// synced is set while the tracker has the node's whole state, so
+	// announces to it can be incremental.
+	synced atomic.Bool
+	// announceMu serializes announces to this tracker, so sent stays the
+	// state the tracker acknowledged last.
+	announceMu sync.Mutex
+	sent       map[content.ID]ContentState
+}
+
+// NewPool returns an empty pool.
+func NewPool(opts PoolOptions) *Pool {
+	if opts.Client.HTTPClient == nil {
+		opts.Client.HTTPClient = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	}
+	if opts.CallTimeout <= 0 {
+		opts.CallTimeout = 15 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Pool{opts: opts, all: make(map[string]*poolTracker)}
+}
+
+// Add adds the tracker at addr (host:port), or adds src to its sources.
+func (p *Pool) Add(addr string, src Source) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t := p.all[addr]; t != nil {
+		t.sources |= src
+		return nil
+	}
+	c, err := NewClient(addr, p.opts.Client)
+	if err != nil {
+		return err
+	}
+	p.all[addr] = &poolTracker{client: c, sources: src}
+	return nil
+}
+
+// Remove takes src from the tracker's sources and forgets the tracker
+// once it has none: a LAN tracker that vanished stays if it was also
+// added by hand.
+func (p *Pool) Remove(addr string, src Source) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t := p.all[addr]; t != nil {
+		if t.sources &^= src; t.sources == 0 {
+			delete(p.all, addr)
+		}
+	}
+}
+
+// Discovered applies an event of discover.Browse: a tracker found on the
+// LAN is added, a lost one removed (unless it has another source).
+func (p *Pool) Discovered(ev discover.Event) error {
+	switch ev.Kind {
+	case discover.Found:
+		if err := p.Add(ev.Addr, SourceLAN); err != nil {
+			return err
+		}
+		p.mu.Lock()
+		p.all[ev.Addr].id = ev.TrackerID
+		p.mu.Unlock()
+	case discover.Lost:
+		p.Remove(ev.Addr, SourceLAN)
+	}
+	return nil
+}
+
+// Trackers returns the status of every tracker, by address.
+func (p *Pool) Trackers() []TrackerStatus {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]TrackerStatus, 0, len(p.all))
+	for addr, t := range p.all {
+		out = append(out, TrackerStatus{
+			Addr: addr, TrackerID: t.id, Sources: t.sources,
+			LastSuccess: t.lastSuccess, LastError: t.lastError, LastErrorAt: t.lastErrorAt,
+			Synced: t.synced.Load(),
+		})
+	}
+	slices.SortFunc(out, func(a, b TrackerStatus) int { return strings.Compare(a.Addr, b.Addr) })
+	return out
+}
+
+// each runs f on every tracker in parallel, within CallTimeout, records
+// each outcome in the tracker's status, and returns how many succeeded
+// with the errors of the others joined. A 404 (the tracker does not know
+// the content) counts as an answer, not a failure.
+func (p *Pool) each(ctx context.Context, f func(context.Context, *poolTracker) error) (int, error) {
+	p.mu.Lock()
+	ts := make([]*poolTracker, 0, len(p.all))
+	for _, t := range p.all {
+		ts = append(ts, t)
+	}
+	p.mu.Unlock()
+	if len(ts) == 0 {
+		return 0, ErrNoTrackers
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.opts.CallTimeout)
+	defer cancel()
+	errs := make([]error, len(ts))
+	var wg sync.WaitGroup
+	for i, t := range ts {
+		wg.Go(func() {
+			errs[i] = f(ctx, t)
+			// A call abandoned (the caller gave up, or another tracker
+			// answered first) says nothing about this tracker.
+			if !errors.Is(errs[i], context.Canceled) || ctx.Err() == nil {
+				p.record(t, errs[i])
+			}
+		})
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		if err == nil {
+			ok++
+		}
+	}
+	return ok, errors.Join(errs...)
+}
+
+func (p *Pool) record(t *poolTracker, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err == nil || IsNotFound(err) {
+		t.lastSuccess, t.lastError = p.opts.Now(), ""
+		return
+	}
+	t.lastError, t.lastErrorAt = err.Error(), p.opts.Now()
+}
+
+// AnnounceResult sums up an announce to every tracker.
+type AnnounceResult struct {
+	// Interval is the shortest heartbeat a tracker asked for (the default
+	// if none answered): announce again after it.
+	Interval time.Duration
+	Accepted int // trackers that took the announce
+	// Unknown lists, per tracker address, contents it has no manifest for
+	// and that were not published to it (no PoolOptions.Manifest for them,
+	// or the publish failed).
+	Unknown map[string][]content.ID
+}
+
+// Announce tells every tracker what the node holds. req lists everything
+// the node holds now (req.Full and req.Stopped are ignored): the pool
+// sends a Full announce to a tracker that has not acknowledged one yet,
+// that failed the last announce or that asked for one (it restarted), and
+// otherwise only what changed since the last acknowledged announce. It
+// fails only if no tracker took the announce.
+func (p *Pool) Announce(ctx context.Context, req AnnounceRequest) (AnnounceResult, error) {
+	res := AnnounceResult{Interval: DefaultIntervalSeconds * time.Second, Unknown: map[string][]content.ID{}}
+	var mu sync.Mutex
+	interval := time.Duration(0)
+	ok, err := p.each(ctx, func(ctx context.Context, t *poolTracker) error {
+		resp, unknown, err := p.announceTo(ctx, t, req)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if d := time.Duration(resp.IntervalSeconds) * time.Second; d > 0 && (interval == 0 || d < interval) {
+			interval = d
+		}
+		if len(unknown) > 0 {
+			res.Unknown[t.client.Addr()] = unknown
+		}
+		return nil
+	})
+	if interval > 0 {
+		res.Interval = interval
+	}
+	res.Accepted = ok
+	if ok == 0 {
+		return res, fmt.Errorf("announce: no tracker took it: %w", err)
+	}
+	return res, nil
+}
+
+// announceTo announces req to one tracker (full or incremental), follows
+// up on NeedFull and on unknown contents, and returns the last answer
+// with the contents that stayed unknown.
+func (p *Pool) announceTo(ctx context.Context, t *poolTracker, req AnnounceRequest) (AnnounceResponse, []content.ID, error) {
+	t.announceMu.Lock()
+	defer t.announceMu.Unlock()
+	resp, err := t.announce(ctx, t.delta(req))
+	if err == nil && resp.NeedFull {
+		resp, err = t.announce(ctx, t.delta(req)) // delta is Full now
+	}
+	if err != nil || len(resp.Unknown) == 0 || p.opts.Manifest == nil {
+		return resp, resp.Unknown, err
+	}
+	var published, unknown []content.ID
+	for _, id := range resp.Unknown {
+		if m := p.opts.Manifest(id); m != nil {
+			if _, perr := t.client.Publish(ctx, m); perr == nil {
+				published = append(published, id)
+				continue
+			}
+		}
+		unknown = append(unknown, id)
+	}
+	if len(published) == 0 {
+		return resp, unknown, nil
+	}
+	// The published contents are missing from sent, so the delta holds
+	// them (and anything else that changed meanwhile).
+	next, err := t.announce(ctx, t.delta(req))
+	if err != nil {
+		return resp, unknown, err
+	}
+	return next, next.Unknown, nil
+}
+
+// delta is what to send t for the node's whole state req: all of it if t
+// is not synced, else what changed since the last acknowledged announce.
+func (t *poolTracker) delta(req AnnounceRequest) AnnounceRequest {
+	out := AnnounceRequest{Peer: req.Peer, Addr: req.Addr}
+	if !t.synced.Load() {
+		out.Full, out.Contents = true, req.Contents
+		return out
+	}
+	now := make(map[content.ID]bool, len(req.Contents))
+	for _, cs := range req.Contents {
+		now[cs.ID] = true
+		if old, ok := t.sent[cs.ID]; !ok || !sameState(old, cs) {
+			out.Contents = append(out.Contents, cs)
+		}
+	}
+	for id := range t.sent {
+		if !now[id] {
+			out.Stopped = append(out.Stopped, id)
+		}
+	}
+	slices.SortFunc(out.Stopped, func(a, b content.ID) int { return bytes.Compare(a[:], b[:]) })
+	return out
+}
+
+func sameState(a, b ContentState) bool {
+	return a.Complete == b.Complete && a.Uploaded == b.Uploaded && a.Downloaded == b.Downloaded && bytes.Equal(a.Have, b.Have)
+}
+
+// announce sends one announce and updates what t is known to hold of the
+// node. Any failure unsyncs t, so the next announce is Full: after an
+// error the node cannot know what the tracker kept.
+func (t *poolTracker) announce(ctx context.Context, req AnnounceRequest) (AnnounceResponse, error) {
+	resp, err := t.client.Announce(ctx, req)
+	if err != nil {
+		t.synced.Store(false)
+		t.sent = nil
+		return resp, err
+	}
+	if req.Full {
+		t.sent = make(map[content.ID]ContentState, len(req.Contents))
+	}
+	for _, id := range req.Stopped {
+		delete(t.sent, id)
+	}
+	for _, cs := range req.Contents {
+		cs.Have = bytes.Clone(cs.Have) // the caller may reuse its buffers
+		t.sent[cs.ID] = cs
+	}
+	// A content the tracker did not take is left out, so the next delta
+	// offers it again.
+	for _, id := range resp.Unknown {
+		delete(t.sent, id)
+	}
+	t.synced.Store(!resp.NeedFull)
+	return resp, nil
+}
+
+// Publish stores m on every tracker. It fails only if none took it; the
+// status of each tracker says how its publish went.
+func (p *Pool) Publish(ctx context.Context, m *content.Manifest) error {
+	ok, err := p.each(ctx, func(ctx context.Context, t *poolTracker) error {
+		_, err := t.client.Publish(ctx, m)
+		return err
+	})
+	if ok == 0 {
+		return err
+	}
+	return nil
+}
+
+// Holders returns the live holders of m's content other than exclude, as
+// known to all trackers: a peer listed by several is listed once, with
+// the union of its bitfields. It fails only if no tracker answered.
+func (p *Pool) Holders(ctx context.Context, m *content.Manifest, exclude peer.ID) ([]Holder, error) {
+	var mu sync.Mutex
+	var out []Holder
+	index := map[peer.ID]int{}
+	ok, err := p.each(ctx, func(ctx context.Context, t *poolTracker) error {
+		hs, err := t.client.Holders(ctx, m, exclude)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, h := range hs {
+			if i, seen := index[h.Peer]; seen {
+				out[i].Have.Or(h.Have)
+				continue
+			}
+			index[h.Peer] = len(out)
+			out = append(out, h)
+		}
+		return nil
+	})
+	if ok == 0 && !allNotFound(err) {
+		return nil, err
+	}
+	return out, nil
+}
+
+// allNotFound reports whether every error joined in err is a 404.
+func allNotFound(err error) bool {
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return IsNotFound(err)
+	}
+	for _, e := range joined.Unwrap() {
+		if e != nil && !IsNotFound(e) {
+			return false
+		}
+	}
+	return true
+}
+
+// Contents returns a page of the contents of all trackers whose name
+// contains query, merged by content ID and sorted by name. Holders,
+// Seeders and Availability are the largest any tracker reported: a peer
+// usually announces to every tracker, so a sum would count it twice.
+// Each tracker is asked for its first offset+limit matches (at most
+// MaxListLimit), so pages past that are cut short, and Total is a lower
+// bound when trackers know different contents.
+func (p *Pool) Contents(ctx context.Context, query string, offset, limit int) (ContentList, error) {
+	if limit <= 0 {
+		limit = DefaultListLimit
+	}
+	offset = max(offset, 0)
+	var mu sync.Mutex
+	merged := map[content.ID]ContentInfo{}
+	total := 0
+	ok, err := p.each(ctx, func(ctx context.Context, t *poolTracker) error {
+		list, err := t.client.Contents(ctx, query, 0, min(offset+limit, MaxListLimit))
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		total = max(total, list.Total)
+		for _, ci := range list.Contents {
+			if old, seen := merged[ci.ID]; seen {
+				ci.Holders = max(ci.Holders, old.Holders)
+				ci.Seeders = max(ci.Seeders, old.Seeders)
+				ci.Availability = max(ci.Availability, old.Availability)
+			}
+			merged[ci.ID] = ci
+		}
+		return nil
+	})
+	if ok == 0 {
+		return ContentList{}, err
+	}
+	all := make([]ContentInfo, 0, len(merged))
+	for _, ci := range merged {
+		all = append(all, ci)
+	}
+	slices.SortFunc(all, func(a, b ContentInfo) int {
+		return cmp.Or(strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)), bytes.Compare(a.ID[:], b.ID[:]))
+	})
+	page := all[min(offset, len(all)):]
+	return ContentList{Contents: page[:min(limit, len(page))], Total: max(total, len(all))}, nil
+}
+
+// Manifest fetches the manifest of content id from the trackers, asked in
+// parallel; the first verified answer wins and the other requests are
+// cancelled.
+func (p *Pool) Manifest(ctx context.Context, id content.ID) (*content.Manifest, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var once sync.Once
+	var found *content.Manifest
+	_, err := p.each(ctx, func(ctx context.Context, t *poolTracker) error {
+		m, err := t.client.Manifest(ctx, id)
+		if err != nil {
+			return err
+		}
+		once.Do(func() {
+			found = m
+			cancel()
+		})
+		return nil
+	})
+	if found != nil {
+		return found, nil
+	}
+	return nil, fmt.Errorf("manifest %s: no tracker has it: %w", id.Short(), err)
+}
+
+// CloseIdleConnections closes the kept-alive connections to the trackers,
+// e.g. when the node stops.
+func (p *Pool) CloseIdleConnections() { p.opts.Client.HTTPClient.CloseIdleConnections() }

@@ -1,0 +1,258 @@
+package trackerapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"peerflow/core/content"
+	"peerflow/core/discover"
+	"peerflow/core/trackerapi"
+)
+
+// announceLog records the announces a tracker receives.
+type announceLog struct {
+	mu   sync.Mutex
+	reqs []trackerapi.AnnounceRequest
+}
+
+func (l *announceLog) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == trackerapi.PathAnnounce {
+			body, _ := io.ReadAll(r.Body)
+			var req trackerapi.AnnounceRequest
+			json.Unmarshal(body, &req)
+			l.mu.Lock()
+			l.reqs = append(l.reqs, req)
+			l.mu.Unlock()
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// take returns the announces since the last call, summed up as
+// "full:N" or "inc:N-S" (N contents, S stopped).
+func (l *announceLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, r := range l.reqs {
+		s := "inc:"
+		if r.Full {
+			s = "full:"
+		}
+		s += string(rune('0' + len(r.Contents)))
+		if !r.Full {
+			s += "-" + string(rune('0'+len(r.Stopped)))
+		}
+		out = append(out, s)
+	}
+	l.reqs = nil
+	return out
+}
+
+func TestPoolAnnounceFullThenIncremental(t *testing.T) {
+	var log1, log2 announceLog
+	t1 := serveTracker(t, "", "", log1.wrap)
+	t2 := serveTracker(t, "", "", log2.wrap)
+	pool := trackerapi.NewPool(trackerapi.PoolOptions{Client: trackerapi.ClientOptions{Token: "tok"}})
+	defer pool.CloseIdleConnections()
+	for _, lt := range []*liveTracker{t1, t2} {
+		if err := pool.Add(lt.addr, trackerapi.SourceManual); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	a, b := testManifest("a", 8, 1), testManifest("b", 8, 2)
+	for _, m := range []*content.Manifest{a, b} {
+		if err := pool.Publish(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	state := []trackerapi.ContentState{{ID: a.ID(), Have: haveOf(8, 1)}, {ID: b.ID(), Complete: true}}
+	announce := func(step string, want1, want2 []string) {
+		t.Helper()
+		res, err := pool.Announce(ctx, trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: ":7000", Contents: state})
+		if err != nil || res.Accepted != 2 || res.Interval != trackerapi.DefaultIntervalSeconds*time.Second {
+			t.Fatalf("%s: %+v, %v", step, res, err)
+		}
+		if got1, got2 := log1.take(), log2.take(); !slices.Equal(got1, want1) || !slices.Equal(got2, want2) {
+			t.Fatalf("%s: tracker 1 got %v (want %v), tracker 2 got %v (want %v)", step, got1, want1, got2, want2)
+		}
+	}
+	announce("first", []string{"full:2"}, []string{"full:2"})
+	announce("heartbeat", []string{"inc:0-0"}, []string{"inc:0-0"})
+	state[0].Have = haveOf(8, 1, 2)
+	announce("one chunk more", []string{"inc:1-0"}, []string{"inc:1-0"})
+	state = state[1:]
+	announce("a dropped", []string{"inc:0-1"}, []string{"inc:0-1"})
+	for _, st := range pool.Trackers() {
+		if !st.Synced || st.LastError != "" || st.LastSuccess.IsZero() || st.Sources != trackerapi.SourceManual {
+			t.Fatalf("status %+v", st)
+		}
+	}
+
+	// Tracker 2 restarts on its address: it asks for a full announce, and
+	// gets it in the same call.
+	t2.stop()
+	t2 = serveTracker(t, t2.db, t2.addr, log2.wrap)
+	announce("after restart", []string{"inc:0-0"}, []string{"inc:0-0", "full:1"})
+	announce("synced again", []string{"inc:0-0"}, []string{"inc:0-0"})
+
+	// A tracker that failed gets a full announce next time.
+	t2.stop()
+	res, err := pool.Announce(ctx, trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: ":7000", Contents: state})
+	if err != nil || res.Accepted != 1 {
+		t.Fatalf("with tracker 2 down: %+v, %v", res, err)
+	}
+	log1.take()
+	t2 = serveTracker(t, t2.db, t2.addr, log2.wrap)
+	announce("tracker 2 back", []string{"inc:0-0"}, []string{"full:1"})
+}
+
+func TestPoolBoundsDeadTrackers(t *testing.T) {
+	live := serveTracker(t, "", "", nil)
+	dead, silent := deadAddr(t), hangingAddr(t)
+	pool := trackerapi.NewPool(trackerapi.PoolOptions{
+		Client:      trackerapi.ClientOptions{Timeout: 100 * time.Millisecond, Backoff: time.Millisecond},
+		CallTimeout: time.Second,
+	})
+	defer pool.CloseIdleConnections()
+	for _, addr := range []string{live.addr, dead, silent} {
+		pool.Add(addr, trackerapi.SourceLink)
+	}
+	start := time.Now()
+	res, err := pool.Announce(context.Background(), trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: ":7000"})
+	if err != nil || res.Accepted != 1 {
+		t.Fatalf("announce: %+v, %v", res, err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("took %v", d)
+	}
+	for _, st := range pool.Trackers() {
+		ok := st.Addr == live.addr
+		if ok != (st.LastError == "") || ok != st.Synced || ok == st.LastSuccess.IsZero() || ok != st.LastErrorAt.IsZero() {
+			t.Errorf("status %+v", st)
+		}
+	}
+	// With no tracker answering, calls fail.
+	pool.Remove(live.addr, trackerapi.SourceLink)
+	if _, err := pool.Announce(context.Background(), trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: ":7000"}); err == nil {
+		t.Fatal("announce to dead trackers succeeded")
+	}
+	pool.Remove(dead, trackerapi.SourceLink)
+	pool.Remove(silent, trackerapi.SourceLink)
+	if _, err := pool.Contents(context.Background(), "", 0, 0); err != trackerapi.ErrNoTrackers {
+		t.Fatalf("empty pool: %v", err)
+	}
+}
+
+func TestPoolPublishesUnknownContents(t *testing.T) {
+	lt := serveTracker(t, "", "", nil)
+	m := testManifest("m", 4, 1)
+	state := trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: ":7000", Contents: []trackerapi.ContentState{{ID: m.ID(), Complete: true}}}
+	ctx := context.Background()
+
+	without := trackerapi.NewPool(trackerapi.PoolOptions{})
+	defer without.CloseIdleConnections()
+	without.Add(lt.addr, trackerapi.SourceManual)
+	res, err := without.Announce(ctx, state)
+	if err != nil || !slices.Equal(res.Unknown[lt.addr], []content.ID{m.ID()}) {
+		t.Fatalf("without manifests: %+v, %v", res, err)
+	}
+
+	with := trackerapi.NewPool(trackerapi.PoolOptions{
+		Client:   trackerapi.ClientOptions{Token: "tok"},
+		Manifest: func(id content.ID) *content.Manifest { return map[content.ID]*content.Manifest{m.ID(): m}[id] },
+	})
+	defer with.CloseIdleConnections()
+	with.Add(lt.addr, trackerapi.SourceManual)
+	if res, err := with.Announce(ctx, state); err != nil || len(res.Unknown) != 0 {
+		t.Fatalf("with manifests: %+v, %v", res, err)
+	}
+	hs, err := with.Holders(ctx, m, testPeer(9))
+	if err != nil || len(hs) != 1 || hs[0].Peer != testPeer(1) {
+		t.Fatalf("holders after publish and re-announce: %+v, %v", hs, err)
+	}
+}
+
+func TestPoolMergesAnswers(t *testing.T) {
+	t1, t2 := serveTracker(t, "", "", nil), serveTracker(t, "", "", nil)
+	ctx := context.Background()
+	only := func(lt *liveTracker) *trackerapi.Pool {
+		p := trackerapi.NewPool(trackerapi.PoolOptions{Client: trackerapi.ClientOptions{Token: "tok"}})
+		t.Cleanup(p.CloseIdleConnections)
+		p.Add(lt.addr, trackerapi.SourceManual)
+		return p
+	}
+	p1, p2 := only(t1), only(t2)
+	a, b := testManifest("a", 16, 1), testManifest("b", 4, 2)
+	p1.Publish(ctx, a)
+	p2.Publish(ctx, a)
+	p2.Publish(ctx, b)
+	announce := func(p *trackerapi.Pool, peer byte, cs ...trackerapi.ContentState) {
+		if _, err := p.Announce(ctx, trackerapi.AnnounceRequest{Peer: testPeer(peer), Addr: ":7000", Contents: cs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	announce(p1, 1, trackerapi.ContentState{ID: a.ID(), Have: haveOf(16, 0, 1)})
+	announce(p2, 1, trackerapi.ContentState{ID: a.ID(), Have: haveOf(16, 2)})
+	announce(p2, 2, trackerapi.ContentState{ID: a.ID(), Complete: true}, trackerapi.ContentState{ID: b.ID(), Complete: true})
+
+	both := trackerapi.NewPool(trackerapi.PoolOptions{})
+	defer both.CloseIdleConnections()
+	both.Add(t1.addr, trackerapi.SourceManual)
+	if err := both.Discovered(discover.Event{Kind: discover.Found, TrackerID: "t2", Addr: t2.addr}); err != nil {
+		t.Fatal(err)
+	}
+	hs, err := both.Holders(ctx, a, testPeer(9))
+	if err != nil || len(hs) != 2 {
+		t.Fatalf("holders: %+v, %v", hs, err)
+	}
+	for _, h := range hs {
+		if h.Peer == testPeer(1) && (h.Have.Count() != 3 || !h.Have.Has(2)) {
+			t.Fatalf("peer 1's bitfields were not merged: %d chunks", h.Have.Count())
+		}
+	}
+	list, err := both.Contents(ctx, "", 0, 10)
+	if err != nil || list.Total != 2 || len(list.Contents) != 2 || list.Contents[0].ID != a.ID() || list.Contents[0].Holders != 2 || list.Contents[0].Seeders != 1 {
+		t.Fatalf("contents: %+v, %v", list, err)
+	}
+	if list, _ := both.Contents(ctx, "", 1, 10); len(list.Contents) != 1 || list.Contents[0].ID != b.ID() {
+		t.Fatalf("second page: %+v", list)
+	}
+	got, err := both.Manifest(ctx, b.ID()) // only tracker 2 has it
+	if err != nil || got.ID() != b.ID() {
+		t.Fatalf("manifest: %v", err)
+	}
+	if _, err := both.Manifest(ctx, testManifest("c", 1, 3).ID()); err == nil {
+		t.Fatal("a manifest no tracker has was found")
+	}
+	if hs, err := both.Holders(ctx, testManifest("c", 1, 3), testPeer(9)); err != nil || len(hs) != 0 {
+		t.Fatalf("holders of a content no tracker knows: %+v, %v", hs, err)
+	}
+	for _, st := range both.Trackers() {
+		if st.LastError != "" {
+			t.Fatalf("a 404 was recorded as a failure: %+v", st)
+		}
+	}
+
+	// Sources: a tracker found on the LAN and added by hand stays when it
+	// vanishes from the LAN.
+	both.Add(t2.addr, trackerapi.SourceManual)
+	both.Discovered(discover.Event{Kind: discover.Lost, TrackerID: "t2", Addr: t2.addr})
+	if sts := both.Trackers(); len(sts) != 2 {
+		t.Fatalf("trackers: %+v", sts)
+	}
+	both.Remove(t2.addr, trackerapi.SourceManual)
+	if sts := both.Trackers(); len(sts) != 1 || sts[0].Addr != t1.addr {
+		t.Fatalf("trackers: %+v", sts)
+	}
+}

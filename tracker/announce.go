@@ -1,0 +1,149 @@
+package tracker
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+
+	"peerflow/core/content"
+	"peerflow/core/peer"
+	"peerflow/core/trackerapi"
+	"peerflow/flow"
+)
+
+// maxAddrLen bounds an announced address: a 253-byte DNS name, brackets,
+// a colon and a port fit.
+const maxAddrLen = 300
+
+// errBadAnnounce wraps every reason an announce is refused as the peer's
+// fault (400).
+var errBadAnnounce = errors.New("bad announce")
+
+// announce is a decoded and fully validated AnnounceRequest: applying it
+// cannot fail halfway.
+type announce struct {
+	peer    peer.ID
+	addr    string // host:port with the host filled in
+	full    bool
+	updates []update     // known contents, sorted by ID
+	stopped []content.ID // sorted
+	unknown []content.ID // announced contents without a manifest here
+}
+
+// update is what a peer holds of one known content.
+type update struct {
+	id         content.ID
+	have       *flow.Bitset // nil when complete
+	held       int          // chunks held
+	uploaded   int64
+	downloaded int64
+}
+
+// chunkCounter returns the chunk count of a content the tracker has a
+// manifest for.
+type chunkCounter func(content.ID) (chunks int, ok bool)
+
+// decodeAnnounce turns the body of an announce into a validated announce.
+// remoteIP replaces an empty or unspecified host in the announced address.
+// Contents without a manifest (per chunks) are listed in unknown, not
+// refused. Every error wraps errBadAnnounce.
+func decodeAnnounce(body []byte, remoteIP string, chunks chunkCounter) (*announce, error) {
+	req, err := parseAnnounce(body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errBadAnnounce, err)
+	}
+	return validateAnnounce(req, remoteIP, chunks)
+}
+
+// validateAnnounce checks a decoded announce; see decodeAnnounce.
+func validateAnnounce(req trackerapi.AnnounceRequest, remoteIP string, chunks chunkCounter) (*announce, error) {
+	if req.Peer.IsZero() {
+		return nil, fmt.Errorf("%w: peer_id is missing", errBadAnnounce)
+	}
+	addr, err := resolveAddr(req.Addr, remoteIP)
+	if err != nil {
+		return nil, fmt.Errorf("%w: addr: %w", errBadAnnounce, err)
+	}
+	if len(req.Contents) > trackerapi.MaxContentsPerPeer || len(req.Stopped) > trackerapi.MaxContentsPerPeer {
+		return nil, fmt.Errorf("%w: more than %d contents or stopped entries", errBadAnnounce, trackerapi.MaxContentsPerPeer)
+	}
+	a := &announce{peer: req.Peer, addr: addr, full: req.Full, stopped: req.Stopped}
+	slices.SortFunc(a.stopped, compareIDs)
+	for i, id := range a.stopped {
+		if i > 0 && id == a.stopped[i-1] {
+			return nil, fmt.Errorf("%w: content %s stopped twice", errBadAnnounce, id)
+		}
+	}
+	slices.SortFunc(req.Contents, func(x, y trackerapi.ContentState) int { return compareIDs(x.ID, y.ID) })
+	for i, cs := range req.Contents {
+		if i > 0 && cs.ID == req.Contents[i-1].ID {
+			return nil, fmt.Errorf("%w: content %s listed twice", errBadAnnounce, cs.ID)
+		}
+		if _, stopped := slices.BinarySearchFunc(a.stopped, cs.ID, compareIDs); stopped {
+			return nil, fmt.Errorf("%w: content %s is both held and stopped", errBadAnnounce, cs.ID)
+		}
+		u, known, err := decodeState(cs, chunks)
+		if err != nil {
+			return nil, fmt.Errorf("%w: content %s: %w", errBadAnnounce, cs.ID, err)
+		}
+		if !known {
+			a.unknown = append(a.unknown, cs.ID)
+			continue
+		}
+		a.updates = append(a.updates, u)
+	}
+	return a, nil
+}
+
+// decodeState validates one ContentState against its manifest's chunk
+// count. A bitfield with every chunk set is stored as complete.
+func decodeState(cs trackerapi.ContentState, chunks chunkCounter) (update, bool, error) {
+	switch {
+	case cs.ID.IsZero():
+		return update{}, false, errors.New("content ID is missing")
+	case cs.Uploaded < 0 || cs.Downloaded < 0:
+		return update{}, false, errors.New("negative uploaded or downloaded counter")
+	case cs.Complete && len(cs.Have) > 0:
+		return update{}, false, errors.New("have is set although complete is")
+	}
+	n, ok := chunks(cs.ID)
+	if !ok {
+		return update{}, false, nil
+	}
+	u := update{id: cs.ID, held: n, uploaded: cs.Uploaded, downloaded: cs.Downloaded}
+	if cs.Complete {
+		return u, true, nil
+	}
+	have, err := flow.BitsetFromBytes(cs.Have, n)
+	if err != nil {
+		return update{}, false, fmt.Errorf("have-bitfield of %d bytes for %d chunks: %w", len(cs.Have), n, err)
+	}
+	if u.held = have.Count(); u.held < n {
+		u.have = have
+	}
+	return u, true, nil
+}
+
+// resolveAddr fills an empty or unspecified host in addr (":7000",
+// "0.0.0.0:7000", "[::]:7000") with remoteIP and validates the result.
+func resolveAddr(addr, remoteIP string) (string, error) {
+	if len(addr) > maxAddrLen {
+		return "", fmt.Errorf("longer than %d bytes", maxAddrLen)
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("%q: %w", addr, content.ErrBadAddr)
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+		addr = net.JoinHostPort(remoteIP, port)
+	}
+	if err := content.ValidateAddr(addr); err != nil {
+		return "", err
+	}
+	return addr, nil
+}
+
+func compareIDs(x, y content.ID) int { return bytes.Compare(x[:], y[:]) }

@@ -1,0 +1,240 @@
+package tracker
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math/bits"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"peerflow/core/content"
+	"peerflow/core/trackerapi"
+)
+
+// FuzzAnnounce feeds the announce decoder arbitrary bodies. Whatever it
+// accepts must be fully valid and apply to a state without breaking its
+// counts.
+func FuzzAnnounce(f *testing.F) {
+	known := testManifest("k", 10, 1)
+	empty := &content.Manifest{Name: "e", ChunkSize: content.MinChunkSize, Created: time.Unix(0, 0).UTC()}
+	unknown := testManifest("u", 3, 2)
+	p := testPeer(1)
+	for _, req := range []trackerapi.AnnounceRequest{
+		{Peer: p, Addr: "10.0.0.1:7000", Full: true, Contents: []trackerapi.ContentState{
+			{ID: known.ID(), Have: haveOf(10, 0, 9), Uploaded: 3},
+			{ID: empty.ID(), Complete: true},
+			{ID: unknown.ID(), Complete: true},
+		}},
+		{Peer: p, Addr: ":7000", Stopped: []content.ID{known.ID()}},
+		{Peer: p, Addr: "[::]:1", Contents: []trackerapi.ContentState{{ID: known.ID(), Complete: true}}},
+		{Peer: p, Addr: "host.example:65535", Contents: []trackerapi.ContentState{{ID: known.ID(), Have: haveOf(10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0)}}},
+	} {
+		f.Add(mustJSON(f, req))
+	}
+	f.Add([]byte(`{"peer_id":"` + p.String() + `","addr":"1.2.3.4:5","contents":[{"id":"` + known.ID().String() + `","have":"/8A="}]}`))
+	f.Add([]byte(`{"peer_id":null}`))
+	f.Add([]byte(`[]`))
+	chunks := func(id content.ID) (int, bool) {
+		switch id {
+		case known.ID():
+			return 10, true
+		case empty.ID():
+			return 0, true
+		}
+		return 0, false
+	}
+	f.Add([]byte(`{"peer_id":"` + p.String() + `","addr":"1.2.3.4:5","x":[{"y":[1.5e3,-0,null,true,"\u00e9\""]}],"contents":[null,{"id":"` + known.ID().String() + `","have":null,"uploaded":12,"complete":true}],"full":null}`))
+	f.Add([]byte(`{"peer_id":"` + p.String() + `","addr":"\u0031.2.3.4:5","stopped":["` + known.ID().String() + `"],"contents":[{"uploaded":1.0}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		compareWithEncodingJSON(t, body)
+		a, err := decodeAnnounce(body, "192.0.2.1", chunks)
+		if err != nil {
+			return
+		}
+		if a.peer.IsZero() || content.ValidateAddr(a.addr) != nil {
+			t.Fatalf("accepted peer %v addr %q", a.peer, a.addr)
+		}
+		if len(a.updates)+len(a.unknown) > trackerapi.MaxContentsPerPeer || len(a.stopped) > trackerapi.MaxContentsPerPeer {
+			t.Fatal("accepted too many entries")
+		}
+		for i, u := range a.updates {
+			n, ok := chunks(u.id)
+			if !ok || (i > 0 && compareIDs(a.updates[i-1].id, u.id) >= 0) {
+				t.Fatalf("update %d: unknown or out of order", i)
+			}
+			if _, found := slices.BinarySearchFunc(a.stopped, u.id, compareIDs); found {
+				t.Fatal("content both held and stopped")
+			}
+			switch {
+			case u.have == nil && u.held != n,
+				u.have != nil && (u.have.Len() != n || u.have.Count() != u.held || u.held >= n),
+				u.uploaded < 0 || u.downloaded < 0:
+				t.Fatalf("update %d: %+v of %d chunks", i, u, n)
+			}
+		}
+		st := newState(lease)
+		st.addSwarm(known.ID(), known)
+		st.addSwarm(empty.ID(), empty)
+		if _, err := st.apply(a, time.Unix(0, 0)); err != nil {
+			t.Fatal(err)
+		}
+		for _, sw := range st.swarms {
+			checkSwarm(t, sw)
+		}
+	})
+}
+
+// checkSwarm recomputes a swarm's counters from its holders.
+func checkSwarm(t testing.TB, sw *swarm) {
+	t.Helper()
+	counts := make([]uint32, sw.chunks)
+	seeders, nonEmpty := 0, 0
+	for _, h := range sw.holders {
+		switch {
+		case h.have == nil:
+			seeders++
+		case h.held > 0:
+			for wi, w := range h.have.Words() {
+				for ; w != 0; w &= w - 1 {
+					counts[wi*64+bits.TrailingZeros64(w)]++
+				}
+			}
+		}
+		if h.have == nil || h.held > 0 {
+			nonEmpty++
+		}
+	}
+	covered := 0
+	for _, c := range counts {
+		if c > 0 {
+			covered++
+		}
+	}
+	kept := sw.counts
+	if kept == nil { // not allocated before the first partial holder
+		kept = make([]uint32, sw.chunks)
+	}
+	if seeders != sw.seeders || nonEmpty != sw.nonEmpty || covered != sw.covered || !slices.Equal(counts, kept) {
+		t.Fatalf("swarm %s: seeders %d/%d, holders %d/%d, covered %d/%d (kept/recomputed)", sw.name, sw.seeders, seeders, sw.nonEmpty, nonEmpty, sw.covered, covered)
+	}
+}
+
+// FuzzHoldingsRecord feeds the on-disk holdings decoder arbitrary bytes;
+// what it accepts must survive an encode and decode unchanged.
+func FuzzHoldingsRecord(f *testing.F) {
+	m := testManifest("m", 10, 1)
+	f.Add(appendHoldings(nil, []trackerapi.ContentState{{ID: m.ID(), Have: haveOf(10, 3), Uploaded: 1 << 40}, {ID: m.ID(), Complete: true}}))
+	f.Add(appendHoldings(nil, nil))
+	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		hs, err := decodeHoldings(b)
+		if err != nil {
+			return
+		}
+		again, err := decodeHoldings(appendHoldings(nil, hs))
+		if err != nil || !reflect.DeepEqual(hs, again) {
+			t.Fatalf("re-decode: %v", err)
+		}
+	})
+}
+
+// FuzzLeaseRecord does the same for lease records.
+func FuzzLeaseRecord(f *testing.F) {
+	f.Add(appendLease(nil, time.Unix(1, 2), "10.0.0.1:7000"))
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		l, err := decodeLease(b)
+		if err != nil {
+			return
+		}
+		again, err := decodeLease(appendLease(nil, l.lastSeen, l.addr))
+		if err != nil || again.addr != l.addr || !again.lastSeen.Equal(l.lastSeen) {
+			t.Fatalf("re-decode: %+v, %v", again, err)
+		}
+	})
+}
+
+// compareWithEncodingJSON checks parseAnnounce against encoding/json on
+// input where they must agree: plain (no upper case, escapes or non-ASCII,
+// where encoding/json's case-insensitive keys would match other keys) and,
+// for the decoded values, without duplicate keys (encoding/json reuses
+// the elements of a list decoded twice).
+func compareWithEncodingJSON(t *testing.T, body []byte) {
+	mine, errMine := parseAnnounce(body)
+	var ref trackerapi.AnnounceRequest
+	errRef := json.Unmarshal(body, &ref)
+	plain := !bytes.ContainsFunc(body, func(r rune) bool { return r >= 'A' && r <= 'Z' || r == '\\' || r >= 0x80 })
+	if !plain || errors.Is(errMine, errTooMany) {
+		return
+	}
+	if (errMine == nil) != (errRef == nil) {
+		t.Fatalf("parseAnnounce: %v; encoding/json: %v", errMine, errRef)
+	}
+	if errMine == nil && !hasDuplicateKeys(body) && !sameRequest(mine, ref) {
+		t.Fatalf("parseAnnounce decoded\n%+v\nencoding/json\n%+v", mine, ref)
+	}
+}
+
+func sameRequest(a, b trackerapi.AnnounceRequest) bool {
+	if a.Peer != b.Peer || a.Addr != b.Addr || a.Full != b.Full || !slices.Equal(a.Stopped, b.Stopped) ||
+		(a.Contents == nil) != (b.Contents == nil) || (a.Stopped == nil) != (b.Stopped == nil) || len(a.Contents) != len(b.Contents) {
+		return false
+	}
+	for i, x := range a.Contents {
+		y := b.Contents[i]
+		if x.ID != y.ID || x.Complete != y.Complete || x.Uploaded != y.Uploaded || x.Downloaded != y.Downloaded ||
+			!bytes.Equal(x.Have, y.Have) || (x.Have == nil) != (y.Have == nil) {
+			return false
+		}
+	}
+	return true
+}
+
+// hasDuplicateKeys reports whether some object in body (valid JSON)
+// repeats a key.
+func hasDuplicateKeys(body []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	type level struct {
+		keys     map[string]bool
+		isObject bool
+		wantKey  bool
+	}
+	var stack []*level
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		var top *level
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.isObject && top.wantKey {
+			if k, ok := tok.(string); ok {
+				if top.keys[k] {
+					return true
+				}
+				top.keys[k] = true
+				top.wantKey = false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &level{keys: map[string]bool{}, isObject: true, wantKey: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &level{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		// A value ended: an object wants its next key.
+		if len(stack) > 0 && stack[len(stack)-1].isObject {
+			stack[len(stack)-1].wantKey = true
+		}
+	}
+}

@@ -1,0 +1,302 @@
+package tracker
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"peerflow/core/content"
+	"peerflow/core/peer"
+	"peerflow/core/trackerapi"
+)
+
+// apiError is an error answered with its status code and message.
+type apiError struct {
+	status int
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func errorf(status int, format string, args ...any) error {
+	return &apiError{status, fmt.Sprintf(format, args...)}
+}
+
+// routes builds the API. Each path also gets a method-less pattern, which
+// Go's mux ranks below the one with a method, so that a wrong method is
+// answered 405 with a JSON body and an unknown path 404 likewise.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	route := func(method, path string, h func(http.ResponseWriter, *http.Request) error) {
+		mux.Handle(method+" "+path, s.handle(h))
+		allow := method
+		if method == http.MethodGet {
+			allow += ", " + http.MethodHead
+		}
+		mux.Handle(path, s.handle(func(w http.ResponseWriter, r *http.Request) error {
+			w.Header().Set("Allow", allow)
+			return errorf(http.StatusMethodNotAllowed, "%s %s: method not allowed (use %s)", r.Method, path, method)
+		}))
+	}
+	route(http.MethodPost, trackerapi.PathManifests, s.publish)
+	route(http.MethodGet, trackerapi.PathManifests+"/{id}", s.getManifest)
+	route(http.MethodPost, trackerapi.PathAnnounce, s.announce)
+	route(http.MethodGet, trackerapi.PathContents, s.contents)
+	route(http.MethodGet, trackerapi.PathContents+"/{id}/holders", s.holders)
+	route(http.MethodGet, trackerapi.PathHealth, s.health)
+	mux.Handle("/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		return errorf(http.StatusNotFound, "%s: no such endpoint", r.URL.Path)
+	}))
+	return s.recoverer(mux)
+}
+
+// handle adapts a handler that returns an error, answering the error as
+// an ErrorBody: an apiError with its status, anything else as a 500 whose
+// details go to the log, not to the client.
+func (s *Server) handle(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := h(w, r)
+		if err == nil {
+			return
+		}
+		var ae *apiError
+		if !errors.As(err, &ae) {
+			s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			ae = &apiError{http.StatusInternalServerError, "internal error"}
+		}
+		writeJSON(w, ae.status, trackerapi.ErrorBody{Error: ae.msg})
+	})
+}
+
+// recoverer answers 500 instead of dropping the connection if a handler
+// panics; no input should make one, this is the last resort.
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+			writeJSON(w, http.StatusInternalServerError, trackerapi.ErrorBody{Error: "internal error"})
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil { // only for values no handler builds
+		status, body = http.StatusInternalServerError, []byte(`{"error":"internal error"}`)
+	}
+	body = append(body, '\n')
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// readBody checks the media type and reads at most limit bytes of body.
+func readBody(w http.ResponseWriter, r *http.Request, mediaType string, limit int) ([]byte, error) {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != mediaType {
+		return nil, errorf(http.StatusUnsupportedMediaType, "Content-Type must be %s", mediaType)
+	}
+	if r.ContentLength > int64(limit) {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "body of %d bytes is over the %d-byte limit", r.ContentLength, limit)
+	}
+	rd := http.MaxBytesReader(w, r.Body, int64(limit))
+	var body []byte
+	var err error
+	if r.ContentLength >= 0 { // known and within the limit: read it in one piece
+		body = make([]byte, r.ContentLength)
+		_, err = io.ReadFull(rd, body)
+	} else {
+		body, err = io.ReadAll(rd)
+	}
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return nil, errorf(http.StatusRequestEntityTooLarge, "body is over the %d-byte limit", limit)
+	case err != nil:
+		return nil, errorf(http.StatusBadRequest, "read body: %v", err)
+	}
+	return body, nil
+}
+
+// authorized reports whether r carries the publish token, if one is set.
+// Hashing first makes the comparison constant-time in the token's length
+// too.
+func (s *Server) authorized(r *http.Request) bool {
+	if s.cfg.Token == "" {
+		return true
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(s.cfg.Token))
+	return ok && subtle.ConstantTimeCompare(a[:], b[:]) == 1
+}
+
+// publish stores a manifest. The content ID is computed from the body,
+// and the manifest is durable before the answer (see store.go).
+func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
+	if !s.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="peerflow tracker"`)
+		return errorf(http.StatusUnauthorized, "publishing needs the tracker's token (Authorization: Bearer <token>)")
+	}
+	body, err := readBody(w, r, "application/octet-stream", trackerapi.MaxManifestBody)
+	if err != nil {
+		return err
+	}
+	m, err := content.Decode(body)
+	if err != nil {
+		return errorf(http.StatusBadRequest, "manifest: %v", err)
+	}
+	// Decode accepts only the canonical encoding, so the body's hash is
+	// the content ID.
+	id := content.ID(sha256.Sum256(body))
+	created := false
+	if !s.state.known(id) {
+		if created, err = s.store.putManifest(id, body); err != nil {
+			return err
+		}
+		s.state.addSwarm(id, m)
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+		s.log.Info("manifest published", "id", id, "name", m.Name, "size", m.Size)
+	}
+	writeJSON(w, status, trackerapi.PublishResponse{ID: id, Created: created})
+	return nil
+}
+
+func (s *Server) getManifest(w http.ResponseWriter, r *http.Request) error {
+	id, err := content.ParseID(r.PathValue("id"))
+	if err != nil {
+		return errorf(http.StatusBadRequest, "%v", err)
+	}
+	if !s.state.known(id) {
+		return errorf(http.StatusNotFound, "no manifest for content %s", id)
+	}
+	body, err := s.store.manifest(id)
+	if err != nil {
+		return err
+	}
+	if body == nil { // known in memory but not on disk: cannot happen
+		return fmt.Errorf("manifest %s is missing from the database", id)
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.Write(body)
+	return nil
+}
+
+// announce validates the whole announce before applying any of it, so a
+// bad announce changes nothing.
+func (s *Server) announce(w http.ResponseWriter, r *http.Request) error {
+	body, err := readBody(w, r, "application/json", trackerapi.MaxAnnounceBody)
+	if err != nil {
+		return err
+	}
+	a, err := decodeAnnounce(body, remoteIP(r), s.state.chunks)
+	if err != nil {
+		return errorf(http.StatusBadRequest, "%v", err)
+	}
+	needFull, err := s.state.apply(a, s.cfg.Now())
+	if err != nil {
+		return errorf(http.StatusBadRequest, "%v", err)
+	}
+	writeJSON(w, http.StatusOK, trackerapi.AnnounceResponse{
+		IntervalSeconds: int(s.cfg.Interval / time.Second),
+		LeaseSeconds:    int(s.cfg.Lease / time.Second),
+		Unknown:         a.unknown,
+		NeedFull:        needFull,
+	})
+	return nil
+}
+
+// remoteIP returns the IP the request came from.
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (s *Server) contents(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	query := q.Get("q")
+	if len(query) > content.MaxNameLen {
+		return errorf(http.StatusBadRequest, "q is longer than %d bytes", content.MaxNameLen)
+	}
+	offset, err := intParam(q.Get("offset"), 0, 0, maxInt)
+	if err != nil {
+		return errorf(http.StatusBadRequest, "offset: %v", err)
+	}
+	limit, err := intParam(q.Get("limit"), trackerapi.DefaultListLimit, 1, trackerapi.MaxListLimit)
+	if err != nil {
+		return errorf(http.StatusBadRequest, "limit: %v", err)
+	}
+	writeJSON(w, http.StatusOK, s.state.list(query, offset, limit, s.cfg.Now()))
+	return nil
+}
+
+func (s *Server) holders(w http.ResponseWriter, r *http.Request) error {
+	id, err := content.ParseID(r.PathValue("id"))
+	if err != nil {
+		return errorf(http.StatusBadRequest, "%v", err)
+	}
+	q := r.URL.Query()
+	limit, err := intParam(q.Get("limit"), trackerapi.DefaultHoldersLimit, 1, trackerapi.MaxHoldersPerCall)
+	if err != nil {
+		return errorf(http.StatusBadRequest, "limit: %v", err)
+	}
+	var exclude peer.ID
+	if v := q.Get("exclude"); v != "" {
+		if exclude, err = peer.ParseID(v); err != nil {
+			return errorf(http.StatusBadRequest, "exclude: %v", err)
+		}
+	}
+	list, ok := s.state.holders(id, exclude, limit, s.cfg.Now())
+	if !ok {
+		return errorf(http.StatusNotFound, "no manifest for content %s", id)
+	}
+	writeJSON(w, http.StatusOK, list)
+	return nil
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, trackerapi.Health{
+		OK: true, Version: s.cfg.Version, Protocol: trackerapi.ProtocolVersion, TrackerID: s.ID(),
+	})
+	return nil
+}
+
+// maxInt bounds parameters that have no smaller natural bound.
+const maxInt = 1<<31 - 1
+
+// intParam parses a decimal query parameter in [lo, hi]; empty means def.
+func intParam(v string, def, lo, hi int) (int, error) {
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%.20q is not a whole number from %d to %d", v, lo, hi)
+	}
+	return n, nil
+}

@@ -1,0 +1,250 @@
+package tracker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"peerflow/core/trackerapi"
+)
+
+// Config configures a tracker. DB is required; zero fields take defaults.
+type Config struct {
+	DB    string // path of the bbolt file; created if missing
+	Token string // if set, publishing needs "Authorization: Bearer <Token>"
+	// Version is the release /v1/health reports; front ends pass
+	// core.Version. (This package cannot import core: core imports it to
+	// run a tracker from the desktop app.)
+	Version string
+	// Now is the clock for leases; tests inject a fake one. Default
+	// time.Now.
+	Now func() time.Time
+	// Interval is the heartbeat peers are told to keep; Lease is how long
+	// a silent peer stays live. Defaults: trackerapi.DefaultIntervalSeconds
+	// and trackerapi.DefaultLeaseSeconds (three missed heartbeats).
+	Interval time.Duration
+	Lease    time.Duration
+	// FlushInterval is the write-behind period of announces (see store.go);
+	// a kill -9 loses at most this much. Default 1 s.
+	FlushInterval time.Duration
+	Logger        *slog.Logger // default: discard
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.DB == "" {
+		return c, errors.New("tracker: Config.DB is empty")
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Interval <= 0 {
+		c.Interval = trackerapi.DefaultIntervalSeconds * time.Second
+	}
+	if c.Lease <= 0 {
+		c.Lease = trackerapi.DefaultLeaseSeconds * time.Second
+	}
+	if c.Lease < c.Interval {
+		return c, fmt.Errorf("tracker: lease %v is shorter than the heartbeat interval %v", c.Lease, c.Interval)
+	}
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}
+
+// Server is a tracker: its state, its database and the HTTP servers that
+// serve its API. It owns one goroutine (the janitor) from Open to Close,
+// plus one per Serve call.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	store   *store
+	state   *state
+	handler http.Handler
+
+	stop        chan struct{} // closed by Close: stops the janitor
+	janitorDone chan struct{}
+
+	mu      sync.Mutex
+	closed  bool
+	servers map[*http.Server]struct{}
+	addr    string
+}
+
+// Open opens the database at cfg.DB (creating it if missing), loads the
+// manifests and the peers whose lease has not ended, and starts the
+// janitor that prunes expired peers and flushes announces.
+func Open(cfg Config) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	st, err := openStore(cfg.DB)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg: cfg, log: cfg.Logger, store: st, state: newState(cfg.Lease),
+		stop: make(chan struct{}), janitorDone: make(chan struct{}),
+		servers: make(map[*http.Server]struct{}),
+	}
+	d, err := st.load()
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	for _, msg := range d.skipped {
+		s.log.Warn("tracker database: record skipped", "reason", msg)
+	}
+	live := s.state.restore(d, cfg.Now())
+	s.log.Info("tracker opened", "db", cfg.DB, "id", st.id, "manifests", len(d.manifests), "live_peers", live)
+	s.handler = s.routes()
+	go s.janitor()
+	return s, nil
+}
+
+// ID returns the tracker's ID, made once and kept in its database.
+func (s *Server) ID() string { return s.store.id }
+
+// Addr returns the address of the listener Serve was last called with, or
+// "" if it was not.
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// Handler returns the HTTP API, for callers that run their own server.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// shutdownTimeout bounds how long in-flight requests may finish when a
+// server stops.
+const shutdownTimeout = 5 * time.Second
+
+// Serve answers HTTP on l until ctx is done or Close is called, then stops
+// the listener and waits (up to 5 s) for requests in flight. It returns
+// nil after such a stop, or the error that ended serving.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute, // a 64 MiB announce over a slow link
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		l.Close()
+		return errors.New("tracker: serve after close")
+	}
+	s.servers[hs] = struct{}{}
+	s.addr = l.Addr().String()
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.servers, hs)
+		s.mu.Unlock()
+	}()
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(l) }()
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		shutdown(hs)
+		err = <-errc
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("tracker: serve on %s: %w", l.Addr(), err)
+}
+
+// ListenAndServe listens on addr (host:port) and serves like Serve.
+func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("tracker: listen on %s: %w", addr, err)
+	}
+	return s.Serve(ctx, l)
+}
+
+func shutdown(hs *http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if hs.Shutdown(ctx) != nil {
+		hs.Close() // requests still running after the timeout are cut
+	}
+}
+
+// Close stops serving, stops the janitor, flushes the announces not yet
+// written and closes the database. No goroutine of the Server outlives it.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	servers := make([]*http.Server, 0, len(s.servers))
+	for hs := range s.servers {
+		servers = append(servers, hs)
+	}
+	s.mu.Unlock()
+	for _, hs := range servers {
+		shutdown(hs)
+	}
+	close(s.stop)
+	<-s.janitorDone
+	err := s.tick()
+	if cerr := s.store.close(); cerr != nil && err == nil {
+		err = fmt.Errorf("tracker: close database: %w", cerr)
+	}
+	return err
+}
+
+// janitor prunes expired peers and flushes changed ones every
+// FlushInterval until Close.
+func (s *Server) janitor() {
+	defer close(s.janitorDone)
+	t := time.NewTicker(s.cfg.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			if err := s.tick(); err != nil {
+				s.log.Error("tracker flush failed; will retry", "err", err)
+			}
+		}
+	}
+}
+
+// tick is one janitor round: prune, then flush.
+func (s *Server) tick() error {
+	if n := s.state.pruneNow(s.cfg.Now()); n > 0 {
+		s.log.Debug("peers expired", "count", n)
+	}
+	snaps := s.state.takeDirty()
+	if len(snaps) == 0 {
+		return nil
+	}
+	if err := s.store.write(snaps); err != nil {
+		s.state.redirty(snaps)
+		return fmt.Errorf("tracker: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,481 @@
+package tracker
+
+import (
+	"cmp"
+	"fmt"
+	"math/bits"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"peerflow/core/content"
+	"peerflow/core/peer"
+	"peerflow/core/trackerapi"
+	"peerflow/flow"
+)
+
+// state is the tracker's live view: every published content (a swarm)
+// and every live peer with what it holds. One RWMutex guards it all:
+// applying an announce takes about a microsecond under the lock, while
+// decoding it (the costly part) happens before, outside the lock.
+//
+// Leases are checked lazily: readers prune expired peers first (a
+// constant-time check of the oldest lease), so an expired peer never
+// counts, even between two janitor rounds.
+type state struct {
+	mu     sync.RWMutex
+	lease  time.Duration
+	swarms map[content.ID]*swarm
+	byName []*swarm // sorted by lowercase name, then ID: the list order
+	peers  map[peer.ID]*peerState
+	// oldest and newest end the list of live peers in the order they last
+	// announced, which is the order their leases end.
+	oldest, newest *peerState
+	// dirty marks peers whose bbolt records are stale; a peer in dirty but
+	// not in peers is to be deleted.
+	dirty map[peer.ID]dirtyBits
+}
+
+// dirtyBits says which records of a peer the next flush rewrites.
+type dirtyBits uint8
+
+const (
+	dirtyLease    dirtyBits = 1 << iota // address and last announce
+	dirtyHoldings                       // bitfields and counters
+)
+
+// swarm is one published content and its live holders.
+type swarm struct {
+	id        content.ID
+	name      string
+	lowerName string // for the case-insensitive name filter
+	size      int64
+	chunkSize int64
+	chunks    int
+	origin    string
+
+	holders map[peer.ID]*holding
+	// counts[i] is the number of partial holders that have chunk i;
+	// complete holders are counted in seeders instead. Allocated on the
+	// first partial holder.
+	counts   []uint32
+	seeders  int
+	nonEmpty int // holders with at least one chunk
+	covered  int // chunks with counts[i] > 0
+}
+
+// peerState is one live peer.
+type peerState struct {
+	id       peer.ID
+	addr     string
+	lastSeen time.Time
+	// synced is set once the peer sent a Full announce to this process;
+	// until then its incremental announces are answered with NeedFull,
+	// since what it told an earlier process may not all have been flushed.
+	synced     bool
+	holdings   map[content.ID]*holding
+	prev, next *peerState // lease order
+}
+
+// holding is what one peer holds of one content.
+type holding struct {
+	peer *peerState
+	// have is nil when the peer holds every chunk. A bitset is never
+	// changed once stored, so a flush may encode it outside the lock.
+	have       *flow.Bitset
+	held       int
+	uploaded   int64
+	downloaded int64
+}
+
+func newState(lease time.Duration) *state {
+	return &state{
+		lease:  lease,
+		swarms: make(map[content.ID]*swarm),
+		peers:  make(map[peer.ID]*peerState),
+		dirty:  make(map[peer.ID]dirtyBits),
+	}
+}
+
+// addSwarm makes a published manifest known; adding it again is a no-op.
+func (st *state) addSwarm(id content.ID, m *content.Manifest) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if _, ok := st.swarms[id]; ok {
+		return
+	}
+	sw := &swarm{
+		id: id, name: m.Name, lowerName: strings.ToLower(m.Name),
+		size: m.Size, chunkSize: m.ChunkSize, chunks: m.NumChunks(), origin: m.Origin,
+		holders: make(map[peer.ID]*holding),
+	}
+	st.swarms[id] = sw
+	i, _ := slices.BinarySearchFunc(st.byName, sw, compareSwarms)
+	st.byName = slices.Insert(st.byName, i, sw)
+}
+
+func compareSwarms(a, b *swarm) int {
+	return cmp.Or(strings.Compare(a.lowerName, b.lowerName), compareIDs(a.id, b.id))
+}
+
+// chunks returns the chunk count of a known content.
+func (st *state) chunks(id content.ID) (int, bool) {
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	return st.chunksLocked(id)
+}
+
+// chunksLocked is chunks for a caller that holds the lock.
+func (st *state) chunksLocked(id content.ID) (int, bool) {
+	sw, ok := st.swarms[id]
+	if !ok {
+		return 0, false
+	}
+	return sw.chunks, true
+}
+
+// known reports whether content id has been published.
+func (st *state) known(id content.ID) bool {
+	_, ok := st.chunks(id)
+	return ok
+}
+
+// apply stores a validated announce. It fails, changing nothing, only if
+// the peer would hold more than MaxContentsPerPeer contents. needFull
+// asks the peer to send its whole state next.
+func (st *state) apply(a *announce, now time.Time) (needFull bool, err error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	p := st.peers[a.peer]
+	if n := st.heldAfter(p, a); n > trackerapi.MaxContentsPerPeer {
+		return false, fmt.Errorf("%w: peer would hold %d contents, more than %d", errBadAnnounce, n, trackerapi.MaxContentsPerPeer)
+	}
+	if p == nil {
+		p = &peerState{id: a.peer, holdings: make(map[content.ID]*holding)}
+		st.peers[a.peer] = p
+	} else {
+		st.unlink(p)
+	}
+	st.pushNewest(p)
+	p.addr, p.lastSeen = a.addr, now
+	bits := dirtyLease
+	if a.full {
+		p.synced = true
+		for id, h := range p.holdings {
+			if _, found := slices.BinarySearchFunc(a.updates, id, func(u update, id content.ID) int { return compareIDs(u.id, id) }); !found {
+				st.drop(p, id, h)
+				bits |= dirtyHoldings
+			}
+		}
+	}
+	for _, id := range a.stopped {
+		if h := p.holdings[id]; h != nil {
+			st.drop(p, id, h)
+			bits |= dirtyHoldings
+		}
+	}
+	for i := range a.updates {
+		if st.set(p, &a.updates[i]) {
+			bits |= dirtyHoldings
+		}
+	}
+	st.dirty[p.id] |= bits
+	return !p.synced, nil
+}
+
+// heldAfter returns how many contents p would hold after a.
+func (st *state) heldAfter(p *peerState, a *announce) int {
+	if a.full || p == nil {
+		return len(a.updates)
+	}
+	n := len(p.holdings)
+	for _, u := range a.updates {
+		if p.holdings[u.id] == nil {
+			n++
+		}
+	}
+	for _, id := range a.stopped {
+		if p.holdings[id] != nil {
+			n--
+		}
+	}
+	return n
+}
+
+// set stores what p holds of one content and reports whether it changed.
+func (st *state) set(p *peerState, u *update) bool {
+	sw := st.swarms[u.id]
+	h := p.holdings[u.id]
+	switch {
+	case h == nil:
+		h = &holding{peer: p}
+		p.holdings[u.id] = h
+		sw.holders[p.id] = h
+	case h.held == u.held && h.uploaded == u.uploaded && h.downloaded == u.downloaded &&
+		(h.have == nil) == (u.have == nil) && (h.have == nil || h.have.Equal(u.have)):
+		return false
+	default:
+		sw.account(h, -1)
+	}
+	h.have, h.held, h.uploaded, h.downloaded = u.have, u.held, u.uploaded, u.downloaded
+	sw.account(h, +1)
+	return true
+}
+
+// drop forgets that p holds content id.
+func (st *state) drop(p *peerState, id content.ID, h *holding) {
+	sw := st.swarms[id]
+	sw.account(h, -1)
+	delete(sw.holders, p.id)
+	delete(p.holdings, id)
+}
+
+// account adds (sign +1) or removes (sign -1) h's chunks from the swarm's
+// counts. A complete holder counts as a seeder (and a holder) even of an
+// empty file.
+func (sw *swarm) account(h *holding, sign int) {
+	switch {
+	case h.have == nil:
+		sw.seeders += sign
+	case h.held == 0:
+		return
+	default:
+		if sw.counts == nil {
+			sw.counts = make([]uint32, sw.chunks)
+		}
+		for wi, w := range h.have.Words() {
+			for ; w != 0; w &= w - 1 {
+				c := &sw.counts[wi*64+bits.TrailingZeros64(w)]
+				switch {
+				case sign > 0:
+					if *c == 0 {
+						sw.covered++
+					}
+					*c++
+				default:
+					if *c--; *c == 0 {
+						sw.covered--
+					}
+				}
+			}
+		}
+	}
+	sw.nonEmpty += sign
+}
+
+// info returns the list entry of sw.
+func (sw *swarm) info() trackerapi.ContentInfo {
+	ci := trackerapi.ContentInfo{
+		ID: sw.id, Name: sw.name, Size: sw.size, ChunkSize: sw.chunkSize, Chunks: sw.chunks,
+		Holders: sw.nonEmpty, Seeders: sw.seeders, Origin: sw.origin,
+	}
+	switch {
+	case sw.seeders > 0:
+		ci.Availability = 1
+	case sw.chunks > 0:
+		ci.Availability = float64(sw.covered) / float64(sw.chunks)
+	}
+	return ci
+}
+
+// Lease order: a doubly linked list from oldest to newest announce.
+
+func (st *state) pushNewest(p *peerState) {
+	p.prev, p.next = st.newest, nil
+	if st.newest != nil {
+		st.newest.next = p
+	} else {
+		st.oldest = p
+	}
+	st.newest = p
+}
+
+func (st *state) unlink(p *peerState) {
+	if p.prev != nil {
+		p.prev.next = p.next
+	} else {
+		st.oldest = p.next
+	}
+	if p.next != nil {
+		p.next.prev = p.prev
+	} else {
+		st.newest = p.prev
+	}
+	p.prev, p.next = nil, nil
+}
+
+// expired reports whether p's lease has ended: a peer is live for one
+// lease after its last announce.
+func (st *state) expired(p *peerState, now time.Time) bool {
+	return !now.Before(p.lastSeen.Add(st.lease))
+}
+
+// prune removes every peer whose lease has ended; the caller holds the
+// write lock. Peers are in lease order, so it stops at the first live one.
+func (st *state) prune(now time.Time) int {
+	n := 0
+	for p := st.oldest; p != nil && st.expired(p, now); p = st.oldest {
+		st.remove(p)
+		n++
+	}
+	return n
+}
+
+// remove forgets p and marks its records for deletion.
+func (st *state) remove(p *peerState) {
+	for id, h := range p.holdings {
+		st.drop(p, id, h)
+	}
+	st.unlink(p)
+	delete(st.peers, p.id)
+	st.dirty[p.id] = dirtyLease | dirtyHoldings
+}
+
+// pruneNow prunes under the write lock; the janitor calls it.
+func (st *state) pruneNow(now time.Time) int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.prune(now)
+}
+
+// rlockLive takes the read lock after pruning peers whose lease has ended
+// by now, so that a reader sees only live peers.
+func (st *state) rlockLive(now time.Time) {
+	st.mu.RLock()
+	if st.oldest == nil || !st.expired(st.oldest, now) {
+		return
+	}
+	st.mu.RUnlock()
+	st.pruneNow(now)
+	st.mu.RLock()
+}
+
+// list returns a page of the contents whose name contains query (case
+// insensitive), in name order.
+func (st *state) list(query string, offset, limit int, now time.Time) trackerapi.ContentList {
+	query = strings.ToLower(query)
+	st.rlockLive(now)
+	defer st.mu.RUnlock()
+	out := trackerapi.ContentList{Contents: []trackerapi.ContentInfo{}}
+	for _, sw := range st.byName {
+		if !strings.Contains(sw.lowerName, query) {
+			continue
+		}
+		if out.Total >= offset && len(out.Contents) < limit {
+			out.Contents = append(out.Contents, sw.info())
+		}
+		out.Total++
+	}
+	return out
+}
+
+// holders returns up to limit live holders of content id other than
+// exclude, chosen by pickHolders; ok is false for an unknown content.
+func (st *state) holders(id content.ID, exclude peer.ID, limit int, now time.Time) (trackerapi.HolderList, bool) {
+	st.rlockLive(now)
+	defer st.mu.RUnlock()
+	sw, ok := st.swarms[id]
+	if !ok {
+		return trackerapi.HolderList{}, false
+	}
+	cands := make([]*holding, 0, len(sw.holders))
+	for pid, h := range sw.holders {
+		if pid != exclude {
+			cands = append(cands, h)
+		}
+	}
+	out := trackerapi.HolderList{Holders: make([]trackerapi.HolderInfo, 0, min(limit, len(cands))), Total: len(cands)}
+	for _, h := range pickHolders(sw, cands, limit) {
+		hi := trackerapi.HolderInfo{Peer: h.peer.id, Addr: h.peer.addr, Complete: h.have == nil}
+		if h.have != nil {
+			hi.Have = h.have.Bytes()
+		}
+		out.Holders = append(out.Holders, hi)
+	}
+	return out, true
+}
+
+// restore rebuilds the live state from disk at start. Peers whose lease
+// ended while the tracker was down, and anything that does not fit a
+// known manifest, are dropped and marked so the first flush rewrites or
+// deletes their records. It returns how many peers are live.
+func (st *state) restore(d *stored, now time.Time) int {
+	for id, m := range d.manifests {
+		st.addSwarm(id, m)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	slices.SortFunc(d.leases, func(a, b storedLease) int { return a.lastSeen.Compare(b.lastSeen) })
+	for _, l := range d.leases {
+		p := &peerState{id: l.peer, addr: l.addr, lastSeen: l.lastSeen, holdings: make(map[content.ID]*holding)}
+		if st.expired(p, now) {
+			st.dirty[p.id] = dirtyLease | dirtyHoldings
+			continue
+		}
+		st.peers[p.id] = p
+		st.pushNewest(p)
+	}
+	for id, hs := range d.holdings {
+		p := st.peers[id]
+		if p == nil {
+			st.dirty[id] = dirtyLease | dirtyHoldings
+			continue
+		}
+		for _, cs := range hs {
+			u, known, err := decodeState(cs, st.chunksLocked)
+			if err != nil || !known {
+				st.dirty[id] |= dirtyHoldings
+				continue
+			}
+			st.set(p, &u)
+		}
+	}
+	for _, id := range d.bad {
+		if p := st.peers[id]; p != nil {
+			st.remove(p)
+		}
+		st.dirty[id] = dirtyLease | dirtyHoldings
+	}
+	return len(st.peers)
+}
+
+// takeDirty copies what the next flush must write and clears the marks.
+// Bitsets are shared, not copied: they never change once stored.
+func (st *state) takeDirty() []peerSnapshot {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(st.dirty) == 0 {
+		return nil
+	}
+	snaps := make([]peerSnapshot, 0, len(st.dirty))
+	for id, bits := range st.dirty {
+		p := st.peers[id]
+		if p == nil {
+			snaps = append(snaps, peerSnapshot{id: id, gone: true})
+			continue
+		}
+		s := peerSnapshot{id: id, bits: bits, addr: p.addr, lastSeen: p.lastSeen}
+		if bits&dirtyHoldings != 0 {
+			s.holdings = make([]trackerapi.ContentState, 0, len(p.holdings))
+			s.haves = make([]*flow.Bitset, 0, len(p.holdings))
+			for cid, h := range p.holdings {
+				s.holdings = append(s.holdings, trackerapi.ContentState{ID: cid, Complete: h.have == nil, Uploaded: h.uploaded, Downloaded: h.downloaded})
+				s.haves = append(s.haves, h.have)
+			}
+		}
+		snaps = append(snaps, s)
+	}
+	clear(st.dirty)
+	return snaps
+}
+
+// redirty marks the peers of a failed flush again, so the next flush
+// writes their current state.
+func (st *state) redirty(snaps []peerSnapshot) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, s := range snaps {
+		st.dirty[s.id] = dirtyLease | dirtyHoldings
+	}
+}

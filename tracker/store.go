@@ -1,0 +1,366 @@
+package tracker
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"peerflow/core/content"
+	"peerflow/core/discover"
+	"peerflow/core/peer"
+	"peerflow/core/trackerapi"
+	"peerflow/flow"
+)
+
+// Durability. bbolt fsyncs every transaction it commits (NoSync stays
+// false); what differs is how often the tracker commits:
+//
+//   - A published manifest is committed, and so fsynced, in its own
+//     transaction before the 201 answer: a publish the client saw succeed
+//     survives any crash.
+//   - Announces are soft state that every peer repeats each heartbeat. They
+//     change memory only; a write-behind flush (the janitor, every
+//     Config.FlushInterval, 1 s by default, and Close) commits every peer
+//     changed since the last flush in one transaction: one fsync per flush
+//     instead of one (~6 ms) per announce. A kill -9 or a power cut loses at
+//     most the announces of the last flush interval. That is harmless: each
+//     of those peers announces again within one heartbeat (30 s), well
+//     inside its lease (three heartbeats), and a peer re-sends its whole
+//     state to a restarted tracker because the tracker asks it to
+//     (AnnounceResponse.NeedFull).
+//
+// Buckets:
+var (
+	bucketMeta      = []byte("meta")      // keyTrackerID → tracker ID
+	bucketManifests = []byte("manifests") // content ID (32 bytes) → canonical manifest
+	bucketLeases    = []byte("leases")    // peer ID (16 bytes) → lease record
+	bucketHoldings  = []byte("holdings")  // peer ID (16 bytes) → holdings record
+	keyTrackerID    = []byte("tracker_id")
+)
+
+// store is the tracker's bbolt file.
+type store struct {
+	db *bolt.DB
+	id string // tracker ID
+}
+
+// openStore opens (or creates) the bbolt file at path and returns it with
+// the tracker ID it holds, made on first use.
+func openStore(path string) (*store, error) {
+	// The timeout turns a second tracker on the same file into an error
+	// instead of a hang on bbolt's file lock.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("open tracker database %s: in use by another process", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open tracker database %s: %w", path, err)
+	}
+	s := &store{db: db}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketMeta, bucketManifests, bucketLeases, bucketHoldings} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get(keyTrackerID); v != nil {
+			s.id = string(v)
+			return discover.ValidateTrackerID(s.id)
+		}
+		var raw [16]byte
+		rand.Read(raw[:])
+		s.id = hex.EncodeToString(raw[:])
+		return meta.Put(keyTrackerID, []byte(s.id))
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open tracker database %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func (s *store) close() error { return s.db.Close() }
+
+// putManifest stores a canonical manifest durably (committed and fsynced
+// when it returns) and reports whether it was new.
+func (s *store) putManifest(id content.ID, body []byte) (created bool, err error) {
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketManifests)
+		if b.Get(id[:]) != nil {
+			return nil
+		}
+		created = true
+		return b.Put(id[:], body)
+	})
+	if err != nil {
+		return false, fmt.Errorf("store manifest %s: %w", id, err)
+	}
+	return created, nil
+}
+
+// manifest returns the canonical encoding of content id, or nil.
+func (s *store) manifest(id content.ID) ([]byte, error) {
+	var body []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		body = bytes.Clone(tx.Bucket(bucketManifests).Get(id[:]))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", id, err)
+	}
+	return body, nil
+}
+
+// stored is the tracker's state as read from disk, before validation
+// against the manifests.
+type stored struct {
+	manifests map[content.ID]*content.Manifest
+	leases    []storedLease
+	holdings  map[peer.ID][]trackerapi.ContentState
+	bad       []peer.ID // peers with unreadable records, to delete
+	skipped   []string  // manifests that failed to decode, for the log
+}
+
+type storedLease struct {
+	peer     peer.ID
+	lastSeen time.Time
+	addr     string
+}
+
+// load reads every record. A record that cannot be decoded is reported in
+// bad or skipped rather than failing the start.
+func (s *store) load() (*stored, error) {
+	out := &stored{manifests: make(map[content.ID]*content.Manifest), holdings: make(map[peer.ID][]trackerapi.ContentState)}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		err := tx.Bucket(bucketManifests).ForEach(func(k, v []byte) error {
+			m, err := content.Decode(v)
+			if err == nil && !bytes.Equal(k, sha256Of(v)) {
+				err = errors.New("key is not the content ID")
+			}
+			if err != nil {
+				// Kept on disk for inspection, but not served.
+				out.skipped = append(out.skipped, fmt.Sprintf("manifest %x: %v", k, err))
+				return nil
+			}
+			out.manifests[content.ID(k)] = m
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = tx.Bucket(bucketLeases).ForEach(func(k, v []byte) error {
+			id, err := peerKey(k)
+			if err != nil {
+				return err
+			}
+			l, err := decodeLease(v)
+			if err != nil {
+				out.bad = append(out.bad, id)
+				return nil
+			}
+			l.peer = id
+			out.leases = append(out.leases, l)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketHoldings).ForEach(func(k, v []byte) error {
+			id, err := peerKey(k)
+			if err != nil {
+				return err
+			}
+			if out.holdings[id], err = decodeHoldings(v); err != nil {
+				out.bad = append(out.bad, id)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load tracker database: %w", err)
+	}
+	return out, nil
+}
+
+func sha256Of(b []byte) []byte {
+	h := sha256.Sum256(b)
+	return h[:]
+}
+
+func peerKey(k []byte) (peer.ID, error) {
+	var id peer.ID
+	if len(k) != len(id) {
+		return id, fmt.Errorf("peer key of %d bytes", len(k))
+	}
+	copy(id[:], k)
+	return id, nil
+}
+
+// peerSnapshot is what a flush writes of one peer, copied under the state
+// lock and encoded outside it.
+type peerSnapshot struct {
+	id       peer.ID
+	bits     dirtyBits
+	gone     bool // expired or never valid: delete its records
+	addr     string
+	lastSeen time.Time
+	holdings []trackerapi.ContentState // when bits has dirtyHoldings; Have unset
+	haves    []*flow.Bitset            // Have of holdings[i] still to encode; nil when complete
+}
+
+// write commits a flush in one transaction.
+func (s *store) write(snaps []peerSnapshot) error {
+	slices.SortFunc(snaps, func(a, b peerSnapshot) int { return bytes.Compare(a.id[:], b.id[:]) })
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		leases, holdings := tx.Bucket(bucketLeases), tx.Bucket(bucketHoldings)
+		for i := range snaps {
+			p := &snaps[i]
+			var err error
+			switch {
+			case p.gone:
+				err = errors.Join(leases.Delete(p.id[:]), holdings.Delete(p.id[:]))
+			default:
+				if p.bits&dirtyLease != 0 {
+					err = leases.Put(p.id[:], appendLease(nil, p.lastSeen, p.addr))
+				}
+				if err == nil && p.bits&dirtyHoldings != 0 {
+					for j, have := range p.haves {
+						if have != nil {
+							p.holdings[j].Have = have.Bytes()
+						}
+					}
+					err = holdings.Put(p.id[:], appendHoldings(nil, p.holdings))
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("peer %s: %w", p.id, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("flush %d peers: %w", len(snaps), err)
+	}
+	return nil
+}
+
+// Record layouts (integers big-endian or uvarint), each led by a version
+// byte so a later tracker can read or skip older records:
+//
+//	lease:    0x01, int64 last announce (Unix ns), address bytes
+//	holdings: 0x01, uvarint count, then per content:
+//	          32-byte content ID, flags (bit 0: complete),
+//	          uvarint uploaded, uvarint downloaded, uvarint len, have bytes
+const recordVersion = 1
+
+// maxHaveLen bounds a stored bitfield: one bit per chunk.
+const maxHaveLen = (content.MaxChunks + 7) / 8
+
+var errRecord = errors.New("malformed tracker record")
+
+func appendLease(b []byte, lastSeen time.Time, addr string) []byte {
+	b = append(b, recordVersion)
+	b = binary.BigEndian.AppendUint64(b, uint64(lastSeen.UnixNano()))
+	return append(b, addr...)
+}
+
+func decodeLease(b []byte) (storedLease, error) {
+	if len(b) < 9 || b[0] != recordVersion {
+		return storedLease{}, errRecord
+	}
+	l := storedLease{
+		lastSeen: time.Unix(0, int64(binary.BigEndian.Uint64(b[1:]))),
+		addr:     string(b[9:]),
+	}
+	if len(l.addr) > maxAddrLen || content.ValidateAddr(l.addr) != nil {
+		return storedLease{}, fmt.Errorf("%w: address", errRecord)
+	}
+	return l, nil
+}
+
+func appendHoldings(b []byte, hs []trackerapi.ContentState) []byte {
+	b = append(b, recordVersion)
+	b = binary.AppendUvarint(b, uint64(len(hs)))
+	for _, h := range hs {
+		b = append(b, h.ID[:]...)
+		var flags byte
+		if h.Complete {
+			flags = 1
+		}
+		b = append(b, flags)
+		b = binary.AppendUvarint(b, uint64(h.Uploaded))
+		b = binary.AppendUvarint(b, uint64(h.Downloaded))
+		b = binary.AppendUvarint(b, uint64(len(h.Have)))
+		b = append(b, h.Have...)
+	}
+	return b
+}
+
+// decodeHoldings parses a holdings record; every count and length is
+// checked against its bound and the bytes left before it is used.
+func decodeHoldings(b []byte) ([]trackerapi.ContentState, error) {
+	if len(b) < 1 || b[0] != recordVersion {
+		return nil, errRecord
+	}
+	b = b[1:]
+	n, err := readUvarint(&b, trackerapi.MaxContentsPerPeer)
+	if err != nil {
+		return nil, err
+	}
+	const minEntry = sha256.Size + 4 // ID, flags and three one-byte uvarints
+	if n > uint64(len(b)/minEntry) {
+		return nil, fmt.Errorf("%w: %d entries in %d bytes", errRecord, n, len(b))
+	}
+	hs := make([]trackerapi.ContentState, n)
+	for i := range hs {
+		h := &hs[i]
+		if len(b) < minEntry {
+			return nil, fmt.Errorf("%w: truncated", errRecord)
+		}
+		copy(h.ID[:], b)
+		flags := b[sha256.Size]
+		b = b[sha256.Size+1:]
+		if flags > 1 {
+			return nil, fmt.Errorf("%w: flags %#x", errRecord, flags)
+		}
+		h.Complete = flags == 1
+		up, err1 := readUvarint(&b, 1<<63-1)
+		down, err2 := readUvarint(&b, 1<<63-1)
+		l, err3 := readUvarint(&b, maxHaveLen)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return nil, err
+		}
+		if l > uint64(len(b)) {
+			return nil, fmt.Errorf("%w: truncated bitfield", errRecord)
+		}
+		h.Uploaded, h.Downloaded = int64(up), int64(down)
+		if l > 0 {
+			h.Have = bytes.Clone(b[:l])
+		}
+		b = b[l:]
+	}
+	if len(b) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", errRecord, len(b))
+	}
+	return hs, nil
+}
+
+// readUvarint reads a uvarint of at most limit from *b and advances it.
+func readUvarint(b *[]byte, limit uint64) (uint64, error) {
+	v, k := binary.Uvarint(*b)
+	if k <= 0 || v > limit {
+		return 0, fmt.Errorf("%w: bad number", errRecord)
+	}
+	*b = (*b)[k:]
+	return v, nil
+}
