@@ -6,7 +6,10 @@
 package main
 
 import (
+	"context"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/app"
@@ -22,7 +25,11 @@ func main() {
 		runDesktop()
 		return
 	}
-	os.Exit(cli.Run(os.Args[1:], os.Stdout, os.Stderr))
+	// The first Ctrl-C (or SIGTERM) asks for a clean stop; once it is seen
+	// the handler is removed, so a second one kills at once.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
+	os.Exit(cli.Run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
 func runDesktop() {

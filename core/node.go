@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"peerflow/core/content"
@@ -33,6 +34,8 @@ type Options struct {
 	LAN bool
 	// UpLimit and DownLimit cap transfer rates in bytes/s; 0 = unlimited.
 	UpLimit, DownLimit int64
+	// Token is sent when publishing to trackers that require one.
+	Token string
 	// Logger receives the node's logs; default: discarded.
 	Logger *slog.Logger
 }
@@ -47,10 +50,12 @@ type Node struct {
 	engine *transfer.Engine
 	pool   *trackerapi.Pool
 
-	ctx      context.Context
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	announce chan struct{} // asks the announcer to announce now
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	announce  chan struct{} // asks the announcer to announce now
+	found     chan struct{} // closed when the first LAN tracker is found
+	onceFound sync.Once
 
 	mu        sync.Mutex
 	downloads map[content.ID]*Download
@@ -96,11 +101,12 @@ func Open(dir string, opts Options) (*Node, error) {
 		opts: opts, log: opts.Logger, store: st, engine: eng,
 		ctx: ctx, cancel: cancel,
 		announce:  make(chan struct{}, 1),
+		found:     make(chan struct{}),
 		downloads: make(map[content.ID]*Download),
 		shares:    make(map[content.ID]store.Entry),
 		changed:   make(map[content.ID]error),
 	}
-	n.pool = trackerapi.NewPool(trackerapi.PoolOptions{Manifest: n.sharedManifest})
+	n.pool = trackerapi.NewPool(trackerapi.PoolOptions{Manifest: n.sharedManifest, Client: trackerapi.ClientOptions{Token: opts.Token}})
 	for _, addr := range opts.Trackers {
 		if err := n.pool.Add(addr, trackerapi.SourceManual); err != nil {
 			n.Close()
@@ -455,6 +461,10 @@ func (n *Node) Stats() Stats {
 	return s
 }
 
+// SetLimits changes the upload and download rate limits (bytes/s; 0 =
+// unlimited) while the node runs.
+func (n *Node) SetLimits(up, down int64) { n.engine.SetLimits(up, down) }
+
 // AddTracker adds a tracker typed in by hand.
 func (n *Node) AddTracker(addr string) error {
 	if err := n.pool.Add(addr, trackerapi.SourceManual); err != nil {
@@ -577,12 +587,43 @@ func (n *Node) leave() {
 
 // browseLAN feeds trackers found on the LAN into the pool.
 func (n *Node) browseLAN() {
-	for ev := range discover.Browse(n.ctx, discover.DefaultConfig()) {
-		if err := n.pool.Discovered(ev); err != nil {
-			n.log.Debug("LAN tracker", "err", err)
+	browseInto(n.ctx, n.pool, n.log, func() {
+		n.onceFound.Do(func() { close(n.found) })
+		n.announceSoon()
+	})
+}
+
+// browseInto feeds trackers found on the LAN into pool until ctx ends,
+// calling found after each one that was added.
+func browseInto(ctx context.Context, pool *trackerapi.Pool, log *slog.Logger, found func()) {
+	for ev := range discover.Browse(ctx, discover.DefaultConfig()) {
+		if err := pool.Discovered(ev); err != nil {
+			log.Debug("LAN tracker", "err", err)
 			continue
 		}
-		n.announceSoon()
+		found()
+	}
+}
+
+// ErrNoTracker is returned when no tracker was given and none answered on
+// the LAN in time.
+var ErrNoTracker = errors.New("no tracker found on the LAN; pass one with --tracker HOST:PORT")
+
+// WaitForTracker returns once the node knows a tracker: at once if one was
+// given, else when one is found on the LAN, or ErrNoTracker when ctx ends
+// first.
+func (n *Node) WaitForTracker(ctx context.Context) error {
+	if len(n.pool.Trackers()) > 0 {
+		return nil
+	}
+	if !n.opts.LAN {
+		return ErrNoTracker
+	}
+	select {
+	case <-n.found:
+		return nil
+	case <-ctx.Done():
+		return ErrNoTracker
 	}
 }
 
@@ -595,3 +636,11 @@ type poolHolders struct {
 func (h poolHolders) Holders(ctx context.Context, m *content.Manifest) ([]transfer.Holder, error) {
 	return h.pool.Holders(ctx, m, h.self)
 }
+
+// Errors the front ends explain to users.
+var (
+	// ErrInUse: another process has the data folder open.
+	ErrInUse = store.ErrInUse
+	// ErrDiskFull: a write failed for lack of space.
+	ErrDiskFull = syscall.ENOSPC
+)

@@ -23,32 +23,15 @@ import (
 // startTracker runs a tracker on loopback for the test.
 func startTracker(t testing.TB) string {
 	t.Helper()
-	srv, err := tracker.Open(tracker.Config{DB: filepath.Join(t.TempDir(), "tracker.db")})
+	h, err := tracker.Host(tracker.HostConfig{
+		Config: tracker.Config{DB: filepath.Join(t.TempDir(), "tracker.db"), Version: core.Version},
+		Listen: "127.0.0.1:0",
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- srv.ListenAndServe(ctx, "127.0.0.1:0") }()
-	go func() {
-		for srv.Addr() == "" {
-			runtime.Gosched()
-		}
-		ready <- srv.Addr()
-	}()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatalf("tracker: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		srv.Close()
-	})
-	return addr
+	t.Cleanup(func() { h.Stop() })
+	return h.Addr().String()
 }
 
 func openNode(t testing.TB, dir string, opts core.Options) *core.Node {

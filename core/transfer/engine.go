@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"peerflow/core/content"
@@ -44,8 +45,9 @@ type Engine struct {
 	log  *slog.Logger
 	ln   net.Listener
 	port uint16
-	up   *limiter
-	down *limiter
+	// up and down are swapped whole by SetLimits; nil means unlimited.
+	up   atomic.Pointer[limiter]
+	down atomic.Pointer[limiter]
 	// slots bounds concurrent uploads: an uploader holds a token while it
 	// sends one chunk.
 	slots chan struct{}
@@ -89,15 +91,21 @@ func Listen(cfg Config) (*Engine, error) {
 		log:    cfg.Logger,
 		ln:     ln,
 		port:   uint16(ln.Addr().(*net.TCPAddr).Port),
-		up:     newLimiter(cfg.UpLimit),
-		down:   newLimiter(cfg.DownLimit),
 		slots:  make(chan struct{}, cfg.UploadSlots),
 		ctx:    ctx,
 		cancel: cancel,
 		swarms: make(map[content.ID]*swarm),
 	}
+	e.SetLimits(cfg.UpLimit, cfg.DownLimit)
 	e.wg.Go(e.acceptLoop)
 	return e, nil
+}
+
+// SetLimits changes the upload and download rate limits (bytes/s, 0 =
+// unlimited); transfers under way follow from their next chunk.
+func (e *Engine) SetLimits(up, down int64) {
+	e.up.Store(newLimiter(up))
+	e.down.Store(newLimiter(down))
 }
 
 // Addr is the address peers connect to.

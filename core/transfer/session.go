@@ -160,7 +160,7 @@ func (s *session) readLoop() {
 			if dl == nil {
 				continue // late data after the download finished
 			}
-			if err := s.sw.e.down.wait(s.sw.e.ctx, int64(len(m.Payload))); err != nil {
+			if err := s.sw.e.down.Load().wait(s.sw.e.ctx, int64(len(m.Payload))); err != nil {
 				return
 			}
 			if !dl.onData(s, int(m.Index), m.Offset, m.Payload) {
@@ -282,7 +282,7 @@ func (s *session) uploadLoop() {
 // source changed (a download that finished is served from its final file).
 func (s *session) send(r wire.Msg, src Source, f **os.File, fsrc *Source) error {
 	e := s.sw.e
-	if err := e.up.wait(e.ctx, int64(r.Length)); err != nil {
+	if err := e.up.Load().wait(e.ctx, int64(r.Length)); err != nil {
 		return err
 	}
 	if *f == nil || *fsrc != src {

@@ -1,0 +1,155 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"peerflow/core"
+)
+
+// lanWait is how long commands without --tracker wait for a tracker to
+// answer on the LAN.
+const lanWait = 3 * time.Second
+
+// getResult is the --json output of get.
+type getResult struct {
+	ContentID   string           `json:"content_id"`
+	Name        string           `json:"name"`
+	Path        string           `json:"path"`
+	Bytes       int64            `json:"bytes"`
+	Seconds     float64          `json:"seconds"`
+	Sources     map[string]int64 `json:"sources"`
+	OriginBytes int64            `json:"origin_bytes"`
+	Refetched   int              `json:"refetched_chunks"`
+}
+
+func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("get", "get LINK|ID [--tracker ADDR]... [-o DIR] [--data DIR] [--listen ADDR] [--seed] [--down-limit RATE] [--up-limit RATE] [--timeout DUR] [--json]",
+		"Downloads a shared file from the peers that hold it, verifying every chunk.\nWhile it downloads it serves the chunks it has to other peers. Interrupted\n(Ctrl-C), it resumes where it stopped when run again with the same --data.", stderr)
+	var trackers trackerList
+	fs.Var(&trackers, "tracker", "tracker `ADDR` (host:port); repeatable (default: those in the link and on the LAN)")
+	out := fs.String("o", ".", "`DIR` to save the file in; it must exist")
+	data := fs.String("data", "", "data `DIR` (default: the user config folder + /peerflow)")
+	listen := addrFlag("0.0.0.0:0")
+	fs.Var(&listen, "listen", "`ADDR` (host:port) where other peers connect; port 0 picks a free one")
+	seed := fs.Bool("seed", false, "keep seeding after the download, until interrupted")
+	var downLimit, upLimit rateFlag
+	fs.Var(&downLimit, "down-limit", "download rate limit `RATE`, e.g. 500KB/s, 20MB/s; 0 = unlimited")
+	fs.Var(&upLimit, "up-limit", "upload rate limit `RATE`; 0 = unlimited")
+	timeout := fs.Duration("timeout", time.Minute, "give up when no data arrived for `DUR` (e.g. 30s, 5m); 0 = wait forever")
+	asJSON := fs.Bool("json", false, "print one JSON object with the result at the end")
+	verbose := fs.Bool("v", false, "log more")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return flagError(err)
+	}
+	if len(pos) != 1 {
+		return usageError(fs, stderr, "name exactly one link or content ID")
+	}
+	if *timeout < 0 {
+		return usageError(fs, stderr, "--timeout must not be negative")
+	}
+	fail := func(err error) int {
+		if interrupted(ctx) {
+			fmt.Fprintln(stderr, "peerflow get: interrupted; run the same command again to resume")
+			return ExitInterrupted
+		}
+		fmt.Fprintf(stderr, "peerflow get: %v\n", explain(err))
+		return ExitFailure
+	}
+	dir, err := dataDir(*data)
+	if err != nil {
+		return fail(err)
+	}
+	link := pos[0]
+	lan := len(trackers) == 0 && !linkNamesTrackers(link)
+	n, err := core.Open(dir, core.Options{
+		Listen: string(listen), Trackers: trackers, LAN: lan,
+		UpLimit: int64(upLimit), DownLimit: int64(downLimit), Logger: newLogger(stderr, *verbose),
+	})
+	if err != nil {
+		return fail(err)
+	}
+	defer n.Close()
+	if lan {
+		waitCtx, cancel := context.WithTimeout(ctx, lanWait)
+		err := n.WaitForTracker(waitCtx)
+		cancel()
+		if err != nil {
+			return fail(err)
+		}
+	}
+	d, err := n.Download(ctx, link, *out)
+	if err != nil {
+		return fail(err)
+	}
+	var lastData atomic.Int64 // unix nanos of the last chunk
+	lastData.Store(time.Now().UnixNano())
+	unsubscribe := d.Subscribe(func(ev core.Event) {
+		if ev.Kind == core.EventChunk {
+			lastData.Store(ev.At.UnixNano())
+		}
+	})
+	defer unsubscribe()
+	stopProgress := showProgress(d, stderr)
+	r, err := waitWithTimeout(ctx, d, *timeout, &lastData)
+	stopProgress(err == nil)
+	if err != nil {
+		return fail(err)
+	}
+	if *asJSON {
+		res := getResult{
+			ContentID: d.ID().String(), Name: d.Manifest().Name, Path: r.Path,
+			Bytes: r.Bytes, Seconds: (r.Duration + r.Finishing).Seconds(),
+			Sources: r.Sources, OriginBytes: r.OriginBytes, Refetched: r.Refetched,
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(res)
+	} else {
+		fmt.Fprintf(stderr, "saved %s (%s in %.1fs)\n", r.Path, FormatBytes(r.Bytes), (r.Duration + r.Finishing).Seconds())
+	}
+	if *seed {
+		fmt.Fprintf(stderr, "seeding on %s; press Ctrl-C to stop\n", n.Addr())
+		<-ctx.Done()
+	}
+	return ExitOK
+}
+
+// linkNamesTrackers reports whether a share link carries tr= hints.
+func linkNamesTrackers(link string) bool { return strings.Contains(link, "tr=") }
+
+// errNoPeers says what to do when nothing arrives.
+var errNoPeers = errors.New("no peer sent any data in time: nobody online holds this content (or its missing chunks); try again later or pass a longer --timeout")
+
+// waitWithTimeout waits for the download, giving up when no chunk arrived
+// for timeout (0: never).
+func waitWithTimeout(ctx context.Context, d *core.Download, timeout time.Duration, lastData *atomic.Int64) (core.Result, error) {
+	if timeout == 0 {
+		return d.Wait(ctx)
+	}
+	tick := time.NewTicker(min(timeout/4, time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case <-d.Done():
+			return d.Wait(ctx)
+		case <-ctx.Done():
+			return core.Result{}, ctx.Err()
+		case now := <-tick.C:
+			if now.Sub(time.Unix(0, lastData.Load())) > timeout {
+				p := d.Progress()
+				if p.Unavailable > 0 {
+					return core.Result{}, fmt.Errorf("%d of %d chunks are held by no reachable peer: %w", p.Unavailable, p.Chunks, errNoPeers)
+				}
+				return core.Result{}, errNoPeers
+			}
+		}
+	}
+}
