@@ -286,8 +286,9 @@ func (n *Node) Unshare(id content.ID) error {
 
 // Errors a user can meet when starting a download.
 var (
-	ErrUnknownContent = errors.New("no tracker knows this content: check the link, or add the tracker that has it")
-	ErrNoFolder       = errors.New("the download folder does not exist or is not a folder")
+	ErrUnknownContent    = errors.New("no tracker knows this content: check the link, or add the tracker that has it")
+	ErrNoFolder          = errors.New("the download folder does not exist or is not a folder")
+	ErrNoTrackerAnswered = errors.New("no tracker answered: check the tracker addresses (--tracker) and that they are running")
 )
 
 // Download starts (or returns the running) download of a share link or
@@ -319,10 +320,13 @@ func (n *Node) Download(ctx context.Context, linkOrID, folder string) (*Download
 	m, err := n.store.Manifest(link.ID)
 	if err != nil {
 		if m, err = n.pool.Manifest(ctx, link.ID); err != nil {
-			if trackerapi.IsNotFound(err) {
+			switch {
+			case trackerapi.IsNotFound(err):
 				return nil, fmt.Errorf("content %s: %w", link.ID.Short(), ErrUnknownContent)
+			case errors.Is(err, trackerapi.ErrNoTrackers):
+				return nil, fmt.Errorf("content %s: %w", link.ID.Short(), ErrNoTracker)
 			}
-			return nil, fmt.Errorf("get the manifest of %s: %w", link.ID.Short(), err)
+			return nil, fmt.Errorf("content %s: %w (%v)", link.ID.Short(), ErrNoTrackerAnswered, err)
 		}
 	}
 	e := store.Entry{ID: link.ID, Kind: store.KindDownload, Folder: folder, Added: time.Now(), Manifest: m}

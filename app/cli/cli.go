@@ -192,9 +192,10 @@ func (a *addrFlag) Set(v string) error {
 	return nil
 }
 
-// newLogger returns the command's logger: quiet unless verbose.
+// newLogger returns the command's logger: quiet (errors only) unless
+// verbose, so a failing command prints just its one-line message.
 func newLogger(stderr io.Writer, verbose bool) *slog.Logger {
-	level := slog.LevelWarn
+	level := slog.LevelError
 	if verbose {
 		level = slog.LevelDebug
 	}
