@@ -1,0 +1,151 @@
+package flow
+
+import (
+	"bytes"
+	"slices"
+	"testing"
+)
+
+func bitsetOf(n int, chunks ...int) *Bitset {
+	b := NewBitset(n)
+	for _, c := range chunks {
+		b.Set(c)
+	}
+	return b
+}
+
+func TestBitsetBasics(t *testing.T) {
+	b := NewBitset(130)
+	if b.Len() != 130 || b.Count() != 0 || b.Any() || b.Full() {
+		t.Fatalf("new bitset: len %d count %d any %v full %v", b.Len(), b.Count(), b.Any(), b.Full())
+	}
+	for _, i := range []int{0, 63, 64, 129} {
+		b.Set(i)
+	}
+	b.Set(64) // setting twice is a no-op
+	if got := slices.Collect(b.All()); !slices.Equal(got, []int{0, 63, 64, 129}) {
+		t.Fatalf("All = %v", got)
+	}
+	if b.Count() != 4 || !b.Has(63) || b.Has(62) || !b.Any() {
+		t.Fatalf("after Set: count %d has(63) %v has(62) %v", b.Count(), b.Has(63), b.Has(62))
+	}
+	c := b.Clone()
+	b.Clear(63)
+	if b.Has(63) || !c.Has(63) || b.Equal(c) {
+		t.Fatal("Clone shares storage or Clear failed")
+	}
+	b.Fill()
+	if !b.Full() || b.Count() != 130 || b.Words()[2] != 3 {
+		t.Fatalf("Fill: count %d, last word %#x", b.Count(), b.Words()[2])
+	}
+	b.AndNot(c)
+	if b.Count() != 126 || b.Has(0) {
+		t.Fatalf("AndNot: count %d", b.Count())
+	}
+	b.Or(c)
+	if !b.Full() {
+		t.Fatal("Or did not restore the full set")
+	}
+	if NewBitset(0).Full() != true || NewBitset(0).Any() {
+		t.Fatal("empty bitset: want full and not any")
+	}
+}
+
+func TestBitsetPanics(t *testing.T) {
+	for name, f := range map[string]func(){
+		"negative length": func() { NewBitset(-1) },
+		"too long":        func() { NewBitset(MaxChunks + 1) },
+		"set past end":    func() { NewBitset(10).Set(10) },
+		"has negative":    func() { NewBitset(10).Has(-1) },
+		"clear past end":  func() { NewBitset(0).Clear(0) },
+		"or lengths":      func() { NewBitset(10).Or(NewBitset(11)) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Fatal("no panic")
+				}
+			}()
+			f()
+		})
+	}
+}
+
+func TestBitsetWireForm(t *testing.T) {
+	tests := []struct {
+		n      int
+		chunks []int
+		wire   []byte
+	}{
+		{0, nil, []byte{}},
+		{1, []int{0}, []byte{0x80}},
+		{8, []int{0, 7}, []byte{0x81}},
+		{9, []int{1, 8}, []byte{0x40, 0x80}},
+		{16, []int{8, 15}, []byte{0x00, 0x81}},
+		{70, []int{0, 63, 64, 69}, []byte{0x80, 0, 0, 0, 0, 0, 0, 0x01, 0x84}},
+	}
+	for _, tt := range tests {
+		b := bitsetOf(tt.n, tt.chunks...)
+		if got := b.Bytes(); !bytes.Equal(got, tt.wire) {
+			t.Errorf("Bytes of %d chunks %v = %x, want %x", tt.n, tt.chunks, got, tt.wire)
+		}
+		back, err := BitsetFromBytes(tt.wire, tt.n)
+		if err != nil || !back.Equal(b) {
+			t.Errorf("BitsetFromBytes(%x, %d) = %v, %v; want %v", tt.wire, tt.n, back, err, tt.chunks)
+		}
+	}
+}
+
+func TestBitsetFromBytesRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		p    []byte
+		n    int
+	}{
+		{"negative length", nil, -1},
+		{"above MaxChunks", make([]byte, MaxChunks/8+1), MaxChunks + 1},
+		{"too short", []byte{0}, 9},
+		{"too long", []byte{0, 0}, 8},
+		{"padding bit set", []byte{0x01}, 7},
+		{"padding bit of last byte", []byte{0xff, 0x40}, 9},
+	}
+	for _, tt := range tests {
+		if _, err := BitsetFromBytes(tt.p, tt.n); err == nil {
+			t.Errorf("%s: no error", tt.name)
+		}
+	}
+}
+
+func FuzzBitsetFromBytes(f *testing.F) {
+	f.Add([]byte{}, 0)
+	f.Add([]byte{0x80}, 1)
+	f.Add([]byte{0xff, 0x80}, 9)
+	f.Add([]byte{0xff, 0x40}, 9)
+	f.Add([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9}, 72)
+	f.Add([]byte{0}, -5)
+	f.Fuzz(func(t *testing.T, p []byte, n int) {
+		b, err := BitsetFromBytes(p, n)
+		if err != nil {
+			if b != nil {
+				t.Fatal("bitset returned with an error")
+			}
+			return
+		}
+		if b.Len() != n {
+			t.Fatalf("Len = %d, want %d", b.Len(), n)
+		}
+		if got := b.Bytes(); !bytes.Equal(got, p) {
+			t.Fatalf("Bytes = %x, want %x", got, p)
+		}
+		count := 0
+		for i := range b.All() {
+			if !b.Has(i) || p[i/8]&(0x80>>(i%8)) == 0 {
+				t.Fatalf("chunk %d in All but not in the input", i)
+			}
+			count++
+		}
+		if count != b.Count() {
+			t.Fatalf("All yields %d chunks, Count says %d", count, b.Count())
+		}
+	})
+}
