@@ -10,11 +10,13 @@ FYNE_CMD := fyne.io/tools/cmd/fyne@v1.7.4
 # the GL, X11 and Wayland headers of its GLFW driver.
 BUILD_PKGS := gcc libc6-dev pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev \
 	libxrandr-dev libxinerama-dev libxi-dev libxxf86vm-dev libwayland-dev libxkbcommon-dev
-# What `make screenshot` adds: a virtual X server and capture tools.
-SHOT_PKGS  := xvfb xauth imagemagick xdotool
+# What `make screenshot` adds: a virtual X server, capture tools, and ip
+# for the isolated network namespace it runs in.
+SHOT_PKGS  := xvfb xauth imagemagick xdotool iproute2
 
-# Packages that own sockets and goroutines also run under the race detector.
-RACE_PKGS := ./core/... ./tracker/...
+# Packages that own sockets and goroutines (and the GUI, which drives
+# them) also run under the race detector.
+RACE_PKGS := ./core/... ./tracker/... ./app/gui/...
 
 .PHONY: all deps build run test check bench package screenshot clean
 

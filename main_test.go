@@ -100,3 +100,23 @@ func TestFyneAppVersion(t *testing.T) {
 	}
 	t.Fatal("FyneApp.toml has no Version")
 }
+
+func TestOpensDesktop(t *testing.T) {
+	for arg, want := range map[string]bool{
+		"--data":           true,
+		"--data=/tmp/x":    true,
+		"-data":            true,
+		"-v":               true,
+		"peerflow://abc":   true,
+		"get":              false,
+		"version":          false,
+		"--version":        false,
+		"-h":               false,
+		"--datadir":        false,
+		"http://peerflow/": false,
+	} {
+		if got := opensDesktop(arg); got != want {
+			t.Errorf("opensDesktop(%q) = %v, want %v", arg, got, want)
+		}
+	}
+}

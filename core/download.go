@@ -63,6 +63,12 @@ func (d *Download) Progress() Progress { return d.t.Progress() }
 // Have returns the chunks verified so far.
 func (d *Download) Have() *flow.Bitset { return d.t.Have() }
 
+// Sources tells, for every chunk verified in this run, where it came from:
+// names[perChunk[i]] (a peer's listen address or OriginSource), or -1 for
+// a chunk not verified in this run. Subscribe first, then call Sources:
+// together they miss nothing.
+func (d *Download) Sources() (names []string, perChunk []int32) { return d.t.Sources() }
+
 // Peers returns the peers connected for this content.
 func (d *Download) Peers() []PeerInfo { return d.n.engine.Connected(d.id) }
 

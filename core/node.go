@@ -308,14 +308,14 @@ func (n *Node) Download(ctx context.Context, linkOrID, folder string) (*Download
 	for _, t := range link.Trackers {
 		n.pool.Add(t, trackerapi.SourceLink)
 	}
+	if e, err := n.store.Get(link.ID); err == nil && e.Complete() {
+		return nil, fmt.Errorf("%s is already here: %s", e.Manifest.Name, e.Path)
+	}
 	n.mu.Lock()
 	running := n.downloads[link.ID]
 	n.mu.Unlock()
 	if running != nil {
 		return running, nil
-	}
-	if e, err := n.store.Get(link.ID); err == nil && e.Complete() {
-		return nil, fmt.Errorf("%s is already here: %s", e.Manifest.Name, e.Path)
 	}
 	m, err := n.store.Manifest(link.ID)
 	if err != nil {
@@ -611,7 +611,7 @@ func browseInto(ctx context.Context, pool *trackerapi.Pool, log *slog.Logger, fo
 
 // ErrNoTracker is returned when no tracker was given and none answered on
 // the LAN in time.
-var ErrNoTracker = errors.New("no tracker found on the LAN; pass one with --tracker HOST:PORT")
+var ErrNoTracker = errors.New("no tracker is known: none was given and none answered on the LAN")
 
 // WaitForTracker returns once the node knows a tracker: at once if one was
 // given, else when one is found on the LAN, or ErrNoTracker when ctx ends

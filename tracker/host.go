@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 )
 
 // HostConfig says how to host a tracker on this computer.
@@ -18,12 +19,14 @@ type HostConfig struct {
 // advertised. Both front ends host trackers through it (the terminal's
 // `peerflow tracker`, the desktop's "Host a tracker" toggle).
 type Hosted struct {
-	srv        *Server
-	addr       net.Addr
-	advertised bool
-	cancel     context.CancelFunc
-	done       chan struct{} // closed when serving ended and the database is closed
-	err        error         // why serving ended; set before done closes
+	srv          *Server
+	addr         net.Addr
+	reachable    string
+	advertised   bool
+	advertiseErr error
+	cancel       context.CancelFunc
+	done         chan struct{} // closed when serving ended and the database is closed
+	err          error         // why serving ended; set before done closes
 }
 
 // Host opens the tracker database, listens and starts serving. An mDNS
@@ -41,13 +44,22 @@ func Host(cfg HostConfig) (*Hosted, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Hosted{srv: srv, addr: l.Addr(), cancel: cancel, done: make(chan struct{})}
+	port := l.Addr().(*net.TCPAddr).Port
+	ips, ipErr := AdvertiseIPs(l.Addr())
+	h.reachable = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	if ipErr == nil {
+		h.reachable = net.JoinHostPort(ips[0].String(), strconv.Itoa(port))
+	}
 	var stopAdvertising func()
 	if cfg.Advertise {
-		stopAdvertising, err = advertiseListener(ctx, srv.ID(), l.Addr())
-		if err != nil {
-			srv.log.Warn("not advertising the tracker on the LAN", "err", err)
+		h.advertiseErr = ipErr
+		if ipErr == nil {
+			stopAdvertising, h.advertiseErr = Advertise(ctx, srv.ID(), port, ips)
 		}
-		h.advertised = err == nil
+		if h.advertiseErr != nil {
+			srv.log.Warn("not advertising the tracker on the LAN", "err", h.advertiseErr)
+		}
+		h.advertised = h.advertiseErr == nil
 	}
 	go func() {
 		err := srv.Serve(ctx, l)
@@ -60,23 +72,21 @@ func Host(cfg HostConfig) (*Hosted, error) {
 	return h, nil
 }
 
-// advertiseListener advertises the tracker at the addresses l serves.
-func advertiseListener(ctx context.Context, id string, addr net.Addr) (stop func(), err error) {
-	ips, err := AdvertiseIPs(addr)
-	if err != nil {
-		return nil, err
-	}
-	return Advertise(ctx, id, addr.(*net.TCPAddr).Port, ips)
-}
-
 // Addr is where the tracker listens.
 func (h *Hosted) Addr() net.Addr { return h.addr }
 
 // ID is the tracker's persistent ID.
 func (h *Hosted) ID() string { return h.srv.ID() }
 
+// Reachable is the address other computers use: the first LAN address of
+// a tracker listening on every interface, 127.0.0.1 for one on loopback.
+func (h *Hosted) Reachable() string { return h.reachable }
+
 // Advertised reports whether the tracker is announced on the LAN.
 func (h *Hosted) Advertised() bool { return h.advertised }
+
+// AdvertiseErr says why a tracker asked to advertise is not advertised.
+func (h *Hosted) AdvertiseErr() error { return h.advertiseErr }
 
 // Done is closed when the tracker has stopped, by Stop or on an error.
 func (h *Hosted) Done() <-chan struct{} { return h.done }

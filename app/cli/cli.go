@@ -31,7 +31,7 @@ const (
 const usage = `Peerflow: share files and download them from many peers at once.
 
 Usage:
-  peerflow                 open the desktop app
+  peerflow [--data DIR] [-v] [LINK]   open the desktop app (and download LINK)
   peerflow <command> [arguments]
 
 Commands:

@@ -38,7 +38,7 @@ func runLs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if interrupted(ctx) {
 			return ExitInterrupted
 		}
-		fmt.Fprintf(stderr, "peerflow ls: %v\n", err)
+		fmt.Fprintf(stderr, "peerflow ls: %v\n", explain(err))
 		return ExitFailure
 	}
 	rows := make([]lsEntry, len(list.Contents))

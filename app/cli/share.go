@@ -57,7 +57,7 @@ func runShare(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return ExitInterrupted
 		}
 		if err != nil {
-			fmt.Fprintf(stderr, "peerflow share: %v; sharing anyway, peers find this node once a tracker appears on the LAN\n", err)
+			fmt.Fprintf(stderr, "peerflow share: %v; sharing anyway, peers find this node once a tracker appears on the LAN\n", explain(err))
 		}
 	}
 	for _, path := range files {
@@ -103,6 +103,8 @@ func expandPaths(paths []string) ([]string, error) {
 // explain adds what to do next to errors a user meets.
 func explain(err error) error {
 	switch {
+	case errors.Is(err, core.ErrNoTracker):
+		return fmt.Errorf("%w; pass one with --tracker HOST:PORT", err)
 	case errors.Is(err, core.ErrInUse):
 		return fmt.Errorf("%w; pass --data DIR to run another node alongside it", err)
 	case errors.Is(err, core.ErrDiskFull):

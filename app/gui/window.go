@@ -1,14 +1,32 @@
 // Package gui is Peerflow's desktop front end, built with Fyne. It talks only
-// to core.Node: never to sockets or the database.
+// to core.Node: never to sockets or the database. The one exception is the
+// tracker this computer can host (host.go), run through the tracker
+// package's API.
+//
+// Every screen is one file with one small struct: share.go, network.go,
+// transfers.go (with chunkmap.go), trackers.go and settings.go; bridge.go
+// runs core calls off the UI goroutine and explains their errors.
 //
 // The package does not import fyne.io/fyne/v2/app (main does), so its tests
 // run on fyne's headless test driver without cgo or a display.
 package gui
 
 import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
+
+	"peerflow/core"
 )
 
 // Tab titles, in the order the window shows them.
@@ -20,24 +38,231 @@ const (
 	TabSettings  = "Settings"
 )
 
-// UI is the main window and the screens inside it.
-type UI struct {
-	app  fyne.App
-	win  fyne.Window
-	tabs *container.AppTabs
+// Config says how to run the node behind the window: main fills it from
+// the command line, tests point everything at loopback. The zero value
+// never multicasts.
+type Config struct {
+	// DataDir is the node's data folder; "" means core.DefaultDataDir().
+	DataDir string
+	// LAN looks for trackers on the local network over mDNS; Advertise
+	// announces a hosted tracker there. Both multicast.
+	LAN, Advertise bool
+	// ListenHost is the address peers connect to (default 0.0.0.0, every
+	// interface); the port is a setting.
+	ListenHost string
+	// TrackerListen is where a hosted tracker listens. Default: port
+	// 7070 on every interface, or any free port when 7070 is taken.
+	TrackerListen string
+	// LANWait is how long a start with nothing configured looks for a
+	// tracker on the LAN before hosting one; default 3 s.
+	LANWait time.Duration
+	// Open is a share link to download once the node runs (a link the
+	// desktop passed on the command line).
+	Open   string
+	Logger *slog.Logger
 }
 
-// New builds the main window of a.
+// refreshEvery is how often the screens show fresh numbers from core.
+const refreshEvery = time.Second
+
+// UI is the main window, the screens inside it and the node behind them.
+type UI struct {
+	app   fyne.App
+	win   fyne.Window
+	tabs  *container.AppTabs
+	prefs prefs
+	cfg   Config
+	node  *core.Node // set by Start, before the window shows
+	host  *trackerHost
+
+	share     *shareScreen
+	network   *networkScreen
+	transfers *transfersScreen
+	trackers  *trackersScreen
+	settings  *settingsScreen
+
+	// do runs a function on the UI goroutine: fyne.Do. Tests swap in a
+	// queue their own goroutine drains, because fyne's test driver runs
+	// fyne.Do's function at once on the calling goroutine.
+	do func(func())
+
+	ctx    context.Context // ends when the window closes
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the goroutines of background work
+
+	mu        sync.Mutex
+	closed    bool
+	closeOnce sync.Once
+}
+
+// New builds the main window of a; Start then runs the node behind it.
 func New(a fyne.App) *UI {
-	u := &UI{app: a, win: a.NewWindow("Peerflow")}
-	u.tabs = container.NewAppTabs()
-	for _, title := range []string{TabShare, TabNetwork, TabTransfers, TabTrackers, TabSettings} {
-		u.tabs.Append(container.NewTabItem(title, widget.NewLabel("")))
+	u := &UI{app: a, win: a.NewWindow("Peerflow"), do: fyne.Do}
+	u.ctx, u.cancel = context.WithCancel(context.Background())
+	u.share = newShareScreen(u)
+	u.network = newNetworkScreen(u)
+	u.transfers = newTransfersScreen(u)
+	u.trackers = newTrackersScreen(u)
+	u.settings = newSettingsScreen(u)
+	u.tabs = container.NewAppTabs(
+		u.share.tabItem(),
+		u.network.tabItem(),
+		u.transfers.tabItem(),
+		u.trackers.tabItem(),
+		u.settings.tabItem(),
+	)
+	u.tabs.OnSelected = func(item *container.TabItem) {
+		if item.Text == TabNetwork && u.node != nil {
+			u.network.reload()
+		}
 	}
 	u.win.SetContent(u.tabs)
-	u.win.Resize(fyne.NewSize(960, 640))
+	u.win.Resize(fyne.NewSize(1000, 660))
+	u.win.SetOnDropped(func(_ fyne.Position, uris []fyne.URI) { u.share.drop(uris) })
+	u.win.SetCloseIntercept(u.Quit)
 	return u
 }
 
 // Window is the main window.
 func (u *UI) Window() fyne.Window { return u.win }
+
+// Start opens the node on the data folder and brings the screens to life:
+// it resumes unfinished downloads, hosts a tracker if the settings say so
+// (or if none is found on a first run), and opens cfg.Open. Call it once,
+// on the UI goroutine, before the window shows. If the node cannot open,
+// the window says why and what to do, and Start returns the error.
+func (u *UI) Start(cfg Config) error {
+	if cfg.ListenHost == "" {
+		cfg.ListenHost = "0.0.0.0"
+	}
+	if cfg.LANWait <= 0 {
+		cfg.LANWait = 3 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	dir, err := dataDir(cfg.DataDir)
+	cfg.DataDir = dir
+	u.cfg = cfg
+	if err != nil {
+		return u.startFailed(err)
+	}
+	u.prefs = newPrefs(u.app.Preferences(), cfg.DataDir)
+	s := u.prefs.load()
+	n, err := core.Open(cfg.DataDir, core.Options{
+		Listen:    net.JoinHostPort(cfg.ListenHost, strconv.Itoa(s.port)),
+		Trackers:  s.trackers,
+		LAN:       cfg.LAN,
+		UpLimit:   s.up,
+		DownLimit: s.down,
+		Logger:    cfg.Logger,
+	})
+	if err != nil {
+		return u.startFailed(err)
+	}
+	u.node = n
+	u.host = newTrackerHost(cfg, n.DataDir())
+	u.settings.show(s)
+	for _, d := range n.Downloads() {
+		u.transfers.add(u.transfers.track(d))
+	}
+	u.share.reload()
+	u.trackers.reload()
+	u.trackers.hostAtStart(s.host)
+	if cfg.Open != "" {
+		u.download(cfg.Open)
+	}
+	u.spawn(u.refreshLoop)
+	u.spawn(u.transfers.redrawLoop)
+	return nil
+}
+
+// dataDir is the absolute path of the data folder dir, by default
+// core's.
+func dataDir(dir string) (string, error) {
+	if dir == "" {
+		return core.DefaultDataDir()
+	}
+	return filepath.Abs(dir)
+}
+
+// startFailed replaces the screens by what went wrong and what to do.
+func (u *UI) startFailed(err error) error {
+	err = explain(err)
+	msg := widget.NewLabel("Peerflow could not start:\n\n" + err.Error())
+	msg.Wrapping = fyne.TextWrapWord
+	u.win.SetContent(container.NewPadded(container.NewVBox(widget.NewIcon(theme.ErrorIcon()), msg)))
+	return err
+}
+
+// refreshLoop shows fresh numbers (bytes uploaded, download progress,
+// tracker status) every refreshEvery.
+func (u *UI) refreshLoop() {
+	tick := time.NewTicker(refreshEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-u.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		u.ui(func() {
+			u.share.reload()
+			u.trackers.reload()
+			u.transfers.update()
+		})
+	}
+}
+
+// download starts downloading a share link or content ID into the
+// download folder and shows it on Transfers.
+func (u *UI) download(link string) {
+	folder := u.prefs.load().folder
+	background(u, func(ctx context.Context) (*tracked, error) {
+		d, err := u.node.Download(ctx, link, folder)
+		if err != nil {
+			return nil, err
+		}
+		return u.transfers.track(d), nil
+	}, func(t *tracked, err error) {
+		if u.failed(err) {
+			return
+		}
+		u.transfers.add(t)
+		u.tabs.Select(u.transfers.tab)
+	})
+}
+
+// Quit closes the window: the window goes at once, the node and a hosted
+// tracker shut down cleanly behind it (downloads resume next start), then
+// the app exits.
+func (u *UI) Quit() {
+	u.win.Hide()
+	go func() {
+		if err := u.Close(); err != nil {
+			u.cfg.Logger.Warn("shut down", "err", err)
+		}
+		fyne.Do(u.app.Quit)
+	}()
+}
+
+// Close stops the background work, then the node (it tells the trackers
+// it leaves; unfinished downloads stay resumable) and a hosted tracker.
+// It is safe to call more than once, from any goroutine.
+func (u *UI) Close() error {
+	var err error
+	u.closeOnce.Do(func() {
+		u.mu.Lock()
+		u.closed = true
+		u.mu.Unlock()
+		u.cancel()
+		u.wg.Wait()
+		if u.node != nil {
+			err = u.node.Close()
+		}
+		if u.host != nil {
+			err = errors.Join(err, u.host.stop())
+		}
+	})
+	return err
+}

@@ -27,3 +27,15 @@ func TestMainWindow(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkBuildWindow builds the main window with every screen, as the
+// app does at start, and lays it out.
+func BenchmarkBuildWindow(b *testing.B) {
+	a := test.NewTempApp(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		u := New(a)
+		u.Window().Content().MinSize()
+		u.Window().Close()
+	}
+}

@@ -167,6 +167,11 @@ type Download struct {
 	dialFailed  map[string]time.Time
 	lastSync    time.Time
 	unflushed   int64 // bytes written since writeback was last started
+	// chunkSrc names, per chunk verified in this run, where it came from
+	// (an index into srcNames; -1: not in this run), for late subscribers.
+	chunkSrc []int32
+	srcNames []string
+	srcIndex map[string]int32
 }
 
 // peerState is the download's view of one connected peer.
@@ -219,6 +224,11 @@ func (e *Engine) Download(entry store.Entry, part *store.Part, opts DownloadOpti
 		lastSync:   time.Now(),
 		replan:     true,
 		result:     Result{Sources: make(map[string]int64)},
+		chunkSrc:   make([]int32, m.NumChunks()),
+		srcIndex:   make(map[string]int32),
+	}
+	for i := range d.chunkSrc {
+		d.chunkSrc[i] = -1
 	}
 	if d.opts.HTTPClient == nil {
 		d.opts.HTTPClient = &http.Client{Timeout: time.Minute}
@@ -292,6 +302,26 @@ func (d *Download) missingBytes() int64 {
 
 // Have returns the verified chunks.
 func (d *Download) Have() *flow.Bitset { return d.part.Have() }
+
+// Sources tells, for every chunk verified in this run, where it came from:
+// names[perChunk[i]], or -1 for a chunk not verified in this run. With it
+// a late subscriber shows what its events would have told it.
+func (d *Download) Sources() (names []string, perChunk []int32) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.srcNames), slices.Clone(d.chunkSrc)
+}
+
+// noteSourceLocked records that chunk c came from source; d.mu held.
+func (d *Download) noteSourceLocked(c int, source string) {
+	k, ok := d.srcIndex[source]
+	if !ok {
+		k = int32(len(d.srcNames))
+		d.srcIndex[source] = k
+		d.srcNames = append(d.srcNames, source)
+	}
+	d.chunkSrc[c] = k
+}
 
 // Pause stops requesting chunks; connected peers are still served.
 func (d *Download) Pause() {
@@ -642,6 +672,7 @@ func (d *Download) onData(s *session, c int, off uint32, data []byte) bool {
 		d.rate.add(n)
 		d.result.Bytes += n
 		d.result.Sources[s.addr] += n
+		d.noteSourceLocked(c, s.addr)
 		// Endgame duplicates of this chunk elsewhere are now useless.
 		if d.inflight[c] > 0 {
 			for _, other := range d.peers {

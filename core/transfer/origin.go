@@ -87,6 +87,7 @@ func (d *Download) originDone(c int, data []byte, took time.Duration, fetchErr e
 		d.result.Bytes += n
 		d.result.OriginBytes += n
 		d.result.Sources[OriginSource] += n
+		d.noteSourceLocked(c, OriginSource)
 		d.originMeter.add(n)
 		d.originMeter.tick(took)
 		if d.missing.Count() == 0 {

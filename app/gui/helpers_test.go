@@ -1,0 +1,175 @@
+package gui
+
+import (
+	"context"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
+
+	"peerflow/tracker"
+)
+
+// uiQueue stands in for fyne.Do: fyne's test driver runs fyne.Do's
+// function at once on the calling goroutine, so background work would
+// touch widgets while the test reads them. Functions queue here instead,
+// and the test goroutine runs them: it is the UI goroutine.
+type uiQueue struct {
+	mu    sync.Mutex
+	fns   []func()
+	ready chan struct{} // holds one signal while fns is not empty
+}
+
+func newUIQueue() *uiQueue { return &uiQueue{ready: make(chan struct{}, 1)} }
+
+func (q *uiQueue) post(fn func()) {
+	q.mu.Lock()
+	q.fns = append(q.fns, fn)
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (q *uiQueue) runPending() {
+	q.mu.Lock()
+	fns := q.fns
+	q.fns = nil
+	q.mu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
+}
+
+// until runs queued functions until cond holds, and fails the test if it
+// does not within a generous bound (the race detector is slow).
+func (q *uiQueue) until(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	timeout := time.NewTimer(time.Minute)
+	defer timeout.Stop()
+	for {
+		q.runPending()
+		if cond() {
+			return
+		}
+		select {
+		case <-q.ready:
+		case <-timeout.C:
+			t.Fatalf("timed out waiting until %s", what)
+		}
+	}
+}
+
+// testNode is a window with a real node behind it, on loopback.
+type testNode struct {
+	*UI
+	q         *uiQueue
+	downloads string // the download folder
+}
+
+// nodeOptions tune startNode.
+type nodeOptions struct {
+	trackers []string
+	host     hostMode // default hostNever: tests that host say so
+	open     string   // a share link to download at start
+	// lan looks for trackers over mDNS and advertises a hosted one:
+	// only inside an isolated network namespace.
+	lan bool
+}
+
+// startNode opens a window on a of the test app (several windows share
+// one app: their preferences are scoped by data folder) with a node that
+// listens on 127.0.0.1, hosts on 127.0.0.1:0, and multicasts only if
+// opts.lan says so.
+func startNode(t testing.TB, a fyne.App, q *uiQueue, opts nodeOptions) *testNode {
+	t.Helper()
+	if opts.host == "" {
+		opts.host = hostNever
+	}
+	dir := t.TempDir()
+	n := &testNode{UI: New(a), q: q, downloads: t.TempDir()}
+	n.do = q.post
+	p := newPrefs(a.Preferences(), dir)
+	p.save(settings{folder: n.downloads, host: opts.host})
+	p.saveTrackers(opts.trackers)
+	if err := n.Start(Config{
+		DataDir: dir, ListenHost: "127.0.0.1", TrackerListen: "127.0.0.1:0",
+		LAN: opts.lan, Advertise: opts.lan, Open: opts.open,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := n.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return n
+}
+
+// startTracker runs a tracker on loopback for the test.
+func startTracker(t testing.TB) string {
+	t.Helper()
+	srv, err := tracker.Open(tracker.Config{DB: filepath.Join(t.TempDir(), "tracker.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.ListenAndServe(ctx, "127.0.0.1:0") }()
+	for srv.Addr() == "" {
+		select {
+		case err := <-done:
+			t.Fatalf("tracker: %v", err)
+		default:
+			runtime.Gosched()
+		}
+	}
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		srv.Close()
+	})
+	return srv.Addr()
+}
+
+// randomFile writes size random bytes to dir/name.
+func randomFile(t testing.TB, dir, name string, size int) string {
+	t.Helper()
+	data := make([]byte, size)
+	rng := rand.New(rand.NewPCG(uint64(size), 7))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// dialogText returns the text of the dialog on top of w, or "" if none.
+func dialogText(w fyne.Window) string {
+	top := w.Canvas().Overlays().Top()
+	if top == nil {
+		return ""
+	}
+	var texts []string
+	for _, o := range test.LaidOutObjects(top) {
+		switch o := o.(type) {
+		case *widget.Label:
+			texts = append(texts, o.Text)
+		case *widget.RichText:
+			texts = append(texts, o.String())
+		}
+	}
+	return strings.Join(texts, "\n")
+}

@@ -1,0 +1,252 @@
+package gui
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"peerflow/core/content"
+	"peerflow/core/trackerapi"
+)
+
+// trackerColumns are the widths of the tracker table after the address.
+var trackerColumns = columns{190, 380}
+
+// trackersScreen lists the trackers the node knows (found on the LAN,
+// added by hand, named in links), adds one by address, and hosts one on
+// this computer.
+type trackersScreen struct {
+	u         *UI
+	hostCheck *widget.Check
+	hostInfo  *widget.Label
+	addr      *widget.Entry
+	addButton *widget.Button
+	list      *widget.List
+	remove    *widget.Button
+	tab       *container.TabItem
+
+	known    []trackerapi.TrackerStatus
+	selected int    // index into known, -1 for none
+	hosted   string // address of the hosted tracker, "" when not hosting
+}
+
+func newTrackersScreen(u *UI) *trackersScreen {
+	s := &trackersScreen{u: u, selected: -1}
+	s.buildUI()
+	return s
+}
+
+func (s *trackersScreen) buildUI() {
+	s.hostCheck = widget.NewCheck("Host a tracker on this computer", s.setHosting)
+	s.hostInfo = widget.NewLabel("")
+	s.hostInfo.Wrapping = fyne.TextWrapWord
+	s.showHost(hostStatus{}, false)
+
+	s.addr = widget.NewEntry()
+	s.addr.SetPlaceHolder("host:port, e.g. 192.168.1.20:7070")
+	s.addr.OnSubmitted = func(string) { s.add() }
+	s.addButton = widget.NewButtonWithIcon("Add", theme.ContentAddIcon(), s.add)
+
+	s.list = widget.NewList(
+		func() int { return len(s.known) },
+		func() fyne.CanvasObject { return trackerColumns.row(cell(), cell(), cell()) },
+		s.updateRow,
+	)
+	s.list.OnSelected = func(id widget.ListItemID) { s.selected = id; s.updateRemove() }
+	s.list.OnUnselected = func(widget.ListItemID) { s.selected = -1; s.updateRemove() }
+	s.remove = widget.NewButtonWithIcon("Remove", theme.DeleteIcon(), s.removeSelected)
+	s.remove.Disable()
+
+	hint := widget.NewLabel("Trackers on the LAN are found by themselves (mDNS). Add one by address where multicast is blocked; it is remembered.")
+	hint.Wrapping = fyne.TextWrapWord
+	top := container.NewVBox(
+		s.hostCheck, s.hostInfo,
+		widget.NewSeparator(),
+		widget.NewLabelWithStyle("Add a tracker by address", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		container.NewBorder(nil, nil, nil, s.addButton, s.addr),
+		hint,
+		widget.NewSeparator(),
+		trackerColumns.header("Tracker", "Known from", "Status"),
+	)
+	bottom := container.NewHBox(s.remove)
+	s.tab = container.NewTabItemWithIcon(TabTrackers, theme.ComputerIcon(), container.NewPadded(container.NewBorder(top, bottom, nil, nil, s.list)))
+}
+
+func (s *trackersScreen) tabItem() *container.TabItem { return s.tab }
+
+// reload shows the trackers the node knows now.
+func (s *trackersScreen) reload() {
+	var selected string
+	if s.selected >= 0 && s.selected < len(s.known) {
+		selected = s.known[s.selected].Addr
+	}
+	s.known = s.u.node.Trackers()
+	s.selected = slices.IndexFunc(s.known, func(t trackerapi.TrackerStatus) bool { return t.Addr == selected })
+	s.list.Refresh()
+	s.updateRemove()
+}
+
+func (s *trackersScreen) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
+	if id >= len(s.known) {
+		return
+	}
+	t := s.known[id]
+	cells := o.(*fyne.Container).Objects
+	cells[0].(*widget.Label).SetText(t.Addr)
+	cells[1].(*widget.Label).SetText(s.knownFrom(t))
+	status := cells[2].(*widget.Label)
+	text, failing := trackerStatus(t, time.Now())
+	status.Importance = widget.MediumImportance
+	if failing {
+		status.Importance = widget.DangerImportance
+	}
+	status.SetText(text)
+}
+
+// knownFrom says how the node learned of t, in words.
+func (s *trackersScreen) knownFrom(t trackerapi.TrackerStatus) string {
+	var from []string
+	if t.Addr == s.hosted {
+		from = append(from, "this computer")
+	} else if t.Sources&trackerapi.SourceManual != 0 {
+		from = append(from, "added by hand")
+	}
+	if t.Sources&trackerapi.SourceLAN != 0 {
+		from = append(from, "LAN")
+	}
+	if t.Sources&trackerapi.SourceLink != 0 {
+		from = append(from, "a share link")
+	}
+	return strings.Join(from, ", ")
+}
+
+// trackerStatus describes how t answered lately, and whether its last call
+// failed.
+func trackerStatus(t trackerapi.TrackerStatus, now time.Time) (string, bool) {
+	switch {
+	case t.LastError != "" && !t.LastErrorAt.Before(t.LastSuccess):
+		return "failing: " + t.LastError, true
+	case !t.LastSuccess.IsZero():
+		return "answered " + formatAgo(t.LastSuccess, now), false
+	}
+	return "not asked yet", false
+}
+
+// updateRemove enables Remove for a selected tracker added by hand.
+func (s *trackersScreen) updateRemove() {
+	if s.selected >= 0 && s.known[s.selected].Sources&trackerapi.SourceManual != 0 && s.known[s.selected].Addr != s.hosted {
+		s.remove.Enable()
+	} else {
+		s.remove.Disable()
+	}
+}
+
+// add adds the tracker typed in, and remembers it for the next start.
+func (s *trackersScreen) add() {
+	addr := strings.TrimSpace(s.addr.Text)
+	if err := content.ValidateAddr(addr); err != nil {
+		s.u.showError(fmt.Errorf("tracker %w", err))
+		return
+	}
+	if s.u.failed(s.u.node.AddTracker(addr)) {
+		return
+	}
+	saved := s.u.prefs.load().trackers
+	if !slices.Contains(saved, addr) {
+		s.u.prefs.saveTrackers(append(saved, addr))
+	}
+	s.addr.SetText("")
+	s.reload()
+}
+
+// removeSelected forgets the selected tracker added by hand.
+func (s *trackersScreen) removeSelected() {
+	if s.selected < 0 {
+		return
+	}
+	addr := s.known[s.selected].Addr
+	s.u.node.RemoveTracker(addr)
+	s.u.prefs.saveTrackers(slices.DeleteFunc(s.u.prefs.load().trackers, func(a string) bool { return a == addr }))
+	s.list.UnselectAll()
+	s.reload()
+}
+
+// setHosting starts or stops the hosted tracker as the toggle says; the
+// node uses it while it runs.
+func (s *trackersScreen) setHosting(on bool) {
+	s.hostCheck.Disable() // until this toggle is done
+	if !on {
+		addr := s.hosted
+		s.u.act(func(context.Context) error {
+			if addr != "" {
+				s.u.node.RemoveTracker(addr)
+			}
+			return s.u.host.stop()
+		}, func(err error) {
+			s.hostCheck.Enable()
+			s.u.failed(err)
+			s.showHost(hostStatus{}, false)
+			s.reload()
+		})
+		return
+	}
+	s.hostInfo.SetText("Starting the tracker…")
+	background(s.u, func(context.Context) (hostStatus, error) {
+		st, err := s.u.host.start()
+		if err != nil {
+			return st, err
+		}
+		return st, s.u.node.AddTracker(st.Addr)
+	}, func(st hostStatus, err error) {
+		s.hostCheck.Enable()
+		if s.u.failed(err) {
+			s.hostCheck.SetChecked(false) // stops what did start
+			return
+		}
+		s.showHost(st, true)
+		s.reload()
+	})
+}
+
+// showHost says whether a tracker is hosted here and where others find it.
+func (s *trackersScreen) showHost(st hostStatus, on bool) {
+	s.hosted = st.Addr
+	switch {
+	case !on:
+		s.hostInfo.SetText("Off. Turn it on when no tracker runs on your network: peers then find each other through this computer.")
+	case st.Advertised:
+		s.hostInfo.SetText(fmt.Sprintf("Hosting tracker %s at %s, advertised on the LAN. Its data is kept in the Peerflow data folder.", st.ID, st.Addr))
+	case st.AdvertiseErr != nil:
+		s.hostInfo.SetText(fmt.Sprintf("Hosting tracker %s at %s. Not advertised on the LAN (%v): others add it by this address.", st.ID, st.Addr, st.AdvertiseErr))
+	default:
+		s.hostInfo.SetText(fmt.Sprintf("Hosting tracker %s at %s. Others add it by this address.", st.ID, st.Addr))
+	}
+}
+
+// hostAtStart hosts a tracker as the setting says: always, never, or when
+// no tracker was given and none answers on the LAN within Config.LANWait,
+// so that one person alone can start sharing at once.
+func (s *trackersScreen) hostAtStart(mode hostMode) {
+	switch mode {
+	case hostAlways:
+		s.hostCheck.SetChecked(true)
+	case hostAuto:
+		s.u.spawn(func() {
+			ctx, cancel := context.WithTimeout(s.u.ctx, s.u.cfg.LANWait)
+			defer cancel()
+			err := s.u.node.WaitForTracker(ctx)
+			// A share link opened at start may have named one meanwhile.
+			if err == nil || len(s.u.node.Trackers()) > 0 || s.u.ctx.Err() != nil {
+				return
+			}
+			s.u.ui(func() { s.hostCheck.SetChecked(true) })
+		})
+	}
+}

@@ -1,0 +1,88 @@
+package gui
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+
+	"fyne.io/fyne/v2/test"
+
+	"peerflow/core/discover/discovertest"
+	"peerflow/core/trackerapi"
+)
+
+func health(addr string) (*http.Response, error) {
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	return client.Get("http://" + addr + trackerapi.PathHealth)
+}
+
+// The toggle starts the embedded tracker (the node then uses it) and stops
+// it again.
+func TestHostTrackerToggle(t *testing.T) {
+	a := test.NewTempApp(t)
+	q := newUIQueue()
+	n := startNode(t, a, q, nodeOptions{})
+	s := n.trackers
+
+	test.Tap(s.hostCheck)
+	q.until(t, "the tracker is hosted", func() bool { return s.hosted != "" && !s.hostCheck.Disabled() })
+	addr := s.hosted
+	resp, err := health(addr)
+	if err != nil {
+		t.Fatalf("hosted tracker on %s: %v", addr, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET %s: %s", trackerapi.PathHealth, resp.Status)
+	}
+	if !slices.ContainsFunc(n.node.Trackers(), func(ts trackerapi.TrackerStatus) bool { return ts.Addr == addr }) {
+		t.Errorf("the node does not use the hosted tracker %s", addr)
+	}
+	if got := s.knownFrom(trackerapi.TrackerStatus{Addr: addr, Sources: trackerapi.SourceManual}); got != "this computer" {
+		t.Errorf("the hosted tracker is known from %q, want this computer", got)
+	}
+
+	test.Tap(s.hostCheck)
+	q.until(t, "the tracker stops", func() bool { return s.hosted == "" && !s.hostCheck.Disabled() })
+	if _, err := health(addr); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("hosted tracker still answers after the toggle went off (err %v)", err)
+	}
+	if len(n.node.Trackers()) != 0 {
+		t.Errorf("the node still uses %v", n.node.Trackers())
+	}
+}
+
+// With nothing configured and no tracker on the LAN, the app hosts one.
+func TestFirstRunHostsTracker(t *testing.T) {
+	a := test.NewTempApp(t)
+	q := newUIQueue()
+	n := startNode(t, a, q, nodeOptions{host: hostAuto})
+	q.until(t, "a tracker is hosted", func() bool { return n.trackers.hosted != "" })
+	if !n.trackers.hostCheck.Checked {
+		t.Error("the toggle does not show the hosted tracker")
+	}
+}
+
+// A hosted tracker is advertised over mDNS, and another node on the LAN
+// finds it. Multicast: it runs only in an isolated network namespace.
+func TestHostedTrackerFoundOnLAN(t *testing.T) {
+	discovertest.RequireIsolatedNetwork(t)
+	a := test.NewTempApp(t)
+	q := newUIQueue()
+	host := startNode(t, a, q, nodeOptions{lan: true})
+	test.Tap(host.trackers.hostCheck)
+	q.until(t, "the tracker is hosted", func() bool { return host.trackers.hosted != "" })
+	if !strings.Contains(host.trackers.hostInfo.Text, "advertised on the LAN") {
+		t.Errorf("host says %q; want it advertised", host.trackers.hostInfo.Text)
+	}
+
+	other := startNode(t, a, q, nodeOptions{lan: true})
+	q.until(t, "the other node lists the tracker as found on the LAN", func() bool {
+		return slices.ContainsFunc(other.trackers.known, func(ts trackerapi.TrackerStatus) bool {
+			return ts.Addr == host.trackers.hosted && ts.Sources&trackerapi.SourceLAN != 0
+		})
+	})
+}
