@@ -735,11 +735,16 @@ func (d *Download) fillLocked(ps *peerState, now time.Time, out []request) []req
 		if !d.missing.Has(c) || d.inflight[c] > 0 {
 			continue
 		}
-		ps.addInflight(c, now)
-		d.inflight[c]++
-		out = append(out, request{ps.s, c})
+		out = d.requestLocked(ps, c, now, out)
 	}
 	return out
+}
+
+// requestLocked puts chunk c in flight at ps and adds the request to out.
+func (d *Download) requestLocked(ps *peerState, c int, now time.Time, out []request) []request {
+	ps.addInflight(c, now)
+	d.inflight[c]++
+	return append(out, request{ps.s, c})
 }
 
 // schedule replans when needed and fills every pipeline; in the endgame it
@@ -921,9 +926,7 @@ func (d *Download) endgameLocked(now time.Time, out []request) []request {
 			if _, mine := ps.inflight[c]; mine {
 				continue
 			}
-			ps.addInflight(c, now)
-			d.inflight[c]++
-			out = append(out, request{ps.s, c})
+			out = d.requestLocked(ps, c, now, out)
 		}
 	}
 	return out
