@@ -59,6 +59,7 @@ type Node struct {
 
 	mu        sync.Mutex
 	downloads map[content.ID]*Download
+	starting  map[content.ID]bool        // downloads being set up by Download
 	shares    map[content.ID]store.Entry // complete files served in place
 	changed   map[content.ID]error       // library entries that cannot be served
 	closed    bool
@@ -103,6 +104,7 @@ func Open(dir string, opts Options) (*Node, error) {
 		announce:  make(chan struct{}, 1),
 		found:     make(chan struct{}),
 		downloads: make(map[content.ID]*Download),
+		starting:  make(map[content.ID]bool),
 		shares:    make(map[content.ID]store.Entry),
 		changed:   make(map[content.ID]error),
 	}
@@ -221,17 +223,22 @@ func (n *Node) Share(ctx context.Context, path string, opts ShareOptions) (Share
 		return Shared{}, fmt.Errorf("share %s: the file changed while it was being read; try again when it is not being written", path)
 	}
 	e := store.ShareEntry(m, path, after)
+	// Sharing a file we were downloading: the local copy wins, and the
+	// unfinished download goes, part file and all.
+	n.mu.Lock()
+	d := n.downloads[e.ID]
+	delete(n.downloads, e.ID)
+	n.mu.Unlock()
+	if d != nil {
+		d.t.Stop()
+	}
+	if old, err := n.store.Get(e.ID); err == nil && !old.Complete() {
+		os.Remove(store.PartPath(old.Folder, old.Manifest))
+	}
 	if err := n.store.Put(e); err != nil {
 		return Shared{}, fmt.Errorf("share %s: %w", path, err)
 	}
 	n.serve(e)
-	n.mu.Lock()
-	if d := n.downloads[e.ID]; d != nil {
-		// Shared a file we were downloading: the local copy wins.
-		delete(n.downloads, e.ID)
-		defer d.t.Stop()
-	}
-	n.mu.Unlock()
 	if err := n.pool.Publish(ctx, m); err != nil && !errors.Is(err, trackerapi.ErrNoTrackers) {
 		n.log.Warn("publish manifest", "name", m.Name, "err", err)
 	}
@@ -242,6 +249,9 @@ func (n *Node) Share(ctx context.Context, path string, opts ShareOptions) (Share
 	}
 	return Shared{Manifest: m, Link: n.linkFor(m)}, nil
 }
+
+// ErrClosed is returned by calls on a closed node.
+var ErrClosed = errors.New("the node is closed")
 
 // ErrIsFolder is returned when a folder is given where a file is needed.
 var ErrIsFolder = errors.New("is a folder; share the files inside it")
@@ -309,13 +319,33 @@ func (n *Node) Download(ctx context.Context, linkOrID, folder string) (*Download
 		n.pool.Add(t, trackerapi.SourceLink)
 	}
 	if e, err := n.store.Get(link.ID); err == nil && e.Complete() {
-		return nil, fmt.Errorf("%s is already here: %s", e.Manifest.Name, e.Path)
+		if store.CheckFile(&e) == nil {
+			return nil, fmt.Errorf("%s is already here: %s", e.Manifest.Name, e.Path)
+		}
+		// The finished file was moved, deleted or edited: fetch it anew.
+		if err := n.Unshare(link.ID); err != nil {
+			return nil, err
+		}
 	}
 	n.mu.Lock()
-	running := n.downloads[link.ID]
+	running, starting := n.downloads[link.ID], n.starting[link.ID]
+	closed := n.closed
+	if running == nil && !starting && !closed {
+		n.starting[link.ID] = true
+		defer func() {
+			n.mu.Lock()
+			delete(n.starting, link.ID)
+			n.mu.Unlock()
+		}()
+	}
 	n.mu.Unlock()
-	if running != nil {
+	switch {
+	case closed:
+		return nil, ErrClosed
+	case running != nil:
 		return running, nil
+	case starting:
+		return nil, fmt.Errorf("content %s: the download is starting already", link.ID.Short())
 	}
 	m, err := n.store.Manifest(link.ID)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -208,9 +209,16 @@ func TestAbruptStopResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The child exits when its stdin closes, so it cannot outlive this
+	// process, and it is killed if it has not got half way within a minute.
+	if _, err := cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	watchdog := time.AfterFunc(time.Minute, func() { cmd.Process.Kill() })
+	defer watchdog.Stop()
 	chunks := size / chunk
 	done := 0
 	sc := bufio.NewScanner(out)
@@ -259,6 +267,10 @@ func TestDownloadChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	go func() {
+		io.Copy(io.Discard, os.Stdin)
+		os.Exit(1) // the test that started this process is gone
+	}()
 	lines := make(chan string, 1<<12)
 	d.Subscribe(func(ev core.Event) {
 		if ev.Kind == core.EventChunk {

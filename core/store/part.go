@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -44,7 +45,21 @@ type Part struct {
 
 // PartPath is the hidden file a download of m into folder is written to.
 func PartPath(folder string, m *content.Manifest) string {
-	return filepath.Join(folder, "."+m.Name+"."+m.ID().Short()+".part")
+	suffix := "." + m.ID().Short() + ".part"
+	return filepath.Join(folder, "."+fitName(m.Name, content.MaxNameLen-1-len(suffix))+suffix)
+}
+
+// fitName shortens name to at most n bytes, cutting at a character
+// boundary, so that what is added around it keeps the whole within the
+// file systems' 255-byte limit.
+func fitName(name string, n int) string {
+	if len(name) <= n {
+		return name
+	}
+	for n > 0 && !utf8.RuneStart(name[n]) {
+		n--
+	}
+	return name[:n]
 }
 
 // OpenPart starts or resumes the download of the library entry e (kind
@@ -290,7 +305,8 @@ func placeFile(part, folder string, m *content.Manifest) (target string, placed 
 	for n := range maxNameTries {
 		name := m.Name
 		if n > 0 {
-			name = fmt.Sprintf("%s (%d)%s", base, n, ext)
+			tag := fmt.Sprintf(" (%d)", n)
+			name = fitName(base, content.MaxNameLen-len(tag)-len(ext)) + tag + ext
 		}
 		target = filepath.Join(folder, name)
 		if sameContent(target, m) {

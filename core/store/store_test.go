@@ -7,8 +7,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"peerflow/core/content"
 )
@@ -322,5 +324,21 @@ func TestDiskFull(t *testing.T) {
 	}
 	if p.Has(0) {
 		t.Fatal("an unwritten chunk counts as verified")
+	}
+}
+
+func TestLongNamesFit(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	_, data, m := sample(t, t.TempDir(), testChunk)
+	m.Name = strings.Repeat("é", 125) + ".mp4" // 254 bytes, a valid name
+	folder := t.TempDir()
+	os.WriteFile(filepath.Join(folder, m.Name), []byte("taken"), 0o644)
+	if got := len(filepath.Base(PartPath(folder, m))); got > content.MaxNameLen {
+		t.Fatalf("part file name is %d bytes", got)
+	}
+	path := finishDownload(t, s, m, data, folder)
+	if base := filepath.Base(path); len(base) > content.MaxNameLen || !strings.HasSuffix(base, " (1).mp4") || !utf8.ValidString(base) {
+		t.Fatalf("placed as %q (%d bytes)", base, len(base))
 	}
 }

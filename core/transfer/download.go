@@ -114,8 +114,10 @@ const (
 	maxDialsAtOnce    = 8
 	busyBackoff       = time.Second
 	minStallTimeout   = 4 * time.Second
-	driftTolerance    = 0.35 // replan when a measured rate moves this far from the planned one
-	endgameCopies     = 2    // at most this many extra requests for one chunk
+	stallBackoff      = 5 * time.Second  // a stalled peer sits out the plans this long
+	reprobeAfter      = 30 * time.Second // a peer left without work is measured afresh after this
+	driftTolerance    = 0.35             // replan when a measured rate moves this far from the planned one
+	endgameCopies     = 2                // at most this many extra requests for one chunk
 	originWorkers     = 2
 	// DefaultOriginRate is assumed for the origin until measured: low, so
 	// that peers are preferred and the origin gets what they cannot do.
@@ -133,22 +135,28 @@ type Download struct {
 	log   *slog.Logger
 	start time.Time
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   chan struct{}
-	kick   chan struct{}
-	soon   *time.Timer   // fires when a held-back replan may run
-	origin chan struct{} // wakes origin workers
-	syncs  chan struct{} // wakes the syncer for a Sync
-	flush  chan struct{} // wakes the syncer to start writeback
+	ctx        context.Context
+	cancel     context.CancelFunc
+	done       chan struct{}
+	kick       chan struct{}
+	soon       *time.Timer   // fires when a held-back replan may run
+	originWake chan struct{} // wakes origin workers
+	syncs      chan struct{} // wakes the syncer for a Sync
+	// stopSync ends the syncer; syncDone is closed when it has. The part
+	// file is finished or closed only after, so no Sync races with it.
+	stopSync context.CancelFunc
+	syncDone chan struct{}
+	// originWG counts the origin workers; run waits for them, then closes
+	// the origin connections if the client is the download's own.
+	originWG  sync.WaitGroup
+	ownClient bool
+	flush     chan struct{} // wakes the syncer to start writeback
 
 	mu          sync.Mutex
 	peers       map[*session]*peerState
 	missing     *flow.Bitset
 	inflight    []uint8 // per chunk: outstanding requests (peers and origin)
-	originQ     []int
-	originBusy  int // origin requests outstanding
-	originMeter meter
+	origin      origin
 	plan        *flow.Plan
 	planPeers   []flow.Peer
 	lastPlan    time.Time
@@ -162,6 +170,7 @@ type Download struct {
 	rate        meter
 	unavailable int
 	settled     bool // peers had their chance to connect; see settledLocked
+	finding     bool // findPeers is running
 	looked      bool // the holder source answered at least once
 	dialing     map[string]bool
 	dialFailed  map[string]time.Time
@@ -176,24 +185,25 @@ type Download struct {
 
 // peerState is the download's view of one connected peer.
 type peerState struct {
-	s         *session
-	queue     []int             // planned chunks, in order
-	inflight  map[int]time.Time // requested chunks → when
-	meter     meter
-	planRate  float64
-	busyFrom  time.Time // when inflight became non-empty
-	busyAcc   time.Duration
-	backoff   time.Time // Busy reject: do not ask before
-	lastData  time.Time
-	requested int
-	ready     bool // its bitfield arrived: it can be planned for
+	s           *session
+	queue       []int             // planned chunks, in order
+	inflight    map[int]time.Time // requested chunks → when
+	meter       meter
+	planRate    float64
+	busyFrom    time.Time // when inflight became non-empty
+	busyAcc     time.Duration
+	backoff     time.Time // Busy reject: do not ask before
+	lastData    time.Time
+	lastRequest time.Time
+	ready       bool // its bitfield arrived: it can be planned for
 }
 
 // Download starts fetching the library entry e (a download, not complete)
 // into part. The swarm serves part's verified chunks meanwhile.
 func (e *Engine) Download(entry store.Entry, part *store.Part, opts DownloadOptions) (*Download, error) {
 	m := part.Manifest()
-	sw, err := e.swarmFor(m, PartSource{part})
+	src := PartSource{part}
+	sw, err := e.swarmOf(m, src)
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +223,7 @@ func (e *Engine) Download(entry store.Entry, part *store.Part, opts DownloadOpti
 		soon:       time.NewTimer(time.Hour),
 		syncs:      make(chan struct{}, 1),
 		flush:      make(chan struct{}, 1),
-		origin:     make(chan struct{}, 1),
+		originWake: make(chan struct{}, 1),
 		peers:      make(map[*session]*peerState),
 		missing:    missing,
 		inflight:   make([]uint8, m.NumChunks()),
@@ -224,6 +234,7 @@ func (e *Engine) Download(entry store.Entry, part *store.Part, opts DownloadOpti
 		lastSync:   time.Now(),
 		replan:     true,
 		result:     Result{Sources: make(map[string]int64)},
+		origin:     origin{url: opts.Origin, inflight: make(map[int]bool)},
 		chunkSrc:   make([]int32, m.NumChunks()),
 		srcIndex:   make(map[string]int32),
 	}
@@ -232,24 +243,48 @@ func (e *Engine) Download(entry store.Entry, part *store.Part, opts DownloadOpti
 	}
 	if d.opts.HTTPClient == nil {
 		d.opts.HTTPClient = &http.Client{Timeout: time.Minute}
+		d.ownClient = true
 	}
+	// The swarm serves the part from now on: decided together with the
+	// check, so a refused second download changes nothing.
 	sw.mu.Lock()
-	if sw.dl != nil {
+	switch {
+	case sw.closed:
+		sw.mu.Unlock()
+		cancel()
+		return nil, errors.New("transfer: engine is closed")
+	case sw.dl != nil:
 		sw.mu.Unlock()
 		cancel()
 		return nil, errors.New("transfer: content is already downloading")
 	}
-	sw.dl = d
+	sw.dl, sw.src = d, src
 	sessions := sw.sessionList()
 	sw.mu.Unlock()
+	bits := src.Bitfield()
 	for _, s := range sessions {
+		s.queueBitfield(bits)
 		d.peerJoined(s)
 	}
+	// Goroutines start under e.mu, so Close (which marks the engine closed
+	// under it, then waits) either waits for them or they never start.
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		d.cancel()
+		sw.mu.Lock()
+		sw.dl = nil
+		sw.mu.Unlock()
+		part.Close()
+		return nil, errors.New("transfer: engine is closed")
+	}
+	syncCtx, stopSync := context.WithCancel(ctx)
+	d.stopSync, d.syncDone = stopSync, make(chan struct{})
 	e.wg.Go(d.run)
-	e.wg.Go(d.syncer)
+	e.wg.Go(func() { d.syncer(syncCtx) })
 	if opts.Origin != "" {
 		for range originWorkers {
-			e.wg.Go(d.originWorker)
+			d.originWG.Go(d.originWorker)
 		}
 	}
 	return d, nil
@@ -395,6 +430,13 @@ func (d *Download) setState(s State) {
 // watches rates and stalls, finds peers, and finishes the download.
 func (d *Download) run() {
 	defer close(d.done)
+	defer func() {
+		d.cancel()
+		d.originWG.Wait()
+		if d.ownClient {
+			d.opts.HTTPClient.CloseIdleConnections()
+		}
+	}()
 	ticker := time.NewTicker(tickEvery)
 	defer ticker.Stop()
 	defer d.soon.Stop()
@@ -410,8 +452,18 @@ func (d *Download) run() {
 		case <-ticker.C:
 			d.tick()
 		case <-holders.C:
-			d.findPeers()
+			// Asking trackers and dialing take seconds; the scheduler goes on.
 			d.mu.Lock()
+			if !d.finding {
+				d.finding = true
+				d.e.wg.Go(func() {
+					d.findPeers()
+					d.mu.Lock()
+					d.finding = false
+					d.mu.Unlock()
+					d.wake()
+				})
+			}
 			wait := holdersEvery
 			switch {
 			case len(d.peers) == 0:
@@ -439,6 +491,8 @@ func (d *Download) run() {
 
 // finish moves the verified file into place and seeds it from there.
 func (d *Download) finish() {
+	d.stopSync()
+	<-d.syncDone
 	entry, err := d.part.Finish(d.entry)
 	if err != nil {
 		d.shutdown(StateFailed, fmt.Errorf("finish %s: %w", d.m.Name, err))
@@ -460,6 +514,8 @@ func (d *Download) finish() {
 // shutdown ends the download unfinished: requests are withdrawn and the
 // part file is synced and closed, so it resumes next time.
 func (d *Download) shutdown(s State, err error) {
+	d.stopSync()
+	<-d.syncDone
 	d.mu.Lock()
 	cancels := d.dropAllRequestsLocked()
 	d.state, d.err = s, err
@@ -480,7 +536,7 @@ func (d *Download) shutdown(s State, err error) {
 // fail records a download-wide error (a full disk, say); run stops.
 func (d *Download) fail(err error) {
 	d.mu.Lock()
-	if d.err == nil {
+	if d.err == nil && !d.finishedLocked() {
 		d.err = err
 	}
 	d.mu.Unlock()
@@ -492,16 +548,27 @@ type request struct {
 	chunk int
 }
 
+// sendCancels and sendRequests go through each session's control loop:
+// a peer that reads slowly must not hold up the caller.
 func sendCancels(rs []request) {
 	for _, r := range rs {
-		r.s.c.WriteCancel(uint32(r.chunk), 0, uint32(r.s.sw.m.ChunkLen(r.chunk)))
+		r.s.queue(wire.Cancel, r.chunk)
 	}
 }
 
-func (d *Download) sendRequests(rs []request) {
+func sendRequests(rs []request) {
 	for _, r := range rs {
-		if err := r.s.c.WriteRequest(uint32(r.chunk), 0, uint32(d.m.ChunkLen(r.chunk))); err != nil {
-			r.s.close()
+		r.s.queue(wire.Request, r.chunk)
+	}
+}
+
+// writeRequests sends s's own next requests from its reader goroutine,
+// without a hand-off: this is the pipeline's refill, on the hot path.
+func writeRequests(s *session, rs []request) {
+	for _, r := range rs {
+		if err := s.write(control{wire.Request, uint32(r.chunk)}); err != nil {
+			s.close()
+			return
 		}
 	}
 }
@@ -519,7 +586,8 @@ func (d *Download) dropAllRequestsLocked() []request {
 		ps.queue = nil
 	}
 	clear(d.inflight)
-	d.originQ = nil
+	clear(d.origin.inflight)
+	d.origin.queue = nil
 	return out
 }
 
@@ -528,7 +596,7 @@ func (ps *peerState) addInflight(c int, now time.Time) {
 		ps.busyFrom = now
 	}
 	ps.inflight[c] = now
-	ps.requested++
+	ps.lastRequest = now
 }
 
 func (ps *peerState) removeInflight(c int, now time.Time) bool {
@@ -553,7 +621,9 @@ func (ps *peerState) stopBusy(now time.Time) {
 func (d *Download) peerJoined(s *session) {
 	d.mu.Lock()
 	if d.peers[s] == nil && !s.closed() {
-		d.peers[s] = &peerState{s: s, inflight: make(map[int]time.Time)}
+		// A peer connected before this download began sent its bitfield
+		// already: it is ready at once.
+		d.peers[s] = &peerState{s: s, inflight: make(map[int]time.Time), ready: s.hasBitfield()}
 		d.replan = true
 	}
 	d.mu.Unlock()
@@ -681,7 +751,7 @@ func (d *Download) onData(s *session, c int, off uint32, data []byte) bool {
 					cancels = append(cancels, request{other.s, c})
 				}
 			}
-			d.originQ = slices.DeleteFunc(d.originQ, func(x int) bool { return x == c })
+			d.origin.queue = slices.DeleteFunc(d.origin.queue, func(x int) bool { return x == c })
 		}
 	} else {
 		d.result.Refetched++
@@ -704,7 +774,7 @@ func (d *Download) onData(s *session, c int, off uint32, data []byte) bool {
 		d.sw.countDownload(n)
 	}
 	sendCancels(cancels)
-	d.sendRequests(reqs)
+	writeRequests(s, reqs)
 	if fresh {
 		d.emit(Event{Kind: EventChunk, Chunk: c, Source: s.addr, Peer: s.remote, Bytes: n, Rate: rate})
 		d.sw.broadcastHave(c)
@@ -713,6 +783,19 @@ func (d *Download) onData(s *session, c int, off uint32, data []byte) bool {
 		d.wake()
 	}
 	return true
+}
+
+// requested reports whether chunk c is in flight at s: only then is its
+// data read.
+func (d *Download) requested(s *session, c int) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ps := d.peers[s]
+	if ps == nil {
+		return false
+	}
+	_, ok := ps.inflight[c]
+	return ok
 }
 
 // depth is how many requests to keep in flight at a peer: enough bytes to
@@ -772,18 +855,18 @@ func (d *Download) schedule() {
 		reqs = d.fillLocked(ps, now, reqs)
 	}
 	reqs = d.endgameLocked(now, reqs)
-	wakeOrigin := len(d.originQ) > 0
+	wakeOrigin := len(d.origin.queue) > 0
 	state := StateDownloading
 	switch {
-	case !d.settled || (len(d.peers) == 0 && d.opts.Origin == ""):
+	case !d.settled || (len(d.peers) == 0 && !d.origin.usable()):
 		state = StateConnecting
 	case d.unavailable > 0 && d.unavailable == d.missing.Count():
 		state = StateStalled
 	}
 	d.mu.Unlock()
-	d.sendRequests(reqs)
+	sendRequests(reqs)
 	if wakeOrigin {
-		signal(d.origin)
+		signal(d.originWake)
 	}
 	d.setState(state)
 }
@@ -834,8 +917,9 @@ func (d *Download) replanLocked(now time.Time) {
 	states := make([]*peerState, 0, len(d.peers))
 	measured := true
 	for _, ps := range d.peers {
-		if ps.ready && !ps.s.closed() {
-			measured = measured && ps.meter.rate > 0
+		// A peer that just refused or stalled sits out a while.
+		if ps.ready && !ps.s.closed() && !now.Before(ps.backoff) {
+			measured = measured && ps.meter.measured
 			states = append(states, ps)
 		}
 	}
@@ -843,8 +927,8 @@ func (d *Download) replanLocked(now time.Time) {
 	slices.SortFunc(states, func(a, b *peerState) int { return compareIDs(a.s.remote, b.s.remote) })
 	peers := make([]flow.Peer, len(states))
 	for i, ps := range states {
-		peers[i] = flow.Peer{ID: ps.s.remote.String(), Has: ps.s.haveSnapshot(), Rate: int64(ps.meter.rate)}
-		ps.planRate = ps.meter.rate
+		peers[i] = flow.Peer{ID: ps.s.remote.String(), Has: ps.s.haveSnapshot(), Rate: ps.meter.planRate()}
+		ps.planRate = float64(ps.meter.planRate())
 	}
 	opts := flow.Options{
 		ChunkSize: d.m.ChunkSize,
@@ -855,9 +939,9 @@ func (d *Download) replanLocked(now time.Time) {
 	// Until every peer's rate is measured the planner could not tell
 	// whether the origin would finish sooner, so it gets only what no
 	// peer holds; after that it competes at its own (measured) rate.
-	useOrigin := d.opts.Origin != ""
+	useOrigin := d.origin.usable()
 	if useOrigin && measured {
-		opts.OriginRate = int64(d.originMeter.rate)
+		opts.OriginRate = int64(d.origin.meter.rate)
 		if opts.OriginRate <= 0 {
 			opts.OriginRate = DefaultOriginRate
 		}
@@ -878,10 +962,10 @@ func (d *Download) replanLocked(now time.Time) {
 		ps.queue = plan.Queues[i]
 		d.log.Debug("plan", "peer", ps.s.addr, "rate", int64(ps.planRate), "queue", len(ps.queue), "inflight", len(ps.inflight), "t", now.Sub(d.start))
 	}
-	d.originQ = plan.Origin
+	d.origin.queue = plan.Origin
 	d.unavailable = len(plan.Unavailable)
 	if useOrigin {
-		d.originQ = append(d.originQ, plan.Unavailable...)
+		d.origin.queue = append(d.origin.queue, plan.Unavailable...)
 		d.unavailable = 0
 	}
 }
@@ -904,7 +988,7 @@ func (d *Download) endgameLocked(now time.Time, out []request) []request {
 			return out
 		}
 	}
-	if len(d.originQ) > 0 {
+	if len(d.origin.queue) > 0 {
 		return out
 	}
 	for _, ps := range d.peers {
@@ -938,13 +1022,11 @@ func (d *Download) tick() {
 	now := time.Now()
 	var cancels []request
 	d.mu.Lock()
-	var busyTotal time.Duration
 	for _, ps := range d.peers {
 		if !ps.busyFrom.IsZero() {
 			ps.busyAcc += now.Sub(ps.busyFrom)
 			ps.busyFrom = now
 		}
-		busyTotal = max(busyTotal, ps.busyAcc)
 		ps.meter.tick(ps.busyAcc)
 		ps.busyAcc = 0
 		if drifted(ps.planRate, ps.meter.rate) {
@@ -961,8 +1043,16 @@ func (d *Download) tick() {
 			clear(ps.inflight)
 			ps.queue = nil
 			ps.meter.rate /= 4
+			ps.meter.measured = true
+			ps.backoff = now.Add(stallBackoff)
 			d.replan = true
 			d.log.Debug("peer stalled", "peer", ps.s.remote.Short(), "chunk", c)
+		}
+		// A peer judged slow gets no work, so its rate would never be
+		// measured again: after a while it is probed afresh.
+		if ps.meter.measured && len(ps.inflight) == 0 && now.Sub(ps.lastRequest) > reprobeAfter {
+			ps.meter = meter{}
+			d.replan = true
 		}
 	}
 	d.rate.tick(tickEvery)
@@ -979,15 +1069,16 @@ func (d *Download) tick() {
 
 // syncer makes verified chunks durable in the background: an fsync can
 // take long while the disk is busy, and must not hold up scheduling.
-func (d *Download) syncer() {
+func (d *Download) syncer(ctx context.Context) {
+	defer close(d.syncDone)
 	for {
 		select {
-		case <-d.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-d.flush:
 			d.part.StartWriteback()
 		case <-d.syncs:
-			if err := d.part.Sync(); err != nil && d.ctx.Err() == nil {
+			if err := d.part.Sync(); err != nil && ctx.Err() == nil {
 				d.fail(fmt.Errorf("save progress of %s: %w", d.m.Name, err))
 			}
 		}
@@ -1065,8 +1156,17 @@ func (d *Download) findPeers() {
 	}
 	d.mu.Unlock()
 	sem := make(chan struct{}, maxDialsAtOnce)
-	for _, addr := range targets {
-		sem <- struct{}{}
+	for i, addr := range targets {
+		select {
+		case sem <- struct{}{}:
+		case <-d.ctx.Done():
+			d.mu.Lock()
+			for _, a := range targets[i:] {
+				delete(d.dialing, a)
+			}
+			d.mu.Unlock()
+			return
+		}
 		d.e.wg.Go(func() {
 			defer func() { <-sem }()
 			err := d.e.dial(d.ctx, d.sw, addr)

@@ -51,6 +51,8 @@ type Engine struct {
 	// slots bounds concurrent uploads: an uploader holds a token while it
 	// sends one chunk.
 	slots chan struct{}
+	// handshakes bounds accepted connections still in their handshake.
+	handshakes chan struct{}
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -87,14 +89,15 @@ func Listen(cfg Config) (*Engine, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		ln:     ln,
-		port:   uint16(ln.Addr().(*net.TCPAddr).Port),
-		slots:  make(chan struct{}, cfg.UploadSlots),
-		ctx:    ctx,
-		cancel: cancel,
-		swarms: make(map[content.ID]*swarm),
+		cfg:        cfg,
+		log:        cfg.Logger,
+		ln:         ln,
+		port:       uint16(ln.Addr().(*net.TCPAddr).Port),
+		slots:      make(chan struct{}, cfg.UploadSlots),
+		handshakes: make(chan struct{}, maxHandshakes),
+		ctx:        ctx,
+		cancel:     cancel,
+		swarms:     make(map[content.ID]*swarm),
 	}
 	e.SetLimits(cfg.UpLimit, cfg.DownLimit)
 	e.wg.Go(e.acceptLoop)
@@ -149,8 +152,32 @@ func (e *Engine) acceptLoop() {
 			}
 			return
 		}
-		e.wg.Go(func() { e.accept(nc) })
+		// Connections that have not finished their handshake cost buffers
+		// and a goroutine each: beyond a bound, new ones are dropped.
+		select {
+		case e.handshakes <- struct{}{}:
+			e.wg.Go(func() {
+				defer func() { <-e.handshakes }()
+				e.accept(nc)
+			})
+		default:
+			nc.Close()
+		}
 	}
+}
+
+// maxHandshakes bounds connections in their handshake at once.
+const maxHandshakes = 64
+
+// handshaking runs a handshake on nc that Close (or ctx) cuts short: a
+// silent peer must not hold up shutting down for the handshake timeout.
+func (e *Engine) handshaking(ctx context.Context, nc net.Conn, handshake func() error) error {
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
+	err := handshake()
+	if !stop() && err == nil {
+		err = ctx.Err() // cut short just as it succeeded
+	}
+	return err
 }
 
 // accept runs the answering side of a handshake and attaches the
@@ -158,18 +185,10 @@ func (e *Engine) acceptLoop() {
 func (e *Engine) accept(nc net.Conn) {
 	c := wire.NewConn(nc)
 	var sw *swarm
-	hello, err := wire.ServerHandshake(c, func(h wire.HelloMsg) (wire.HelloMsg, wire.Limits, wire.Reason) {
-		if h.Peer == e.cfg.Self {
-			return wire.HelloMsg{}, wire.Limits{}, wire.ReasonDuplicate
-		}
-		sw = e.swarm(h.Content)
-		if sw == nil {
-			return wire.HelloMsg{}, wire.Limits{}, wire.ReasonUnknownContent
-		}
-		if sw.isBanned(h.Peer) {
-			return wire.HelloMsg{}, wire.Limits{}, wire.ReasonBanned
-		}
-		return wire.HelloMsg{Peer: e.cfg.Self, Content: h.Content, ListenPort: e.port}, wire.LimitsOf(sw.m), wire.ReasonNone
+	var hello wire.HelloMsg
+	err := e.handshaking(e.ctx, nc, func() (err error) {
+		hello, err = wire.ServerHandshake(c, e.answer(&sw))
+		return err
 	})
 	if err != nil {
 		e.log.Debug("refused peer connection", "from", nc.RemoteAddr(), "err", err)
@@ -177,6 +196,24 @@ func (e *Engine) accept(nc net.Conn) {
 		return
 	}
 	sw.attach(c, hello, listenAddr(nc.RemoteAddr(), hello.ListenPort), false, 0)
+}
+
+// answer decides on a dialer's Hello: the swarm of the content it asks
+// for (stored in *sw), or why not.
+func (e *Engine) answer(sw **swarm) func(wire.HelloMsg) (wire.HelloMsg, wire.Limits, wire.Reason) {
+	return func(h wire.HelloMsg) (wire.HelloMsg, wire.Limits, wire.Reason) {
+		if h.Peer == e.cfg.Self {
+			return wire.HelloMsg{}, wire.Limits{}, wire.ReasonDuplicate
+		}
+		*sw = e.swarm(h.Content)
+		if *sw == nil {
+			return wire.HelloMsg{}, wire.Limits{}, wire.ReasonUnknownContent
+		}
+		if (*sw).isBanned(h.Peer) {
+			return wire.HelloMsg{}, wire.Limits{}, wire.ReasonBanned
+		}
+		return wire.HelloMsg{Peer: e.cfg.Self, Content: h.Content, ListenPort: e.port}, wire.LimitsOf((*sw).m), wire.ReasonNone
+	}
 }
 
 // dial connects to a peer for sw's content.
@@ -188,7 +225,11 @@ func (e *Engine) dial(ctx context.Context, sw *swarm, addr string) error {
 	}
 	c := wire.NewConn(nc)
 	start := time.Now()
-	hello, err := wire.ClientHandshake(c, wire.HelloMsg{Peer: e.cfg.Self, Content: sw.id, ListenPort: e.port})
+	var hello wire.HelloMsg
+	err = e.handshaking(ctx, nc, func() (err error) {
+		hello, err = wire.ClientHandshake(c, wire.HelloMsg{Peer: e.cfg.Self, Content: sw.id, ListenPort: e.port})
+		return err
+	})
 	rtt := time.Since(start)
 	if err != nil {
 		nc.Close()
@@ -222,9 +263,9 @@ func (e *Engine) swarm(id content.ID) *swarm {
 	return e.swarms[id]
 }
 
-// swarmFor returns the swarm of m, creating it with src if it does not
-// exist; an existing swarm gets src as its new source.
-func (e *Engine) swarmFor(m *content.Manifest, src Source) (*swarm, error) {
+// swarmOf returns the swarm of m, creating it with src as its source if
+// it does not exist yet.
+func (e *Engine) swarmOf(m *content.Manifest, src Source) (*swarm, error) {
 	id := m.ID()
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -235,16 +276,19 @@ func (e *Engine) swarmFor(m *content.Manifest, src Source) (*swarm, error) {
 	if sw == nil {
 		sw = newSwarm(e, m, src)
 		e.swarms[id] = sw
-		return sw, nil
 	}
-	sw.setSource(src)
 	return sw, nil
 }
 
-// Seed serves m's chunks from src to any peer that asks.
+// Seed serves m's chunks from src to any peer that asks; an existing swarm
+// of m switches to src.
 func (e *Engine) Seed(m *content.Manifest, src Source) error {
-	_, err := e.swarmFor(m, src)
-	return err
+	sw, err := e.swarmOf(m, src)
+	if err != nil {
+		return err
+	}
+	sw.setSource(src)
+	return nil
 }
 
 // Unseed stops serving id and closes its connections (and its download).

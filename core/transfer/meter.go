@@ -12,9 +12,20 @@ import (
 // busy (had requests outstanding), so a peer that idles between plans is
 // not mistaken for a slow one.
 type meter struct {
-	bytes int64         // since the last sample
-	busy  time.Duration // busy time since the last sample
-	rate  float64       // bytes/s; 0 until the first sample
+	bytes    int64         // since the last sample
+	busy     time.Duration // busy time since the last sample
+	rate     float64       // bytes/s; meaningful once measured
+	measured bool          // a sample was taken: rate 0 means "sends nothing", not "unknown"
+}
+
+// planRate is the rate to plan with: 0 (unknown, the planner's default)
+// before any sample, else at least 1 byte/s, so a peer that sends nothing
+// is planned as the slowest there is rather than as unknown.
+func (m *meter) planRate() int64 {
+	if !m.measured {
+		return 0
+	}
+	return max(1, int64(m.rate))
 }
 
 // meterAlpha weighs a new sample; 0.5 follows a change within a few ticks.
@@ -33,8 +44,8 @@ func (m *meter) tick(busy time.Duration) {
 		return
 	}
 	sample := float64(m.bytes) / m.busy.Seconds()
-	if m.rate == 0 {
-		m.rate = sample
+	if !m.measured {
+		m.rate, m.measured = sample, true
 	} else {
 		m.rate = meterAlpha*sample + (1-meterAlpha)*m.rate
 	}

@@ -36,10 +36,11 @@ type session struct {
 
 	mu        sync.Mutex
 	have      *flow.Bitset // the remote's chunks
+	gotBits   bool         // its bitfield arrived
 	requests  []wire.Msg   // the remote's requests, oldest first
 	reqSignal chan struct{}
-	bitfield  []byte   // a bitfield to send (first, or after a source switch)
-	haves     []uint32 // have frames to send
+	bitfield  []byte    // a bitfield to send (first, or after a source switch)
+	outbox    []control // have, request and cancel frames to send, in order
 	ctlSignal chan struct{}
 }
 
@@ -47,7 +48,7 @@ func newSession(sw *swarm, c *wire.Conn, remote peer.ID, addr string, outbound b
 	if addr == "" {
 		addr = c.NetConn().RemoteAddr().String()
 	}
-	return &session{
+	s := &session{
 		sw: sw, c: c, remote: remote, addr: addr, outbound: outbound,
 		done:      make(chan struct{}),
 		have:      flow.NewBitset(sw.m.NumChunks()),
@@ -55,6 +56,15 @@ func newSession(sw *swarm, c *wire.Conn, remote peer.ID, addr string, outbound b
 		ctlSignal: make(chan struct{}, 1),
 		started:   time.Now(),
 	}
+	c.NewBuffer = getBuffer
+	c.WantData = s.wantData
+	return s
+}
+
+// wantData accepts a Data frame only for a chunk we asked this peer for.
+func (s *session) wantData(index, _ uint32) bool {
+	dl := s.sw.download()
+	return dl != nil && dl.requested(s, int(index))
 }
 
 // defaultRTT is assumed until a round trip was measured.
@@ -98,6 +108,13 @@ func signal(c chan struct{}) {
 	}
 }
 
+// hasBitfield reports whether the remote's bitfield arrived.
+func (s *session) hasBitfield() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gotBits
+}
+
 // haveSnapshot returns a copy of the remote's chunk set.
 func (s *session) haveSnapshot() *flow.Bitset {
 	s.mu.Lock()
@@ -135,11 +152,13 @@ func (s *session) readLoop() {
 		switch m.Type {
 		case wire.Bitfield:
 			have, err := flow.BitsetFromBytes(m.Payload, s.sw.m.NumChunks())
+			putBuffer(m.Payload)
+			m.Payload = nil
 			if err != nil {
 				return
 			}
 			s.mu.Lock()
-			s.have = have
+			s.have, s.gotBits = have, true
 			s.mu.Unlock()
 			if dl := s.sw.download(); dl != nil {
 				dl.peerChanged(s)
@@ -157,13 +176,16 @@ func (s *session) readLoop() {
 			s.cancelRequest(m)
 		case wire.Data:
 			dl := s.sw.download()
-			if dl == nil {
-				continue // late data after the download finished
+			if m.Dropped || dl == nil {
+				continue // not asked for, or late after the download ended
 			}
 			if err := s.sw.e.down.Load().wait(s.sw.e.ctx, int64(len(m.Payload))); err != nil {
 				return
 			}
-			if !dl.onData(s, int(m.Index), m.Offset, m.Payload) {
+			ok := dl.onData(s, int(m.Index), m.Offset, m.Payload)
+			putBuffer(m.Payload)
+			m.Payload = nil
+			if !ok {
 				return // banned
 			}
 		case wire.Reject:
@@ -308,26 +330,51 @@ func (s *session) send(r wire.Msg, src Source, f **os.File, fsrc *Source) error 
 	return nil
 }
 
+// queueBitfield sends b next. Queued haves still follow it: one may be
+// newer than b, and a have the peer knows already is harmless.
 func (s *session) queueBitfield(b []byte) {
 	s.mu.Lock()
-	s.bitfield, s.haves = b, nil // a bitfield supersedes queued haves
+	s.bitfield = b
 	s.mu.Unlock()
 	signal(s.ctlSignal)
 }
 
-func (s *session) queueHave(i uint32) {
+// control is a small frame waiting in a session's outbox.
+type control struct {
+	t     wire.Type // Have, Request or Cancel
+	chunk uint32
+}
+
+// queue hands a frame to the control loop.
+func (s *session) queue(t wire.Type, chunk int) {
 	s.mu.Lock()
-	s.haves = append(s.haves, i)
+	s.outbox = append(s.outbox, control{t, uint32(chunk)})
 	s.mu.Unlock()
 	signal(s.ctlSignal)
 }
 
-// controlLoop sends bitfields, haves and keep-alives. They go through this
-// goroutine so that a peer that reads slowly delays only its own frames.
+func (s *session) queueHave(i uint32) { s.queue(wire.Have, int(i)) }
+
+// write sends one small frame; requests and cancels are for whole chunks.
+func (s *session) write(f control) error {
+	n := uint32(s.sw.m.ChunkLen(int(f.chunk)))
+	switch f.t {
+	case wire.Have:
+		return s.c.WriteHave(f.chunk)
+	case wire.Request:
+		return s.c.WriteRequest(f.chunk, 0, n)
+	default:
+		return s.c.WriteCancel(f.chunk, 0, n)
+	}
+}
+
+// controlLoop sends bitfields, haves, requests and cancels queued by other
+// goroutines, and keep-alives. They go through this goroutine so that a
+// peer that reads slowly delays only its own frames.
 func (s *session) controlLoop() {
 	keepAlive := time.NewTicker(wire.KeepAliveInterval)
 	defer keepAlive.Stop()
-	var haves []uint32
+	var frames []control
 	for {
 		var err error
 		select {
@@ -338,15 +385,15 @@ func (s *session) controlLoop() {
 		case <-s.ctlSignal:
 			s.mu.Lock()
 			bits := s.bitfield
-			haves, s.haves = append(haves[:0], s.haves...), s.haves[:0]
+			frames, s.outbox = append(frames[:0], s.outbox...), s.outbox[:0]
 			s.bitfield = nil
 			s.mu.Unlock()
 			if bits != nil {
 				err = s.c.WriteBitfield(bits)
 			}
-			for _, i := range haves {
+			for _, f := range frames {
 				if err == nil {
-					err = s.c.WriteHave(i)
+					err = s.write(f)
 				}
 			}
 		}

@@ -113,6 +113,9 @@ type Msg struct {
 	Reason  Reason // Reject
 	Hello   HelloMsg
 	Payload []byte
+	// Dropped marks a Data frame that WantData refused: its bytes were
+	// read past, Payload is empty.
+	Dropped bool
 }
 
 // Limits describe the content a connection carries; they bound every frame.
@@ -158,6 +161,14 @@ type Conn struct {
 
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
+
+	// WantData, if set, is asked about every Data frame before its bytes
+	// are read: a frame it refuses is read past without keeping its bytes,
+	// so a peer cannot make us hold chunks we never asked for.
+	WantData func(index, offset uint32) bool
+	// NewBuffer, if set, gives the buffer a payload is read into when the
+	// Msg has none large enough (a pool, so idle connections hold none).
+	NewBuffer func(n int) []byte
 
 	rhdr [frameHeader + helloSize]byte // the largest fixed-size frame
 
@@ -256,6 +267,11 @@ func (c *Conn) ReadMsg(m *Msg) error {
 		if err := c.checkRange(m.Index, m.Offset, uint32(n-dataHeader)); err != nil {
 			return err
 		}
+		if c.WantData != nil && !c.WantData(m.Index, m.Offset) {
+			m.Dropped = true
+			_, err := io.CopyN(io.Discard, c.br, n-dataHeader)
+			return noEOF(err)
+		}
 		return c.readPayload(m, int(n-dataHeader))
 	}
 	p := c.rhdr[frameHeader : frameHeader+n]
@@ -309,6 +325,11 @@ func (c *Conn) decodeFixed(m *Msg, p []byte) error {
 	case Reject:
 		m.Reason = Reason(p[0])
 		m.Index, m.Offset, m.Length = decodeRange(p[1:])
+		// A zero length refuses the whole connection; anything else names
+		// one of our requests, so it must lie inside the content.
+		if m.Length != 0 && c.set {
+			return c.checkRange(m.Index, m.Offset, m.Length)
+		}
 	}
 	return nil
 }
@@ -331,7 +352,11 @@ func (c *Conn) checkRange(index, offset, length uint32) error {
 // readPayload reads n bytes into m.Payload, reusing its backing array.
 func (c *Conn) readPayload(m *Msg, n int) error {
 	if cap(m.Payload) < n {
-		m.Payload = make([]byte, n, max(n, int(c.lim.ChunkSize)))
+		if c.NewBuffer != nil {
+			m.Payload = c.NewBuffer(n)
+		} else {
+			m.Payload = make([]byte, n, max(n, int(c.lim.ChunkSize)))
+		}
 	}
 	m.Payload = m.Payload[:n]
 	_, err := io.ReadFull(c.br, m.Payload)

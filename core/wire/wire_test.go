@@ -171,6 +171,7 @@ func TestMalformedFrames(t *testing.T) {
 		{"request of zero bytes", frame(Request, u32(0, 0, 0)...), true, ErrOutOfRange, false},
 		{"request huge offset", frame(Request, u32(0, 0xffffffff, 0xffffffff)...), true, ErrOutOfRange, false},
 		{"cancel out of range", frame(Cancel, u32(99, 0, 1)...), true, ErrOutOfRange, false},
+		{"reject out of range", frame(Reject, append([]byte{byte(ReasonNotHeld)}, u32(0xffffffff, 0, 1)...)...), true, ErrOutOfRange, false},
 		{"data out of range", frame(Data, append(u32(9, 50), make([]byte, 51)...)...), true, ErrOutOfRange, false},
 		{"empty data", frame(Data, u32(0, 0)...), true, ErrBadLength, false},
 	}
@@ -333,8 +334,11 @@ func FuzzDecode(f *testing.F) {
 				if len(m.Payload) != c.lim.bitfieldLen() {
 					t.Fatalf("accepted a bitfield of %d bytes", len(m.Payload))
 				}
-			case Request, Cancel:
-				if m.Length == 0 || int64(m.Offset)+int64(m.Length) > c.lim.chunkLen(m.Index) {
+			case Request, Cancel, Reject:
+				if m.Type == Reject && (m.Length == 0 || !c.set) {
+					continue
+				}
+				if m.Length == 0 || int(m.Index) >= c.lim.Chunks || int64(m.Offset)+int64(m.Length) > c.lim.chunkLen(m.Index) {
 					t.Fatalf("accepted a request outside the content: %+v", m)
 				}
 			}
@@ -374,4 +378,17 @@ func BenchmarkWireData(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "frames/s")
+}
+
+func TestWantDataDropsUnaskedChunks(t *testing.T) {
+	raw := append(frame(Data, append([]byte{0, 0, 0, 2, 0, 0, 0, 0}, bytes.Repeat([]byte{7}, 500)...)...), frame(Have, 0, 0, 0, 3)...)
+	c := readerConn(raw, true)
+	c.WantData = func(index, offset uint32) bool { return index != 2 }
+	var m Msg
+	if err := c.ReadMsg(&m); err != nil || m.Type != Data || !m.Dropped || len(m.Payload) != 0 {
+		t.Fatalf("unwanted data: %+v, %v", m, err)
+	}
+	if err := c.ReadMsg(&m); err != nil || m.Type != Have || m.Index != 3 || m.Dropped {
+		t.Fatalf("frame after dropped data: %+v, %v", m, err)
+	}
 }
