@@ -180,4 +180,3 @@ func TestHandshakeFlood(t *testing.T) {
 		t.Fatal("Close waited for silent handshakes")
 	}
 }
-
