@@ -54,4 +54,4 @@ screenshot: build
 	./.ci/screenshot ./$(BIN) assets/screenshot.png
 
 clean:
-	rm -f $(BIN) $(BIN).tar.xz
+	rm -f $(BIN) Peerflow.tar.xz
