@@ -11,6 +11,7 @@ import (
 
 	"peerflow/core"
 	"peerflow/core/content"
+	"peerflow/core/discover/discovertest"
 	"peerflow/tracker"
 )
 
@@ -135,4 +136,15 @@ func mustParse(t *testing.T, link string) content.Link {
 		t.Fatal(err)
 	}
 	return l
+}
+
+// Without --tracker and with none on the LAN, get says how to pass one.
+// It looks for trackers over mDNS, so it runs only in an isolated
+// network namespace (as CI does).
+func TestGetWithoutTrackerSaysHowToPassOne(t *testing.T) {
+	discovertest.RequireIsolatedNetwork(t)
+	code, _, stderr := get(content.ID{9}.String(), "--data", t.TempDir(), "--listen", "127.0.0.1:0", "-o", t.TempDir())
+	if code != ExitFailure || !strings.Contains(stderr, "--tracker HOST:PORT") {
+		t.Errorf("exit %d: %s", code, stderr)
+	}
 }

@@ -406,3 +406,27 @@ func TestPauseResume(t *testing.T) {
 	r := wait(t, d)
 	checkSame(t, r.Path, f.data)
 }
+
+// A shared file edited after it was shared is no longer served.
+func TestChangedShareIsNotServed(t *testing.T) {
+	f := makeFile(t, 1<<20, 256<<10)
+	fi, _ := os.Stat(f.path)
+	src := NewFileSource(store.ShareEntry(f.m, f.path, fi))
+	if err := src.Check(); err != nil || !src.Has(0) {
+		t.Fatalf("fresh share: %v", err)
+	}
+	later := fi.ModTime().Add(time.Minute)
+	changed := NewFileSource(store.ShareEntry(f.m, f.path, fi))
+	if err := os.Chtimes(f.path, later, later); err != nil {
+		t.Fatal(err)
+	}
+	if err := changed.Check(); !errors.Is(err, store.ErrChanged) {
+		t.Fatalf("Check after an edit: %v", err)
+	}
+	if changed.Has(0) {
+		t.Error("an edited file is still offered")
+	}
+	if _, err := changed.Open(); !errors.Is(err, store.ErrChanged) {
+		t.Errorf("Open after an edit: %v", err)
+	}
+}
