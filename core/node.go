@@ -480,17 +480,17 @@ func (n *Node) Stats() Stats {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	s := Stats{PeerID: n.PeerID(), Addr: n.Addr().String(), Shares: len(n.shares), Downloads: len(n.downloads)}
-	for id := range n.shares {
+	add := func(id content.ID) {
 		st := n.engine.Stats(id)
 		s.Uploaded += st.Uploaded
 		s.Downloaded += st.Downloaded
 		s.PeersServed += st.PeersServed
 	}
+	for id := range n.shares {
+		add(id)
+	}
 	for id := range n.downloads {
-		st := n.engine.Stats(id)
-		s.Uploaded += st.Uploaded
-		s.Downloaded += st.Downloaded
-		s.PeersServed += st.PeersServed
+		add(id)
 	}
 	return s
 }

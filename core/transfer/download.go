@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -924,7 +925,7 @@ func (d *Download) replanLocked(now time.Time) {
 		}
 	}
 	// A stable order keeps plans comparable from one replan to the next.
-	slices.SortFunc(states, func(a, b *peerState) int { return compareIDs(a.s.remote, b.s.remote) })
+	slices.SortFunc(states, func(a, b *peerState) int { return bytes.Compare(a.s.remote[:], b.s.remote[:]) })
 	peers := make([]flow.Peer, len(states))
 	for i, ps := range states {
 		peers[i] = flow.Peer{ID: ps.s.remote.String(), Has: ps.s.haveSnapshot(), Rate: ps.meter.planRate()}
@@ -968,15 +969,6 @@ func (d *Download) replanLocked(now time.Time) {
 		d.origin.queue = append(d.origin.queue, plan.Unavailable...)
 		d.unavailable = 0
 	}
-}
-
-func compareIDs(a, b peer.ID) int {
-	for i := range a {
-		if a[i] != b[i] {
-			return int(a[i]) - int(b[i])
-		}
-	}
-	return 0
 }
 
 // endgameLocked: when no chunk is left to plan but some are still in
