@@ -10,7 +10,7 @@ import (
 	"peerflow/core/content"
 	"peerflow/core/store"
 	"peerflow/core/transfer"
-	"peerflow/flow"
+	"peerflow/flow/chunkset"
 )
 
 // Types the front ends see, from the transfer engine.
@@ -61,7 +61,7 @@ func (d *Download) Manifest() *content.Manifest { return d.m }
 func (d *Download) Progress() Progress { return d.t.Progress() }
 
 // Have returns the chunks verified so far.
-func (d *Download) Have() *flow.Bitset { return d.t.Have() }
+func (d *Download) Have() *chunkset.Set { return d.t.Have() }
 
 // Sources tells, for every chunk verified in this run, where it came from:
 // names[perChunk[i]] (a peer's listen address or OriginSource), or -1 for

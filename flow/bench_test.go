@@ -4,19 +4,21 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"peerflow/flow/chunkset"
 )
 
 // swarm1M is the compressible large case: 2^20 needed chunks, 100 peers,
 // each chunk held by one of 20 holder sets (from 1 to 58 peers), drawn
 // chunk by chunk so the sets interleave, and mixed rates (some unknown).
-func swarm1M(tb testing.TB) (*Bitset, []Peer) {
+func swarm1M(tb testing.TB) (*chunkset.Set, []Peer) {
 	return swarm(tb, 1<<20, 100, 20, 1)
 }
 
 // swarm is chunks needed chunks among peerCount peers, each chunk held by
 // one of setCount random holder sets of growing size (1, 4, 7, ...
 // peers), drawn chunk by chunk.
-func swarm(tb testing.TB, chunks, peerCount, setCount int, seed uint64) (*Bitset, []Peer) {
+func swarm(tb testing.TB, chunks, peerCount, setCount int, seed uint64) (*chunkset.Set, []Peer) {
 	tb.Helper()
 	r := rand.New(rand.NewPCG(seed, seed))
 	sets := make([][]int, setCount)
@@ -25,14 +27,14 @@ func swarm(tb testing.TB, chunks, peerCount, setCount int, seed uint64) (*Bitset
 	}
 	peers := make([]Peer, peerCount)
 	for i := range peers {
-		peers[i] = Peer{ID: fmt.Sprintf("peer-%03d", i), Has: NewBitset(chunks), Rate: randomRate(r)}
+		peers[i] = Peer{ID: fmt.Sprintf("peer-%03d", i), Has: chunkset.New(chunks), Rate: randomRate(r)}
 	}
 	for c := range chunks {
 		for _, p := range sets[r.IntN(setCount)] {
 			peers[p].Has.Set(c)
 		}
 	}
-	need := NewBitset(chunks)
+	need := chunkset.New(chunks)
 	need.Fill()
 	return need, peers
 }
@@ -48,18 +50,24 @@ func randomRate(r *rand.Rand) int64 {
 // scattered is the incompressible case: 2^16 chunks, 64 peers, each chunk
 // held by each peer with probability 1/2, so almost every chunk is a class
 // of its own.
-func scattered(tb testing.TB) (*Bitset, []Peer) {
+func scattered(tb testing.TB) (*chunkset.Set, []Peer) {
 	tb.Helper()
 	const chunks, peerCount = 1 << 16, 64
 	r := rand.New(rand.NewPCG(2, 2))
 	peers := make([]Peer, peerCount)
 	for i := range peers {
-		peers[i] = Peer{ID: fmt.Sprintf("peer-%02d", i), Has: NewBitset(chunks), Rate: randomRate(r)}
-		for w := range peers[i].Has.words {
-			peers[i].Has.words[w] = r.Uint64()
+		words := make([]uint64, chunks/64)
+		rate := randomRate(r)
+		for w := range words {
+			words[w] = r.Uint64()
 		}
+		has, err := chunkset.FromWords(words, chunks)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		peers[i] = Peer{ID: fmt.Sprintf("peer-%02d", i), Has: has, Rate: rate}
 	}
-	need := NewBitset(chunks)
+	need := chunkset.New(chunks)
 	need.Fill()
 	return need, peers
 }

@@ -4,6 +4,8 @@ import (
 	"math/bits"
 	"slices"
 	"sync"
+
+	"peerflow/flow/chunkset"
 )
 
 // grouping is the needed chunks grouped into availability classes: chunks
@@ -43,9 +45,9 @@ const parallelWords = 4096
 // classify groups the needed chunks by holder set. has[p] are peer p's
 // words (all zero for a peer with no bitset). It works on the two halves of
 // need separately, at the same time if need is large, and merges them.
-func classify(need *Bitset, has [][]uint64) *grouping {
-	chunkClass := make([]int32, need.n)
-	words := len(need.words)
+func classify(need *chunkset.Set, has [][]uint64) *grouping {
+	chunkClass := make([]int32, need.Len())
+	words := len(need.Words())
 	var second *grouping
 	var wg sync.WaitGroup
 	if words >= parallelWords {
@@ -56,7 +58,7 @@ func classify(need *Bitset, has [][]uint64) *grouping {
 	if second == nil {
 		second = classifyRange(need, has, chunkClass, words/2, words)
 	}
-	g.absorb(second, min(need.n, words/2*64))
+	g.absorb(second, min(need.Len(), words/2*64))
 	return g
 }
 
@@ -87,12 +89,13 @@ func (g *grouping) absorb(o *grouping, split int) {
 // are transposed, which turns them into one word per chunk with bit p set
 // when peer p holds it: the chunk's exact holder set, looked up in a hash
 // table. Working one chunk and one peer at a time costs ten times more.
-func classifyRange(need *Bitset, has [][]uint64, chunkClass []int32, from, to int) *grouping {
+func classifyRange(need *chunkset.Set, has [][]uint64, chunkClass []int32, from, to int) *grouping {
+	needWords := need.Words()
 	peers := len(has)
 	width := max(1, (peers+63)/64)
 	g := &grouping{
 		chunkClass: chunkClass,
-		split:      need.n,
+		split:      need.Len(),
 		prints:     make([]uint64, peers),
 		table:      newClassTable(width),
 	}
@@ -110,13 +113,13 @@ func classifyRange(need *Bitset, has [][]uint64, chunkClass []int32, from, to in
 		for p, words := range has {
 			copy(block[p*stride:], words[w0:w1])
 			for w := w0; w < w1; w++ {
-				if need.words[w] != 0 {
+				if needWords[w] != 0 {
 					prints[p].add(w, words[w])
 				}
 			}
 		}
 		for w := w0; w < w1; w++ {
-			m := need.words[w]
+			m := needWords[w]
 			if m == 0 {
 				continue
 			}
@@ -484,8 +487,8 @@ func transpose(a *[64]uint64) {
 }
 
 // fingerprint hashes a peer's words, so that a replan can tell without a
-// copy of the old bitset whether the peer's holdings changed (a Bitset may
-// well be updated in place). Each step is a bijection of the word, so a
+// copy of the old bitset whether the peer's holdings changed (a chunk set
+// may well be updated in place). Each step is a bijection of the word, so a
 // change in one word always shows. Four lanes keep the multiplies
 // independent; each half of need gets its own, so the halves can be
 // hashed at the same time (joinPrints).

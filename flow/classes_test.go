@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"peerflow/flow/chunkset"
 )
 
 func TestTranspose(t *testing.T) {
@@ -39,7 +41,7 @@ func TestClassify(t *testing.T) {
 					}
 					n = parallelWords*64 + r.IntN(700) // two goroutines, merged
 				}
-				need := NewBitset(n)
+				need := chunkset.New(n)
 				for i := range n {
 					if r.IntN(5) > 0 {
 						need.Set(i)
@@ -47,7 +49,7 @@ func TestClassify(t *testing.T) {
 				}
 				has := make([][]uint64, peerCount)
 				for p := range has {
-					b := NewBitset(n)
+					b := chunkset.New(n)
 					for i := 0; i < n; {
 						run := 1
 						switch pattern {
@@ -63,7 +65,7 @@ func TestClassify(t *testing.T) {
 						}
 						i += run
 					}
-					has[p] = b.words
+					has[p] = b.Words()
 				}
 				checkGrouping(t, need, has, classify(need, has))
 			})
@@ -71,7 +73,7 @@ func TestClassify(t *testing.T) {
 	}
 }
 
-func checkGrouping(t *testing.T, need *Bitset, has [][]uint64, g *grouping) {
+func checkGrouping(t *testing.T, need *chunkset.Set, has [][]uint64, g *grouping) {
 	t.Helper()
 	holderSet := func(i int) []uint64 {
 		key := make([]uint64, g.table.width)
@@ -104,17 +106,17 @@ func checkGrouping(t *testing.T, need *Bitset, has [][]uint64, g *grouping) {
 		}
 	}
 	for p, words := range has {
-		if g.prints[p] != fingerprintOf(words, need.words) {
+		if g.prints[p] != fingerprintOf(words, need.Words()) {
 			t.Fatalf("peer %d: fingerprint differs from fingerprintOf", p)
 		}
 	}
 }
 
 func TestFingerprintNoticesChanges(t *testing.T) {
-	domain := NewBitset(1024)
+	domain := chunkset.New(1024)
 	domain.Fill()
-	b := NewBitset(1024)
-	base := fingerprintOf(b.words, domain.words)
+	b := chunkset.New(1024)
+	base := fingerprintOf(b.Words(), domain.Words())
 	seen := map[uint64]string{base: "empty"}
 	// Single chunks, and pairs that cancel in a plain multiply-xor hash
 	// (the same top bit in two words of one lane).
@@ -123,7 +125,7 @@ func TestFingerprintNoticesChanges(t *testing.T) {
 		for _, i := range chunks {
 			c.Set(i)
 		}
-		f := fingerprintOf(c.words, domain.words)
+		f := fingerprintOf(c.Words(), domain.Words())
 		if prev, dup := seen[f]; dup {
 			t.Errorf("setting %v gives the fingerprint of %s", chunks, prev)
 		}

@@ -4,6 +4,8 @@ import (
 	"math/bits"
 	"slices"
 	"sync"
+
+	"peerflow/flow/chunkset"
 )
 
 // stretch is a range of chunk positions [lo, hi) walked in order, whose
@@ -14,8 +16,8 @@ type stretch struct {
 }
 
 // word is word w of need, masked to the stretch.
-func (s stretch) word(need *Bitset, w int) uint64 {
-	m := need.words[w]
+func (s stretch) word(need *chunkset.Set, w int) uint64 {
+	m := need.Words()[w]
 	if w == s.lo>>6 {
 		m &= ^uint64(0) << (s.lo & 63)
 	}
@@ -59,7 +61,7 @@ type dealing struct {
 // each entry is read before it is written) and writes the chunk straight
 // into its place in the queues: by class, rarest first (rank), for
 // RarestFirst, and in walking order for Sequential.
-func deal(need *Bitset, walk []stretch, src, cells []int32, lay *layout, keep, share []int64, order Order, rank []int32) dealing {
+func deal(need *chunkset.Set, walk []stretch, src, cells []int32, lay *layout, keep, share []int64, order Order, rank []int32) dealing {
 	// Destinations: the peers, then the origin, then the unavailable list.
 	origin, unavailable := lay.peers, lay.peers+1
 	dest := func(k int32) int {
@@ -133,10 +135,10 @@ const parallelDeal = 1 << 18
 // A large walk is dealt in two halves at the same time: counting where the
 // first half's chunks start tells exactly what the first half leaves for
 // the second (classDealer.skip), without dealing it.
-func dealByClass(need *Bitset, walk []stretch, src, cells []int32, lay *layout, keep, gain []int64, at, backing []int) int {
+func dealByClass(need *chunkset.Set, walk []stretch, src, cells []int32, lay *layout, keep, gain []int64, at, backing []int) int {
 	d := newClassDealer(lay, keep, gain, at)
 	first, second := halve(walk)
-	if need.n < parallelDeal || 4*lay.cells() > need.n || second == nil {
+	if need.Len() < parallelDeal || 4*lay.cells() > need.Len() || second == nil {
 		return d.deal(need, walk, src, cells, backing)
 	}
 	counts := make([]int64, lay.cells())
@@ -244,7 +246,7 @@ func (d *classDealer) skip(counts []int64) {
 }
 
 // deal deals the chunks of a walk and returns how many moved.
-func (d *classDealer) deal(need *Bitset, walk []stretch, src, cells []int32, backing []int) int {
+func (d *classDealer) deal(need *chunkset.Set, walk []stretch, src, cells []int32, backing []int) int {
 	keep, at, runs := d.keep, d.at, d.runs
 	cellPeer, cellClass := d.lay.cellPeer, d.lay.cellClass
 	moved := 0
@@ -283,7 +285,7 @@ func (d *classDealer) deal(need *Bitset, walk []stretch, src, cells []int32, bac
 // they are spread: a cell that gains g of the class's chunks gets its j-th
 // at the (j+1/2)/g point of the class, the cells merged by a small heap
 // per class. It returns how many chunks moved.
-func dealByPosition(need *Bitset, walk []stretch, src, cells []int32, lay *layout, keep, gain []int64, at, backing []int, dest func(int32) int) int {
+func dealByPosition(need *chunkset.Set, walk []stretch, src, cells []int32, lay *layout, keep, gain []int64, at, backing []int, dest func(int32) int) int {
 	d := newSpreader(lay, gain)
 	moved := 0
 	for _, st := range walk {

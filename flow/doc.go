@@ -5,8 +5,10 @@
 // (shortest augmenting paths, found by breadth-first search, over int64
 // capacities), and the planner: Compute makes a Plan from scratch, Replan
 // updates one. (The function is not called Plan, the name of its result.)
-// Bitset is the compact chunk set the planner reads, with the wire form
-// peers send.
+// The chunk sets it reads, what is needed and what each peer holds, are
+// chunkset.Sets (package peerflow/flow/chunkset, which also has their wire
+// form); that package stands apart so that code which only tracks chunks
+// need not import the planner.
 //
 // # Formulation
 //
@@ -113,9 +115,10 @@
 // before new ones. When no remaining peer's holdings changed and no chunk
 // became needed again, the classes are reused and no bitset is grouped
 // again; otherwise they are recomputed, and the previous holders are
-// still the starting point. A plan remembers each Bitset it was given and
-// the Bitset's change count, so one updated in place is noticed at no
-// cost; a bitset passed anew is compared by a fingerprint of its words.
+// still the starting point. A plan remembers each chunk set it was given
+// and the set's change count (chunkset.Set.Changes), so one updated in
+// place is noticed at no cost; a set passed anew is compared by a
+// fingerprint of its words.
 //
 // Only the makespan is minimized. A peer whose help would not make the
 // whole finish sooner may be left with little or no work; using idle

@@ -3,6 +3,8 @@ package flow
 import (
 	"fmt"
 	"testing"
+
+	"peerflow/flow/chunkset"
 )
 
 // fuzzInput reads an instance out of fuzz bytes; past the end it reads 0.
@@ -18,7 +20,7 @@ func (f *fuzzInput) byte() byte {
 }
 
 // bitset reads ceil(n/8) bytes in wire form, padding bits cleared.
-func (f *fuzzInput) bitset(n int) *Bitset {
+func (f *fuzzInput) bitset(n int) *chunkset.Set {
 	p := make([]byte, (n+7)/8)
 	for i := range p {
 		p[i] = f.byte()
@@ -26,14 +28,14 @@ func (f *fuzzInput) bitset(n int) *Bitset {
 	if r := n % 8; r != 0 {
 		p[len(p)-1] &= 0xff << (8 - r)
 	}
-	b, err := BitsetFromBytes(p, n)
+	b, err := chunkset.FromBytes(p, n)
 	if err != nil {
 		panic(err)
 	}
 	return b
 }
 
-func (f *fuzzInput) instance() (*Bitset, []Peer, Options) {
+func (f *fuzzInput) instance() (*chunkset.Set, []Peer, Options) {
 	n := int(f.byte()) % 140
 	peers := make([]Peer, f.byte()%7)
 	flags := f.byte()
@@ -113,7 +115,7 @@ func FuzzPlan(f *testing.F) {
 	})
 }
 
-func checkBest(t *testing.T, need *Bitset, peers []Peer, opts Options, p *Plan) {
+func checkBest(t *testing.T, need *chunkset.Set, peers []Peer, opts Options, p *Plan) {
 	t.Helper()
 	if need.Count() <= 8 && len(peers) <= 4 {
 		checkOptimal(t, need, peers, opts, p)

@@ -117,7 +117,7 @@ func leastSpan(rates []uint64, demand uint64) span {
 }
 
 // seconds turns a span into seconds for chunks of the given size, in
-// lowest terms. The product fits: s.chunks <= MaxChunks (2^26) and
+// lowest terms. The product fits: s.chunks <= chunkset.MaxChunks (2^26) and
 // chunkSize <= MaxChunkSize (2^32); s.rate is a sum of at most MaxPeers+1
 // rates of at most MaxRate (2^57 in all).
 func (s span) seconds(chunkSize int64) Rational {

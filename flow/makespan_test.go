@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"peerflow/flow/chunkset"
 )
 
 func TestLeastSpan(t *testing.T) {
@@ -65,8 +67,8 @@ func TestChunksWithin(t *testing.T) {
 	}{
 		{7, span{3, 7}, 3},
 		{7, span{3, 8}, 2},
-		{MaxRate, span{MaxChunks, 1}, math.MaxInt64}, // 2^66 saturates
-		{MaxRate, span{MaxChunks, MaxRate - 1}, MaxChunks},
+		{MaxRate, span{chunkset.MaxChunks, 1}, math.MaxInt64}, // 2^66 saturates
+		{MaxRate, span{chunkset.MaxChunks, MaxRate - 1}, chunkset.MaxChunks},
 	}
 	for _, tt := range tests {
 		if got := chunksWithin(tt.rate, tt.s); got != tt.want {
@@ -82,7 +84,7 @@ func TestRational(t *testing.T) {
 	if got := (span{0, 4}).seconds(10); got != (Rational{0, 1}) {
 		t.Errorf("zero span = %v", got)
 	}
-	if got := (span{MaxChunks, 3}).seconds(MaxChunkSize); got.Num != 1<<58 || got.Den != 3 {
+	if got := (span{chunkset.MaxChunks, 3}).seconds(MaxChunkSize); got.Num != 1<<58 || got.Den != 3 {
 		t.Errorf("largest span = %v", got)
 	}
 	a, b := Rational{1, 3}, Rational{2, 6}

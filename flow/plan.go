@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+
+	"peerflow/flow/chunkset"
 )
 
 // Bounds and defaults of the planner.
@@ -35,8 +37,8 @@ var (
 // Peer is a peer that can serve chunks.
 type Peer struct {
 	ID   string
-	Has  *Bitset // chunks it holds; nil means none. Its length must be need's.
-	Rate int64   // estimated bytes/s; <= 0 means unknown (DefaultRate)
+	Has  *chunkset.Set // chunks it holds; nil means none. Its length must be need's.
+	Rate int64         // estimated bytes/s; <= 0 means unknown (DefaultRate)
 }
 
 // Order is how each queue is sorted.
@@ -83,10 +85,10 @@ type Plan struct {
 	Moved int
 
 	// What Replan needs to start from this plan.
-	need      *Bitset   // the need planned for
-	domain    *Bitset   // the need whose non-zero words prints cover
-	prints    []uint64  // per peer: fingerprint of its Has
-	holdings  []holding // per peer: its Has as it was
+	need      *chunkset.Set // the need planned for
+	domain    *chunkset.Set // the need whose non-zero words prints cover
+	prints    []uint64      // per peer: fingerprint of its Has
+	holdings  []holding     // per peer: its Has as it was
 	lay       *layout
 	chunkCell []int32 // cell of each needed chunk
 	load      []int64 // chunks per cell
@@ -95,20 +97,20 @@ type Plan struct {
 // holding names a peer's bitset at one moment: the same object with the
 // same change count has the same chunks.
 type holding struct {
-	set     *Bitset
+	set     *chunkset.Set
 	changes uint64
 }
 
-func holdingOf(b *Bitset) holding {
+func holdingOf(b *chunkset.Set) holding {
 	if b == nil {
 		return holding{}
 	}
-	return holding{b, b.changes}
+	return holding{b, b.Changes()}
 }
 
 // instance is a validated planning problem.
 type instance struct {
-	need   *Bitset
+	need   *chunkset.Set
 	peers  []Peer
 	opts   Options
 	rates  []uint64   // per holder; the origin's at index len(peers), 0 if none
@@ -118,7 +120,7 @@ type instance struct {
 }
 
 // prepare checks a planning problem and works out each holder's rate.
-func prepare(need *Bitset, peers []Peer, opts Options) (*instance, error) {
+func prepare(need *chunkset.Set, peers []Peer, opts Options) (*instance, error) {
 	switch {
 	case need == nil:
 		return nil, ErrNoNeed
@@ -130,8 +132,8 @@ func prepare(need *Bitset, peers []Peer, opts Options) (*instance, error) {
 		return nil, fmt.Errorf("origin rate %d is negative: %w", opts.OriginRate, ErrOptions)
 	case opts.Order != RarestFirst && opts.Order != Sequential:
 		return nil, fmt.Errorf("unknown order %d: %w", opts.Order, ErrOptions)
-	case opts.From < 0 || opts.From > 0 && opts.From >= need.n:
-		return nil, fmt.Errorf("start position %d not in [0, %d): %w", opts.From, need.n, ErrOptions)
+	case opts.From < 0 || opts.From > 0 && opts.From >= need.Len():
+		return nil, fmt.Errorf("start position %d not in [0, %d): %w", opts.From, need.Len(), ErrOptions)
 	case len(peers) > MaxPeers:
 		return nil, fmt.Errorf("%d peers: %w", len(peers), ErrTooManyPeers)
 	}
@@ -157,13 +159,13 @@ func prepare(need *Bitset, peers []Peer, opts Options) (*instance, error) {
 		switch {
 		case p.Has == nil:
 			if none == nil {
-				none = make([]uint64, len(need.words))
+				none = make([]uint64, len(need.Words()))
 			}
 			in.words[i] = none
-		case p.Has.n != need.n:
-			return nil, fmt.Errorf("peer %q has %d chunks, need %d: %w", p.ID, p.Has.n, need.n, ErrBitsetLength)
+		case p.Has.Len() != need.Len():
+			return nil, fmt.Errorf("peer %q has %d chunks, need %d: %w", p.ID, p.Has.Len(), need.Len(), ErrBitsetLength)
 		default:
-			in.words[i] = p.Has.words
+			in.words[i] = p.Has.Words()
 		}
 		in.rates[i] = clampRate(p.Rate, fallback)
 	}
@@ -173,8 +175,8 @@ func prepare(need *Bitset, peers []Peer, opts Options) (*instance, error) {
 	switch {
 	case opts.Order == Sequential:
 		in.start = opts.From
-	case need.n > 0:
-		in.start = int(mix(opts.Seed) % uint64(need.n))
+	case need.Len() > 0:
+		in.start = int(mix(opts.Seed) % uint64(need.Len()))
 	}
 	return in, nil
 }
@@ -197,7 +199,7 @@ func mix(x uint64) uint64 {
 // Compute plans need from scratch: each needed chunk some peer holds goes
 // to exactly one holder, in the least makespan; see the package comment.
 // (It is not called Plan because that is the type it returns.)
-func Compute(need *Bitset, peers []Peer, opts Options) (*Plan, error) {
+func Compute(need *chunkset.Set, peers []Peer, opts Options) (*Plan, error) {
 	in, err := prepare(need, peers, opts)
 	if err != nil {
 		return nil, err
@@ -212,7 +214,7 @@ func Compute(need *Bitset, peers []Peer, opts Options) (*Plan, error) {
 	for c, r := range g.renumber {
 		second[c] = toUnowned[r]
 	}
-	walk := walkFrom(in.start, need.n, g.split, toUnowned, second)
+	walk := walkFrom(in.start, need.Len(), g.split, toUnowned, second)
 	p, err := in.finish(lay, walk, g.chunkClass, g.chunkClass, nil)
 	if err != nil {
 		return nil, err
@@ -228,11 +230,11 @@ func Compute(need *Bitset, peers []Peer, opts Options) (*Plan, error) {
 //
 // When no remaining peer's holdings changed, no joining peer holds a needed
 // chunk and no chunk became needed again, prev's classes are reused without
-// grouping the chunks again. A Bitset may be changed in place between
-// plans (through its methods, not through Words) or replaced by a new one:
+// grouping the chunks again. A chunk set may be changed in place
+// between plans (through its methods, not through Words) or replaced by a new one:
 // both are noticed. Otherwise the classes are recomputed. A nil prev makes
 // Replan the same as Compute.
-func Replan(prev *Plan, prevPeers []Peer, need *Bitset, peers []Peer, opts Options) (*Plan, error) {
+func Replan(prev *Plan, prevPeers []Peer, need *chunkset.Set, peers []Peer, opts Options) (*Plan, error) {
 	if prev == nil {
 		return Compute(need, peers, opts)
 	}
@@ -243,8 +245,8 @@ func Replan(prev *Plan, prevPeers []Peer, need *Bitset, peers []Peer, opts Optio
 	if len(prevPeers) != len(prev.Queues) {
 		return nil, fmt.Errorf("replan: %d previous peers for a plan of %d: %w", len(prevPeers), len(prev.Queues), ErrPrevious)
 	}
-	if need.n != prev.need.n {
-		return nil, fmt.Errorf("replan: need of %d chunks, previous plan had %d: %w", need.n, prev.need.n, ErrPrevious)
+	if need.Len() != prev.need.Len() {
+		return nil, fmt.Errorf("replan: need of %d chunks, previous plan had %d: %w", need.Len(), prev.need.Len(), ErrPrevious)
 	}
 	index := make(map[string]int32, len(peers))
 	for i, p := range peers {
@@ -270,8 +272,8 @@ func Replan(prev *Plan, prevPeers []Peer, need *Bitset, peers []Peer, opts Optio
 
 	if prints, ok := in.unchangedHoldings(prev, newIndex); ok {
 		lay, cellMap := prev.lay.remap(newIndex, len(peers), in.origin)
-		walk := walkFrom(in.start, need.n, need.n, cellMap, nil)
-		p, err := in.finish(lay, walk, prev.chunkCell, make([]int32, need.n), prev.counts(need, cellMap, lay))
+		walk := walkFrom(in.start, need.Len(), need.Len(), cellMap, nil)
+		p, err := in.finish(lay, walk, prev.chunkCell, make([]int32, need.Len()), prev.counts(need, cellMap, lay))
 		if err != nil {
 			return nil, err
 		}
@@ -299,7 +301,7 @@ func Replan(prev *Plan, prevPeers []Peer, need *Bitset, peers []Peer, opts Optio
 	for k := range identity {
 		identity[k] = int32(k)
 	}
-	walk := walkFrom(in.start, need.n, need.n, identity, nil)
+	walk := walkFrom(in.start, need.Len(), need.Len(), identity, nil)
 	p, err := in.finish(lay, walk, cells, cells, counts)
 	if err != nil {
 		return nil, err
@@ -312,12 +314,13 @@ func Replan(prev *Plan, prevPeers []Peer, need *Bitset, peers []Peer, opts Optio
 // shrank, every remaining peer's holdings are as they were, and joining
 // peers hold nothing needed. If so it returns the new peers' fingerprints.
 //
-// A peer that passes the same Bitset, unchanged since (its change count),
+// A peer that passes the same chunk set, unchanged since (its Changes),
 // is known to hold the same chunks. The others' bitsets are hashed and
 // compared with their fingerprints from prev.
 func (in *instance) unchangedHoldings(prev *Plan, newIndex []int32) ([]uint64, bool) {
-	for w, m := range in.need.words {
-		if m&^prev.need.words[w] != 0 {
+	prevNeed := prev.need.Words()
+	for w, m := range in.need.Words() {
+		if m&^prevNeed[w] != 0 {
 			return nil, false
 		}
 	}
@@ -342,10 +345,10 @@ func (in *instance) unchangedHoldings(prev *Plan, newIndex []int32) ([]uint64, b
 	// Two goroutines share the hashing when there is much of it.
 	hash := func(js []int) {
 		for _, j := range js {
-			prints[j] = fingerprintOf(in.words[j], prev.domain.words)
+			prints[j] = fingerprintOf(in.words[j], prev.domain.Words())
 		}
 	}
-	if half := len(rehash) / 2; half*len(in.need.words) >= parallelWords*16 {
+	if half := len(rehash) / 2; half*len(in.need.Words()) >= parallelWords*16 {
 		var wg sync.WaitGroup
 		wg.Go(func() { hash(rehash[half:]) })
 		hash(rehash[:half])
@@ -360,7 +363,7 @@ func (in *instance) unchangedHoldings(prev *Plan, newIndex []int32) ([]uint64, b
 			}
 			continue
 		}
-		for w, m := range in.need.words {
+		for w, m := range in.need.Words() {
 			if in.words[j][w]&m != 0 {
 				return nil, false
 			}
@@ -372,7 +375,7 @@ func (in *instance) unchangedHoldings(prev *Plan, newIndex []int32) ([]uint64, b
 // counts is how many of the needed chunks are in each cell of the new
 // layout, before any is moved. Unless need changed, it follows from the
 // cell counts of prev without looking at each chunk.
-func (prev *Plan) counts(need *Bitset, cellMap []int32, lay *layout) []int64 {
+func (prev *Plan) counts(need *chunkset.Set, cellMap []int32, lay *layout) []int64 {
 	counts := make([]int64, lay.cells())
 	if need.Equal(prev.need) {
 		for k, n := range prev.load {

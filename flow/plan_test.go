@@ -7,14 +7,25 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"peerflow/flow/chunkset"
 )
+
+// setOf is a set of n chunks holding the given ones.
+func setOf(n int, chunks ...int) *chunkset.Set {
+	b := chunkset.New(n)
+	for _, c := range chunks {
+		b.Set(c)
+	}
+	return b
+}
 
 // checkPlan verifies what every plan must satisfy: each needed chunk is
 // placed exactly once, on a holder, the origin (only if there is one) or
 // the unavailable list (only if no peer holds it and there is no origin);
 // queues are in the asked order; Makespan is the time the busiest holder
 // needs.
-func checkPlan(t testing.TB, need *Bitset, peers []Peer, opts Options, p *Plan) {
+func checkPlan(t testing.TB, need *chunkset.Set, peers []Peer, opts Options, p *Plan) {
 	t.Helper()
 	n := need.Len()
 	holders := make([]int, n)
@@ -92,7 +103,7 @@ func checkPlan(t testing.TB, need *Bitset, peers []Peer, opts Options, p *Plan) 
 // bruteForce tries every assignment of the needed chunks to their holders
 // (the origin, if any, holds all). It returns the least makespan and the
 // fewest chunks the origin can be left with at that makespan.
-func bruteForce(need *Bitset, peers []Peer, opts Options) (Rational, int) {
+func bruteForce(need *chunkset.Set, peers []Peer, opts Options) (Rational, int) {
 	fallback := opts.DefaultRate
 	if fallback == 0 {
 		fallback = DefaultRate
@@ -165,9 +176,9 @@ func later(a, b Rational) Rational {
 }
 
 // randomInstance is small enough for bruteForce: up to 8 chunks, 4 peers.
-func randomInstance(r *rand.Rand) (*Bitset, []Peer, Options) {
+func randomInstance(r *rand.Rand) (*chunkset.Set, []Peer, Options) {
 	n := r.IntN(9)
-	need := NewBitset(n)
+	need := chunkset.New(n)
 	for i := range n {
 		if r.IntN(4) > 0 {
 			need.Set(i)
@@ -177,7 +188,7 @@ func randomInstance(r *rand.Rand) (*Bitset, []Peer, Options) {
 	for i := range peers {
 		peers[i] = Peer{ID: fmt.Sprint("p", i), Rate: []int64{0, -3, 1, 2, 3, 5, 7, 1000}[r.IntN(8)]}
 		if r.IntN(6) > 0 {
-			peers[i].Has = NewBitset(n)
+			peers[i].Has = chunkset.New(n)
 			for c := range n {
 				if r.IntN(2) == 0 {
 					peers[i].Has.Set(c)
@@ -200,7 +211,7 @@ func randomInstance(r *rand.Rand) (*Bitset, []Peer, Options) {
 	return need, peers, opts
 }
 
-func checkOptimal(t testing.TB, need *Bitset, peers []Peer, opts Options, p *Plan) {
+func checkOptimal(t testing.TB, need *chunkset.Set, peers []Peer, opts Options, p *Plan) {
 	t.Helper()
 	best, fewest := bruteForce(need, peers, opts)
 	if p.Makespan.Cmp(best) != 0 {
@@ -225,10 +236,10 @@ func TestComputeMatchesBruteForce(t *testing.T) {
 }
 
 func TestCompute(t *testing.T) {
-	all := func(n int) *Bitset { b := NewBitset(n); b.Fill(); return b }
+	all := func(n int) *chunkset.Set { b := chunkset.New(n); b.Fill(); return b }
 	tests := []struct {
 		name     string
-		need     *Bitset
+		need     *chunkset.Set
 		peers    []Peer
 		opts     Options
 		queues   []int // queue lengths
@@ -240,13 +251,13 @@ func TestCompute(t *testing.T) {
 			[]Peer{{"fast", all(10), 4}, {"slow", all(10), 1}},
 			Options{ChunkSize: 1}, []int{8, 2}, 0, 0, Rational{2, 1}},
 		{"rare chunks go to their only holder", all(4),
-			[]Peer{{"a", bitsetOf(4, 0, 1, 2), 100}, {"b", bitsetOf(4, 3), 1}},
+			[]Peer{{"a", setOf(4, 0, 1, 2), 100}, {"b", setOf(4, 3), 1}},
 			Options{ChunkSize: 1}, []int{3, 1}, 0, 0, Rational{1, 1}},
 		{"unavailable without origin", all(3),
-			[]Peer{{"a", bitsetOf(3, 0), 1}},
+			[]Peer{{"a", setOf(3, 0), 1}},
 			Options{ChunkSize: 2}, []int{1}, 0, 2, Rational{2, 1}},
 		{"origin serves only what no one holds", all(3),
-			[]Peer{{"a", bitsetOf(3, 0, 1), 1000}},
+			[]Peer{{"a", setOf(3, 0, 1), 1000}},
 			Options{ChunkSize: 1, OriginRate: 1}, []int{2}, 1, 0, Rational{1, 1}},
 		{"origin takes a share when that is sooner", all(10),
 			[]Peer{{"slow", all(10), 1}},
@@ -263,13 +274,13 @@ func TestCompute(t *testing.T) {
 		{"rates above MaxRate are capped", all(2),
 			[]Peer{{"a", all(2), 1 << 50}},
 			Options{ChunkSize: 1}, []int{2}, 0, 0, Rational{1, MaxRate / 2}},
-		{"holder of nothing needed gets nothing", bitsetOf(4, 0, 1),
-			[]Peer{{"idle", bitsetOf(4, 2, 3), 1000}, {"a", all(4), 1}, {"none", nil, 1000}},
+		{"holder of nothing needed gets nothing", setOf(4, 0, 1),
+			[]Peer{{"idle", setOf(4, 2, 3), 1000}, {"a", all(4), 1}, {"none", nil, 1000}},
 			Options{ChunkSize: 1}, []int{0, 2, 0}, 0, 0, Rational{2, 1}},
 		{"no peers", all(5), nil, Options{ChunkSize: 1}, []int{}, 0, 5, Rational{0, 1}},
-		{"nothing needed", NewBitset(5), []Peer{{"a", all(5), 1}},
+		{"nothing needed", chunkset.New(5), []Peer{{"a", all(5), 1}},
 			Options{ChunkSize: 1}, []int{0}, 0, 0, Rational{0, 1}},
-		{"no chunks at all", NewBitset(0), []Peer{{"a", nil, 1}},
+		{"no chunks at all", chunkset.New(0), []Peer{{"a", nil, 1}},
 			Options{ChunkSize: 1, OriginRate: 1}, []int{0}, 0, 0, Rational{0, 1}},
 	}
 	for _, tt := range tests {
@@ -297,12 +308,12 @@ func TestCompute(t *testing.T) {
 }
 
 func TestComputeErrors(t *testing.T) {
-	need := NewBitset(8)
+	need := chunkset.New(8)
 	ok := Options{ChunkSize: 1}
 	with := func(f func(*Options)) Options { o := ok; f(&o); return o }
 	tests := []struct {
 		name  string
-		need  *Bitset
+		need  *chunkset.Set
 		peers []Peer
 		opts  Options
 		want  error
@@ -316,7 +327,7 @@ func TestComputeErrors(t *testing.T) {
 		{"start past the end", need, nil, with(func(o *Options) { o.Order, o.From = Sequential, 8 }), ErrOptions},
 		{"negative start", need, nil, with(func(o *Options) { o.From = -1 }), ErrOptions},
 		{"duplicate peer", need, []Peer{{ID: "a"}, {ID: "a"}}, ok, ErrDuplicatePeer},
-		{"bitset too short", need, []Peer{{ID: "a", Has: NewBitset(7)}}, ok, ErrBitsetLength},
+		{"bitset too short", need, []Peer{{ID: "a", Has: chunkset.New(7)}}, ok, ErrBitsetLength},
 		{"too many peers", need, make([]Peer, MaxPeers+1), ok, ErrTooManyPeers},
 	}
 	for _, tt := range tests {
@@ -332,7 +343,7 @@ func TestComputeErrors(t *testing.T) {
 	if _, err := Replan(p, nil, need, nil, ok); !errors.Is(err, ErrPrevious) {
 		t.Errorf("replan with the wrong previous peers: err = %v", err)
 	}
-	if _, err := Replan(p, []Peer{{ID: "a"}}, NewBitset(9), nil, ok); !errors.Is(err, ErrPrevious) {
+	if _, err := Replan(p, []Peer{{ID: "a"}}, chunkset.New(9), nil, ok); !errors.Is(err, ErrPrevious) {
 		t.Errorf("replan with a different chunk count: err = %v", err)
 	}
 	if _, err := Replan(p, []Peer{{ID: "a"}}, need, nil, Options{}); !errors.Is(err, ErrOptions) {
@@ -341,7 +352,7 @@ func TestComputeErrors(t *testing.T) {
 }
 
 func TestSequentialSpreadsNearChunks(t *testing.T) {
-	need := NewBitset(100)
+	need := chunkset.New(100)
 	need.Fill()
 	peers := []Peer{{"a", need.Clone(), 1}, {"b", need.Clone(), 1}}
 	p, err := Compute(need, peers, Options{ChunkSize: 1, Order: Sequential, From: 90})
@@ -356,7 +367,7 @@ func TestSequentialSpreadsNearChunks(t *testing.T) {
 }
 
 func TestSeedBreaksTies(t *testing.T) {
-	need := NewBitset(1000)
+	need := chunkset.New(1000)
 	need.Fill()
 	peers := []Peer{{"sharer", need.Clone(), 1}}
 	firsts := map[int]bool{}
@@ -380,7 +391,7 @@ func TestSeedBreaksTies(t *testing.T) {
 // change applies one random change of the kind Replan handles to a copy of
 // the instance: a peer leaves or joins, rates change, chunks are done, or a
 // peer's holdings change (in place, which the plan must notice).
-func change(r *rand.Rand, need *Bitset, peers []Peer) (*Bitset, []Peer) {
+func change(r *rand.Rand, need *chunkset.Set, peers []Peer) (*chunkset.Set, []Peer) {
 	need = need.Clone()
 	peers = slices.Clone(peers)
 	n := need.Len()
@@ -391,7 +402,7 @@ func change(r *rand.Rand, need *Bitset, peers []Peer) (*Bitset, []Peer) {
 			peers = slices.Delete(peers, i, i+1)
 		}
 	case 1:
-		p := Peer{ID: fmt.Sprint("new", r.Uint32()), Rate: int64(r.IntN(9)), Has: NewBitset(n)}
+		p := Peer{ID: fmt.Sprint("new", r.Uint32()), Rate: int64(r.IntN(9)), Has: chunkset.New(n)}
 		for c := range n {
 			if r.IntN(2) == 0 {
 				p.Has.Set(c)
@@ -496,7 +507,7 @@ func sameSet(a, b []int) bool {
 // TestReplanPeerLeaves: the leaving peer's chunks go to others; the rest
 // stay where they were when there is room for that.
 func TestReplanPeerLeaves(t *testing.T) {
-	need := NewBitset(12)
+	need := chunkset.New(12)
 	need.Fill()
 	peers := []Peer{{"a", need.Clone(), 1}, {"b", need.Clone(), 1}, {"c", need.Clone(), 1}}
 	opts := Options{ChunkSize: 1}
@@ -525,10 +536,10 @@ func TestReplanPeerLeaves(t *testing.T) {
 // TestReplanMovesWhenFaster: when the leaving peer's chunks have a single
 // remaining holder, that holder's other chunks move to make room.
 func TestReplanMovesWhenFaster(t *testing.T) {
-	need := NewBitset(8)
+	need := chunkset.New(8)
 	need.Fill()
 	// a and c hold chunks 0-3 only; b holds everything.
-	a, c := bitsetOf(8, 0, 1, 2, 3), bitsetOf(8, 0, 1, 2, 3)
+	a, c := setOf(8, 0, 1, 2, 3), setOf(8, 0, 1, 2, 3)
 	peers := []Peer{{"a", a, 1}, {"b", need.Clone(), 1}, {"c", c, 1}}
 	opts := Options{ChunkSize: 1}
 	p, err := Compute(need, peers, opts)
@@ -559,7 +570,7 @@ func TestReplanMovesWhenFaster(t *testing.T) {
 }
 
 func TestReplanNilPrevious(t *testing.T) {
-	need := NewBitset(3)
+	need := chunkset.New(3)
 	need.Fill()
 	peers := []Peer{{"a", need.Clone(), 1}}
 	p, err := Replan(nil, nil, need, peers, Options{ChunkSize: 1})
@@ -636,7 +647,7 @@ func TestLargePlans(t *testing.T) {
 // the raw graph (source -> chunk -> each holder -> sink) solved by Graph:
 // with every holder's capacity just below T some chunk is left over, and
 // at T the peers alone carry all but len(p.Origin) chunks.
-func checkLeast(t *testing.T, need *Bitset, peers []Peer, opts Options, p *Plan) {
+func checkLeast(t *testing.T, need *chunkset.Set, peers []Peer, opts Options, p *Plan) {
 	t.Helper()
 	if p.Makespan.Num == 0 {
 		return
@@ -713,11 +724,11 @@ func TestMediumPlansAreLeast(t *testing.T) {
 	r := rand.New(rand.NewPCG(10, 10))
 	for round := range 12 {
 		n := 500 + r.IntN(1500)
-		need := NewBitset(n)
+		need := chunkset.New(n)
 		need.Fill()
 		peers := make([]Peer, 3+r.IntN(10))
 		for i := range peers {
-			peers[i] = Peer{ID: fmt.Sprint(i), Has: NewBitset(n), Rate: int64(1 + r.IntN(1000))}
+			peers[i] = Peer{ID: fmt.Sprint(i), Has: chunkset.New(n), Rate: int64(1 + r.IntN(1000))}
 			density := r.Float64()
 			for c := range n {
 				if r.Float64() < density*density {

@@ -11,7 +11,7 @@ import (
 	"peerflow/core/content"
 	"peerflow/core/peer"
 	"peerflow/core/trackerapi"
-	"peerflow/flow"
+	"peerflow/flow/chunkset"
 )
 
 // maxAddrLen bounds an announced address: a 253-byte DNS name, brackets,
@@ -36,8 +36,8 @@ type announce struct {
 // update is what a peer holds of one known content.
 type update struct {
 	id         content.ID
-	have       *flow.Bitset // nil when complete
-	held       int          // chunks held
+	have       *chunkset.Set // nil when complete
+	held       int           // chunks held
 	uploaded   int64
 	downloaded int64
 }
@@ -117,7 +117,7 @@ func decodeState(cs trackerapi.ContentState, chunks chunkCounter) (update, bool,
 	if cs.Complete {
 		return u, true, nil
 	}
-	have, err := flow.BitsetFromBytes(cs.Have, n)
+	have, err := chunkset.FromBytes(cs.Have, n)
 	if err != nil {
 		return update{}, false, fmt.Errorf("have-bitfield of %d bytes for %d chunks: %w", len(cs.Have), n, err)
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"peerflow/core/trackerapi"
-	"peerflow/flow"
+	"peerflow/flow/chunkset"
 )
 
 // BenchmarkAnnounce measures full announces of 10,000 peers × 10
@@ -31,7 +31,7 @@ func BenchmarkAnnounce(b *testing.B) {
 	bodies := make([][]byte, peers)
 	for n := range bodies {
 		for i := range states {
-			have := flow.NewBitset(chunks)
+			have := chunkset.New(chunks)
 			for c := range chunks {
 				if rng.IntN(2) == 0 {
 					have.Set(c)

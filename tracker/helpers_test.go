@@ -15,7 +15,7 @@ import (
 	"peerflow/core/content"
 	"peerflow/core/peer"
 	"peerflow/core/trackerapi"
-	"peerflow/flow"
+	"peerflow/flow/chunkset"
 )
 
 // fakeClock is an injectable clock that moves only when told.
@@ -67,7 +67,7 @@ func testPeer(n int) peer.ID {
 
 // haveOf returns the wire bitfield of chunks chunks with the given set.
 func haveOf(chunks int, set ...int) []byte {
-	b := flow.NewBitset(chunks)
+	b := chunkset.New(chunks)
 	for _, i := range set {
 		b.Set(i)
 	}

@@ -7,7 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
-	"peerflow/flow"
+	"peerflow/flow/chunkset"
 )
 
 // pickHolders returns at most limit of cands (which it reorders), chosen
@@ -52,7 +52,7 @@ func pickHolders(sw *swarm, cands []*holding, limit int) []*holding {
 	slices.SortStableFunc(rs, func(a, b ranked) int { return cmp.Compare(a.rarity, b.rarity) })
 
 	out := make([]*holding, 0, limit)
-	covered := flow.NewBitset(sw.chunks)
+	covered := chunkset.New(sw.chunks)
 	for i := range rs {
 		h := rs[i].h
 		if h.have == nil {
@@ -85,7 +85,7 @@ func pickHolders(sw *swarm, cands []*holding, limit int) []*holding {
 }
 
 // addsChunks reports whether have holds a chunk covered lacks.
-func addsChunks(have, covered *flow.Bitset) bool {
+func addsChunks(have, covered *chunkset.Set) bool {
 	cw := covered.Words()
 	for i, w := range have.Words() {
 		if w&^cw[i] != 0 {

@@ -6,7 +6,7 @@ import (
 
 	"peerflow/core/peer"
 	"peerflow/core/trackerapi"
-	"peerflow/flow"
+	"peerflow/flow/chunkset"
 )
 
 // TestHoldersIncludeRareChunks: 300 peers hold chunks 0-61; chunk 62 has
@@ -49,7 +49,7 @@ func TestHoldersIncludeRareChunks(t *testing.T) {
 			if len(hl.Holders) != tc.wantCount {
 				t.Fatalf("%d holders, want %d", len(hl.Holders), tc.wantCount)
 			}
-			union := flow.NewBitset(chunks)
+			union := chunkset.New(chunks)
 			var reached []string
 			seen := map[peer.ID]bool{}
 			for _, h := range hl.Holders {
@@ -57,7 +57,7 @@ func TestHoldersIncludeRareChunks(t *testing.T) {
 					t.Fatalf("peer %s listed twice", h.Peer.Short())
 				}
 				seen[h.Peer] = true
-				b, err := flow.BitsetFromBytes(h.Have, chunks)
+				b, err := chunkset.FromBytes(h.Have, chunks)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -12,7 +12,7 @@ import (
 	"peerflow/core/content"
 	"peerflow/core/peer"
 	"peerflow/core/trackerapi"
-	"peerflow/flow"
+	"peerflow/flow/chunkset"
 )
 
 // state is the tracker's live view: every published content (a swarm)
@@ -83,7 +83,7 @@ type holding struct {
 	peer *peerState
 	// have is nil when the peer holds every chunk. A bitset is never
 	// changed once stored, so a flush may encode it outside the lock.
-	have       *flow.Bitset
+	have       *chunkset.Set
 	held       int
 	uploaded   int64
 	downloaded int64
@@ -458,7 +458,7 @@ func (st *state) takeDirty() []peerSnapshot {
 		s := peerSnapshot{id: id, bits: bits, addr: p.addr, lastSeen: p.lastSeen}
 		if bits&dirtyHoldings != 0 {
 			s.holdings = make([]trackerapi.ContentState, 0, len(p.holdings))
-			s.haves = make([]*flow.Bitset, 0, len(p.holdings))
+			s.haves = make([]*chunkset.Set, 0, len(p.holdings))
 			for cid, h := range p.holdings {
 				s.holdings = append(s.holdings, trackerapi.ContentState{ID: cid, Complete: h.have == nil, Uploaded: h.uploaded, Downloaded: h.downloaded})
 				s.haves = append(s.haves, h.have)

@@ -18,7 +18,7 @@ import (
 	"peerflow/core/discover"
 	"peerflow/core/peer"
 	"peerflow/core/trackerapi"
-	"peerflow/flow"
+	"peerflow/flow/chunkset"
 )
 
 // Durability. bbolt fsyncs every transaction it commits (NoSync stays
@@ -215,7 +215,7 @@ type peerSnapshot struct {
 	addr     string
 	lastSeen time.Time
 	holdings []trackerapi.ContentState // when bits has dirtyHoldings; Have unset
-	haves    []*flow.Bitset            // Have of holdings[i] still to encode; nil when complete
+	haves    []*chunkset.Set           // Have of holdings[i] still to encode; nil when complete
 }
 
 // write commits a flush in one transaction.

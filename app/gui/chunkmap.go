@@ -12,7 +12,7 @@ import (
 
 	"peerflow/core"
 	"peerflow/core/content"
-	"peerflow/flow"
+	"peerflow/flow/chunkset"
 )
 
 // Colours of the chunk map. Peers take the palette in the order they first
@@ -119,7 +119,7 @@ func (c *chunkMap) replay(names []string, perChunk []int32) {
 
 // markEarlier gives the chunks of have that no event has named yet the
 // "earlier" colour: they were verified before this run.
-func (c *chunkMap) markEarlier(have *flow.Bitset) {
+func (c *chunkMap) markEarlier(have *chunkset.Set) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i := range have.All() {

@@ -10,7 +10,7 @@ import (
 
 	"peerflow/core"
 	"peerflow/core/content"
-	"peerflow/flow"
+	"peerflow/flow/chunkset"
 )
 
 // manifestOf describes a file of n chunks of 16 KiB, the last one short.
@@ -43,7 +43,7 @@ func TestChunkMapColours(t *testing.T) {
 	c.record(chunkEvent(1, core.OriginSource, m))
 	c.record(chunkEvent(2, "10.0.0.2:4000", m))
 	c.record(chunkEvent(3, "10.0.0.1:4000", m))
-	have := flow.NewBitset(40)
+	have := chunkset.New(40)
 	have.Set(3) // named by an event already: stays the peer's
 	have.Set(4)
 	c.markEarlier(have)

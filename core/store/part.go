@@ -16,7 +16,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"peerflow/core/content"
-	"peerflow/flow"
+	"peerflow/flow/chunkset"
 )
 
 // ErrHashMismatch is returned for chunk bytes whose SHA-256 is not the
@@ -37,9 +37,9 @@ type Part struct {
 	f    *os.File
 
 	mu       sync.Mutex
-	verified *flow.Bitset // verified and written (maybe not yet durable)
-	durable  *flow.Bitset // as last recorded in the database
-	dirty    int          // chunks verified since the last Sync
+	verified *chunkset.Set // verified and written (maybe not yet durable)
+	durable  *chunkset.Set // as last recorded in the database
+	dirty    int           // chunks verified since the last Sync
 	closed   bool
 }
 
@@ -83,13 +83,13 @@ func (s *Store) OpenPart(e Entry) (*Part, error) {
 		return nil, fmt.Errorf("open part file: %w", err)
 	}
 	p.f = f
-	p.durable = flow.NewBitset(m.NumChunks())
+	p.durable = chunkset.New(m.NumChunks())
 	err = s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketVerified).Get(e.ID[:])
 		if v == nil {
 			return nil
 		}
-		b, err := flow.BitsetFromBytes(v, m.NumChunks())
+		b, err := chunkset.FromBytes(v, m.NumChunks())
 		if err != nil {
 			return fmt.Errorf("stored chunk set: %w", err)
 		}
@@ -103,7 +103,7 @@ func (s *Store) OpenPart(e Entry) (*Part, error) {
 	// A part file shorter than the last durable chunk's end was truncated
 	// or replaced behind our back: trust none of it.
 	if p.durable.Count() > 0 && fi.Size() < p.maxDurableEnd() {
-		p.durable = flow.NewBitset(m.NumChunks())
+		p.durable = chunkset.New(m.NumChunks())
 	}
 	p.verified = p.durable.Clone()
 	return p, nil
@@ -126,7 +126,7 @@ func (p *Part) Manifest() *content.Manifest { return p.m }
 func (p *Part) Path() string { return p.path }
 
 // Have returns a copy of the verified chunk set.
-func (p *Part) Have() *flow.Bitset {
+func (p *Part) Have() *chunkset.Set {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.verified.Clone()

@@ -16,7 +16,7 @@ import (
 
 	"peerflow/core/content"
 	"peerflow/core/peer"
-	"peerflow/flow"
+	"peerflow/flow/chunkset"
 )
 
 // Client defaults.
@@ -266,7 +266,7 @@ func (c *Client) Manifest(ctx context.Context, id content.ID) (*content.Manifest
 type Holder struct {
 	Peer peer.ID
 	Addr string
-	Have *flow.Bitset // every chunk set when the peer is complete
+	Have *chunkset.Set // every chunk set when the peer is complete
 }
 
 // Holders returns live holders of m's content other than exclude (zero:
@@ -306,12 +306,12 @@ func decodeHolder(hi HolderInfo, chunks int) (Holder, error) {
 	}
 	h := Holder{Peer: hi.Peer, Addr: hi.Addr}
 	if hi.Complete {
-		h.Have = flow.NewBitset(chunks)
+		h.Have = chunkset.New(chunks)
 		h.Have.Fill()
 		return h, nil
 	}
 	var err error
-	h.Have, err = flow.BitsetFromBytes(hi.Have, chunks)
+	h.Have, err = chunkset.FromBytes(hi.Have, chunks)
 	return h, err
 }
 

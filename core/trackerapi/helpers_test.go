@@ -13,7 +13,7 @@ import (
 	"peerflow/core"
 	"peerflow/core/content"
 	"peerflow/core/peer"
-	"peerflow/flow"
+	"peerflow/flow/chunkset"
 	"peerflow/tracker"
 )
 
@@ -31,7 +31,7 @@ func testManifest(name string, chunks int, seed uint64) *content.Manifest {
 func testPeer(n byte) peer.ID { return peer.ID{0xff, n} }
 
 func haveOf(chunks int, set ...int) []byte {
-	b := flow.NewBitset(chunks)
+	b := chunkset.New(chunks)
 	for _, i := range set {
 		b.Set(i)
 	}

@@ -17,6 +17,7 @@ import (
 	"peerflow/core/store"
 	"peerflow/core/wire"
 	"peerflow/flow"
+	"peerflow/flow/chunkset"
 )
 
 // State is where a download stands.
@@ -155,7 +156,7 @@ type Download struct {
 
 	mu          sync.Mutex
 	peers       map[*session]*peerState
-	missing     *flow.Bitset
+	missing     *chunkset.Set
 	inflight    []uint8 // per chunk: outstanding requests (peers and origin)
 	origin      origin
 	plan        *flow.Plan
@@ -209,7 +210,7 @@ func (e *Engine) Download(entry store.Entry, part *store.Part, opts DownloadOpti
 		return nil, err
 	}
 	have := part.Have()
-	missing := flow.NewBitset(m.NumChunks())
+	missing := chunkset.New(m.NumChunks())
 	missing.Fill()
 	missing.AndNot(have)
 	ctx, cancel := context.WithCancel(e.ctx)
@@ -337,7 +338,7 @@ func (d *Download) missingBytes() int64 {
 }
 
 // Have returns the verified chunks.
-func (d *Download) Have() *flow.Bitset { return d.part.Have() }
+func (d *Download) Have() *chunkset.Set { return d.part.Have() }
 
 // Sources tells, for every chunk verified in this run, where it came from:
 // names[perChunk[i]], or -1 for a chunk not verified in this run. With it
@@ -684,7 +685,7 @@ func (d *Download) onReject(s *session, c int, reason wire.Reason) {
 		s.mu.Unlock()
 	case wire.ReasonChanged:
 		s.mu.Lock()
-		s.have = flow.NewBitset(d.m.NumChunks())
+		s.have = chunkset.New(d.m.NumChunks())
 		s.mu.Unlock()
 	}
 	d.mu.Lock()

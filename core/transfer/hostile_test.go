@@ -12,7 +12,7 @@ import (
 
 	"peerflow/core/peer"
 	"peerflow/core/wire"
-	"peerflow/flow"
+	"peerflow/flow/chunkset"
 )
 
 // silentPeer accepts connections for f, says it holds every chunk, takes
@@ -53,7 +53,7 @@ func silentPeer(t *testing.T, f testFile) Holder {
 				if err != nil {
 					return
 				}
-				all := flow.NewBitset(f.m.NumChunks())
+				all := chunkset.New(f.m.NumChunks())
 				all.Fill()
 				c.WriteBitfield(all.Bytes())
 				var m wire.Msg

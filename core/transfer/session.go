@@ -11,7 +11,7 @@ import (
 
 	"peerflow/core/peer"
 	"peerflow/core/wire"
-	"peerflow/flow"
+	"peerflow/flow/chunkset"
 )
 
 // maxQueuedRequests bounds what one peer may ask before it is answered;
@@ -35,9 +35,9 @@ type session struct {
 	started    time.Time
 
 	mu        sync.Mutex
-	have      *flow.Bitset // the remote's chunks
-	gotBits   bool         // its bitfield arrived
-	requests  []wire.Msg   // the remote's requests, oldest first
+	have      *chunkset.Set // the remote's chunks
+	gotBits   bool          // its bitfield arrived
+	requests  []wire.Msg    // the remote's requests, oldest first
 	reqSignal chan struct{}
 	bitfield  []byte    // a bitfield to send (first, or after a source switch)
 	outbox    []control // have, request and cancel frames to send, in order
@@ -51,7 +51,7 @@ func newSession(sw *swarm, c *wire.Conn, remote peer.ID, addr string, outbound b
 	s := &session{
 		sw: sw, c: c, remote: remote, addr: addr, outbound: outbound,
 		done:      make(chan struct{}),
-		have:      flow.NewBitset(sw.m.NumChunks()),
+		have:      chunkset.New(sw.m.NumChunks()),
 		reqSignal: make(chan struct{}, 1),
 		ctlSignal: make(chan struct{}, 1),
 		started:   time.Now(),
@@ -116,7 +116,7 @@ func (s *session) hasBitfield() bool {
 }
 
 // haveSnapshot returns a copy of the remote's chunk set.
-func (s *session) haveSnapshot() *flow.Bitset {
+func (s *session) haveSnapshot() *chunkset.Set {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.have.Clone()
@@ -151,7 +151,7 @@ func (s *session) readLoop() {
 		}
 		switch m.Type {
 		case wire.Bitfield:
-			have, err := flow.BitsetFromBytes(m.Payload, s.sw.m.NumChunks())
+			have, err := chunkset.FromBytes(m.Payload, s.sw.m.NumChunks())
 			putBuffer(m.Payload)
 			m.Payload = nil
 			if err != nil {

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"peerflow/core/store"
-	"peerflow/flow"
+	"peerflow/flow/chunkset"
 )
 
 // Source is where a swarm's chunks are served from.
@@ -40,7 +40,7 @@ const fileCheckEvery = time.Second
 
 // NewFileSource serves the complete library entry e.
 func NewFileSource(e store.Entry) *FileSource {
-	all := flow.NewBitset(e.Manifest.NumChunks())
+	all := chunkset.New(e.Manifest.NumChunks())
 	all.Fill()
 	return &FileSource{entry: e, all: all.Bytes()}
 }

@@ -18,7 +18,7 @@ import (
 	"peerflow/core/content"
 	"peerflow/core/peer"
 	"peerflow/core/store"
-	"peerflow/flow"
+	"peerflow/flow/chunkset"
 )
 
 // testFile is a random file and its manifest.
@@ -302,7 +302,7 @@ func TestLeecherFromLeecher(t *testing.T) {
 // partialSource serves a file but claims not to hold some chunks.
 type partialSource struct {
 	*FileSource
-	have *flow.Bitset
+	have *chunkset.Set
 }
 
 func (s partialSource) Has(i int) bool   { return s.have.Has(i) }
@@ -311,7 +311,7 @@ func (s partialSource) Bitfield() []byte { return s.have.Bytes() }
 // seedAllBut makes p seed f without the given chunks.
 func (p *testPeer) seedAllBut(t *testing.T, f testFile, without ...int) {
 	fi, _ := os.Stat(f.path)
-	have := flow.NewBitset(f.m.NumChunks())
+	have := chunkset.New(f.m.NumChunks())
 	have.Fill()
 	for _, c := range without {
 		have.Clear(c)
