@@ -18,7 +18,7 @@ SHOT_PKGS  := xvfb xauth imagemagick xdotool iproute2
 # them) also run under the race detector.
 RACE_PKGS := ./core/... ./tracker/... ./app/gui/...
 
-.PHONY: all deps build run test check bench package screenshot clean
+.PHONY: all deps build run test check bench bench-swarm package screenshot clean
 
 all: build
 
@@ -44,6 +44,37 @@ check:
 
 bench: deps
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+# The swarm benchmark (TestSwarmBench in swarm_test.go): real peerflow
+# processes, a tracker, one sharer and N getters that seed, all on
+# 127.0.0.1 inside the isolated namespace .ci/netns (needs root or user
+# namespaces); it prints, per run, T (until every getter has the file),
+# the P2P bound T*, T/T*, the sharer's uploaded copies and p50/p99 getter
+# times, then the median and range over the runs. Variables (rates and
+# sizes as peerflow reads them: MiB = 2^20, MB = 10^6):
+#   N=4             getters, started at once
+#   SIZE=256MiB     file size
+#   UP=20MiB/s      upload limit of every getter
+#   SHARER_UP=$(UP) upload limit of the sharer
+#   CAPS=           comma-separated getter upload limits instead of UP;
+#                   getter i gets cap i mod the count (e.g. 20MiB/s,2MiB/s)
+#   LATE=           e.g. 5s: the last getter starts that long after the rest
+#   RUNS=3          runs
+# e.g. make bench-swarm N=8 SIZE=128MiB UP=10MiB/s
+N         ?= 4
+SIZE      ?= 256MiB
+UP        ?= 20MiB/s
+SHARER_UP ?= $(UP)
+CAPS      ?=
+LATE      ?=
+RUNS      ?= 3
+
+# Modules are downloaded first: the proxy is unreachable in the namespace.
+bench-swarm: build
+	$(GO) mod download
+	./.ci/netns $(GO) test -run '^TestSwarmBench$$' -count 1 -timeout 60m -v . -args \
+		-swarm.n $(N) -swarm.size $(SIZE) -swarm.up $(UP) -swarm.sharer-up $(SHARER_UP) -swarm.runs $(RUNS) \
+		$(if $(CAPS),-swarm.caps $(CAPS)) $(if $(LATE),-swarm.late $(LATE))
 
 package: deps
 	$(GO) install $(FYNE_CMD)

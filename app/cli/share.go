@@ -2,17 +2,21 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strconv"
 
 	"peerflow/core"
+	"peerflow/core/content"
 )
 
 func runShare(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("share", "share PATH... [--tracker ADDR]... [--listen ADDR] [--data DIR] [--origin URL] [--up-limit RATE] [--token T]",
-		"Shares each file (a folder: the files directly inside it), prints one share link\nper file, and seeds until interrupted (Ctrl-C).", stderr)
+	fs := newFlags("share", "share PATH... [--tracker ADDR]... [--listen ADDR] [--data DIR] [--origin URL] [--up-limit RATE] [--token T] [--json]",
+		"Shares each file (a folder: the files directly inside it), prints one share link\nper file, and seeds until interrupted (Ctrl-C). When it stops it says, per file,\nhow much it uploaded: bytes, copies of the file (uploaded / size) and peers.", stderr)
 	var trackers trackerList
 	fs.Var(&trackers, "tracker", "tracker `ADDR` (host:port) to publish to; repeatable (default: trackers found on the LAN)")
 	listen := addrFlag("0.0.0.0:0")
@@ -22,6 +26,7 @@ func runShare(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var upLimit rateFlag
 	fs.Var(&upLimit, "up-limit", "upload rate limit `RATE`, e.g. 500KB/s, 20MB/s; 0 = unlimited")
 	token := fs.String("token", "", "publish `T`oken, for trackers that require one")
+	asJSON := fs.Bool("json", false, "when stopped, also print on stdout one JSON object per shared file: content_id, name, size, uploaded, copies, peers_served")
 	verbose := fs.Bool("v", false, "log more")
 	paths, err := parseArgs(fs, args)
 	if err != nil {
@@ -60,9 +65,11 @@ func runShare(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			fmt.Fprintf(stderr, "peerflow share: %v; sharing anyway, peers find this node once a tracker appears on the LAN\n", explain(err))
 		}
 	}
+	var ids []content.ID // shared so far, each once, in order
 	for _, path := range files {
 		shared, err := n.Share(ctx, path, core.ShareOptions{Origin: *origin})
 		if interrupted(ctx) {
+			reportUploads(n, ids, *asJSON, stdout, stderr)
 			return ExitInterrupted
 		}
 		if err != nil {
@@ -70,10 +77,80 @@ func runShare(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return ExitFailure
 		}
 		fmt.Fprintln(stdout, shared.Link)
+		if id := shared.Manifest.ID(); !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
 	}
 	fmt.Fprintf(stderr, "seeding %d file(s) on %s; press Ctrl-C to stop\n", len(files), n.Addr())
 	<-ctx.Done()
+	reportUploads(n, ids, *asJSON, stdout, stderr)
 	return ExitInterrupted
+}
+
+// shareReport is what share prints with --json, one object per line and
+// shared file, when it stops. Copies is Uploaded / Size: how many times
+// over this node sent the file (0 for an empty file).
+type shareReport struct {
+	ContentID   string  `json:"content_id"`
+	Name        string  `json:"name"`
+	Size        int64   `json:"size"`
+	Uploaded    int64   `json:"uploaded"`
+	Copies      float64 `json:"copies"`
+	PeersServed int     `json:"peers_served"`
+}
+
+// reportUploads tells, per content in ids, what the node uploaded since it
+// started: one line on stderr ("uploaded 312.0 MiB of movie.mkv (1.22
+// copies) to 4 peers") and, with asJSON, one JSON object on stdout.
+func reportUploads(n *core.Node, ids []content.ID, asJSON bool, stdout, stderr io.Writer) {
+	if len(ids) == 0 {
+		return
+	}
+	items, err := n.Library()
+	if err != nil {
+		fmt.Fprintf(stderr, "peerflow share: the upload totals are unknown: %v\n", err)
+		return
+	}
+	byID := make(map[content.ID]core.Item, len(items))
+	for _, it := range items {
+		byID[it.ID] = it
+	}
+	enc := json.NewEncoder(stdout)
+	for _, id := range ids {
+		it, ok := byID[id]
+		if !ok || it.Manifest == nil {
+			continue
+		}
+		r := shareReport{
+			ContentID: id.String(), Name: it.Manifest.Name, Size: it.Manifest.Size,
+			Uploaded: it.Stats.Uploaded, PeersServed: it.Stats.PeersServed,
+		}
+		if r.Size > 0 {
+			r.Copies = float64(r.Uploaded) / float64(r.Size)
+		}
+		peers := "peers"
+		if r.PeersServed == 1 {
+			peers = "peer"
+		}
+		fmt.Fprintf(stderr, "uploaded %s of %s (%.2f copies) to %d %s\n", formatBinaryBytes(r.Uploaded), r.Name, r.Copies, r.PeersServed, peers)
+		if asJSON {
+			enc.Encode(r) // one line each
+		}
+	}
+}
+
+// formatBinaryBytes formats a byte count in binary units (1 MiB = 2^20
+// bytes), one decimal.
+func formatBinaryBytes(b int64) string {
+	switch {
+	case b >= 1<<30:
+		return strconv.FormatFloat(float64(b)/(1<<30), 'f', 1, 64) + " GiB"
+	case b >= 1<<20:
+		return strconv.FormatFloat(float64(b)/(1<<20), 'f', 1, 64) + " MiB"
+	case b >= 1<<10:
+		return strconv.FormatFloat(float64(b)/(1<<10), 'f', 1, 64) + " KiB"
+	}
+	return strconv.FormatInt(b, 10) + " B"
 }
 
 // expandPaths replaces each folder by the files directly inside it.
