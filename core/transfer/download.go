@@ -1,9 +1,7 @@
 package transfer
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +12,7 @@ import (
 
 	"peerflow/core/content"
 	"peerflow/core/peer"
+	"peerflow/core/sched"
 	"peerflow/core/store"
 	"peerflow/core/wire"
 	"peerflow/flow"
@@ -102,31 +101,24 @@ type Result struct {
 	Refetched int
 }
 
-// Tuning of the scheduler.
+// Timing of the download's own loop; scheduling decisions and their
+// tuning are package sched's.
 const (
 	tickEvery         = 100 * time.Millisecond
-	minReplanGap      = 100 * time.Millisecond // between replans for drift or news
-	minUrgentGap      = 10 * time.Millisecond  // between replans while a peer is idle
 	syncEvery         = 250 * time.Millisecond // durability lag: chunks verified since are fetched again after a crash
 	writebackEvery    = 16 << 20               // start disk writeback after this many new bytes
-	holdersEvery      = 15 * time.Second
+	holdersEvery      = 5 * time.Second
 	holdersEveryStall = 3 * time.Second
 	holdersEveryAlone = time.Second // no peer yet: ask often
 	dialRetryAfter    = 30 * time.Second
 	maxDialsAtOnce    = 8
-	busyBackoff       = time.Second
-	minStallTimeout   = 4 * time.Second
-	stallBackoff      = 5 * time.Second  // a stalled peer sits out the plans this long
-	reprobeAfter      = 30 * time.Second // a peer left without work is measured afresh after this
-	driftTolerance    = 0.35             // replan when a measured rate moves this far from the planned one
-	endgameCopies     = 2                // at most this many extra requests for one chunk
 	originWorkers     = 2
-	// DefaultOriginRate is assumed for the origin until measured: low, so
-	// that peers are preferred and the origin gets what they cannot do.
-	DefaultOriginRate = 256 << 10
 )
 
 // Download fetches one content. Create it with Engine.Download.
+//
+// Lock order: d.mu, then sw.mu, then s.mu of a session; the scheduler
+// (d.s) is guarded by d.mu.
 type Download struct {
 	e     *Engine
 	sw    *swarm
@@ -154,50 +146,24 @@ type Download struct {
 	ownClient bool
 	flush     chan struct{} // wakes the syncer to start writeback
 
-	mu          sync.Mutex
-	peers       map[*session]*peerState
-	missing     *chunkset.Set
-	inflight    []uint8 // per chunk: outstanding requests (peers and origin)
-	origin      origin
-	plan        *flow.Plan
-	planPeers   []flow.Peer
-	lastPlan    time.Time
-	replan      bool
-	paused      bool
-	state       State
-	err         error
-	result      Result
-	done0       int // chunks verified before this run
-	bytes       int64
-	rate        meter
-	unavailable int
-	settled     bool // peers had their chance to connect; see settledLocked
-	finding     bool // findPeers is running
-	looked      bool // the holder source answered at least once
-	dialing     map[string]bool
-	dialFailed  map[string]time.Time
-	lastSync    time.Time
-	unflushed   int64 // bytes written since writeback was last started
+	mu         sync.Mutex
+	s          *sched.Download
+	sessions   map[peer.ID]*session // the connection the scheduler's peer is on
+	originBad  error                // why the origin is no longer used
+	state      State
+	err        error
+	result     Result
+	rate       sched.Meter
+	finding    bool // findPeers is running
+	dialing    map[string]bool
+	dialFailed map[string]time.Time
+	lastSync   time.Time
+	unflushed  int64 // bytes written since writeback was last started
 	// chunkSrc names, per chunk verified in this run, where it came from
 	// (an index into srcNames; -1: not in this run), for late subscribers.
 	chunkSrc []int32
 	srcNames []string
 	srcIndex map[string]int32
-}
-
-// peerState is the download's view of one connected peer.
-type peerState struct {
-	s           *session
-	queue       []int             // planned chunks, in order
-	inflight    map[int]time.Time // requested chunks → when
-	meter       meter
-	planRate    float64
-	busyFrom    time.Time // when inflight became non-empty
-	busyAcc     time.Duration
-	backoff     time.Time // Busy reject: do not ask before
-	lastData    time.Time
-	lastRequest time.Time
-	ready       bool // its bitfield arrived: it can be planned for
 }
 
 // Download starts fetching the library entry e (a download, not complete)
@@ -209,15 +175,20 @@ func (e *Engine) Download(entry store.Entry, part *store.Part, opts DownloadOpti
 	if err != nil {
 		return nil, err
 	}
-	have := part.Have()
-	missing := chunkset.New(m.NumChunks())
-	missing.Fill()
-	missing.AndNot(have)
+	start := time.Now()
+	sc, err := sched.NewDownload(sched.Config{
+		Size: m.Size, ChunkSize: m.ChunkSize, Have: part.Have(),
+		Order: opts.Order, From: opts.From, Self: e.cfg.Self, Depth: e.cfg.Depth,
+		Origin: opts.Origin != "", Start: start,
+	})
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(e.ctx)
 	d := &Download{
 		e: e, sw: sw, m: m, entry: entry, part: part, opts: opts,
 		log:        e.log.With("content", m.ID().Short()),
-		start:      time.Now(),
+		start:      start,
 		ctx:        ctx,
 		cancel:     cancel,
 		done:       make(chan struct{}),
@@ -226,17 +197,13 @@ func (e *Engine) Download(entry store.Entry, part *store.Part, opts DownloadOpti
 		syncs:      make(chan struct{}, 1),
 		flush:      make(chan struct{}, 1),
 		originWake: make(chan struct{}, 1),
-		peers:      make(map[*session]*peerState),
-		missing:    missing,
-		inflight:   make([]uint8, m.NumChunks()),
+		s:          sc,
+		sessions:   make(map[peer.ID]*session),
 		state:      StateConnecting,
-		done0:      have.Count(),
 		dialing:    make(map[string]bool),
 		dialFailed: make(map[string]time.Time),
-		lastSync:   time.Now(),
-		replan:     true,
+		lastSync:   start,
 		result:     Result{Sources: make(map[string]int64)},
-		origin:     origin{url: opts.Origin, inflight: make(map[int]bool)},
 		chunkSrc:   make([]int32, m.NumChunks()),
 		srcIndex:   make(map[string]int32),
 	}
@@ -316,25 +283,16 @@ func (d *Download) Progress() Progress {
 	defer d.mu.Unlock()
 	return Progress{
 		State:       d.state,
-		Chunks:      d.m.NumChunks(),
-		Done:        d.m.NumChunks() - d.missing.Count(),
+		Chunks:      d.s.Chunks(),
+		Done:        d.s.Chunks() - d.s.Missing(),
 		Size:        d.m.Size,
-		Bytes:       d.m.Size - d.missingBytes(),
-		Rate:        d.rate.rate,
-		Peers:       len(d.peers),
-		Unavailable: d.unavailable,
+		Bytes:       d.m.Size - d.s.MissingBytes(),
+		Rate:        d.rate.Rate(),
+		Peers:       d.s.Peers(),
+		Unavailable: d.s.Unavailable(),
 		OriginBytes: d.result.OriginBytes,
 		Err:         d.err,
 	}
-}
-
-// missingBytes is the size of the missing chunks; d.mu held.
-func (d *Download) missingBytes() int64 {
-	n := int64(d.missing.Count()) * d.m.ChunkSize
-	if last := d.m.NumChunks() - 1; last >= 0 && d.missing.Has(last) {
-		n -= d.m.ChunkSize - d.m.ChunkLen(last)
-	}
-	return n
 }
 
 // Have returns the verified chunks.
@@ -360,15 +318,29 @@ func (d *Download) noteSourceLocked(c int, source string) {
 	d.chunkSrc[c] = k
 }
 
+// accountLocked records n fresh bytes of chunk c from source; d.mu held.
+func (d *Download) accountLocked(c int, n int64, source string, now time.Time) {
+	if d.unflushed += n; d.unflushed >= writebackEvery {
+		d.unflushed = 0
+		signal(d.flush)
+	}
+	d.rate.Add(n)
+	d.result.Bytes += n
+	d.result.Sources[source] += n
+	d.noteSourceLocked(c, source)
+	if d.s.Complete() {
+		d.result.Duration = now.Sub(d.start)
+	}
+}
+
 // Pause stops requesting chunks; connected peers are still served.
 func (d *Download) Pause() {
 	d.mu.Lock()
-	if d.paused || d.finishedLocked() {
+	if d.s.Paused() || d.finishedLocked() {
 		d.mu.Unlock()
 		return
 	}
-	d.paused = true
-	cancels := d.dropAllRequestsLocked()
+	cancels := d.requestsLocked(d.s.Pause(time.Now()))
 	d.mu.Unlock()
 	sendCancels(cancels)
 	d.setState(StatePaused)
@@ -377,8 +349,8 @@ func (d *Download) Pause() {
 // Resume continues a paused download.
 func (d *Download) Resume() {
 	d.mu.Lock()
-	was := d.paused
-	d.paused, d.replan = false, true
+	was := d.s.Paused()
+	d.s.Resume()
 	d.mu.Unlock()
 	if was {
 		d.setState(StateDownloading)
@@ -390,7 +362,7 @@ func (d *Download) Resume() {
 func (d *Download) Paused() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.paused
+	return d.s.Paused()
 }
 
 // stop ends the download without finishing it; it can resume later.
@@ -428,8 +400,8 @@ func (d *Download) setState(s State) {
 	}
 }
 
-// run is the scheduler: it replans, keeps every peer's pipeline full,
-// watches rates and stalls, finds peers, and finishes the download.
+// run is the download's loop: it lets the scheduler act, ticks it, finds
+// peers, and finishes the download.
 func (d *Download) run() {
 	defer close(d.done)
 	defer func() {
@@ -454,7 +426,7 @@ func (d *Download) run() {
 		case <-ticker.C:
 			d.tick()
 		case <-holders.C:
-			// Asking trackers and dialing take seconds; the scheduler goes on.
+			// Asking trackers and dialing take seconds; the loop goes on.
 			d.mu.Lock()
 			if !d.finding {
 				d.finding = true
@@ -468,16 +440,16 @@ func (d *Download) run() {
 			}
 			wait := holdersEvery
 			switch {
-			case len(d.peers) == 0:
+			case d.s.Peers() == 0:
 				wait = holdersEveryAlone
-			case d.unavailable > 0:
+			case d.s.Unavailable() > 0:
 				wait = holdersEveryStall
 			}
 			d.mu.Unlock()
 			holders.Reset(wait)
 		}
 		d.mu.Lock()
-		complete, failed := d.missing.Count() == 0, d.err
+		complete, failed := d.s.Complete(), d.err
 		d.mu.Unlock()
 		if failed != nil {
 			d.shutdown(StateFailed, failed)
@@ -519,7 +491,7 @@ func (d *Download) shutdown(s State, err error) {
 	d.stopSync()
 	<-d.syncDone
 	d.mu.Lock()
-	cancels := d.dropAllRequestsLocked()
+	cancels := d.requestsLocked(d.s.DropAll(time.Now()))
 	d.state, d.err = s, err
 	d.sw.mu.Lock()
 	if d.sw.dl == d {
@@ -550,6 +522,19 @@ type request struct {
 	chunk int
 }
 
+// requestsLocked puts the scheduler's requests on their sessions; d.mu
+// held. A request for a peer that has just gone is dropped: the
+// scheduler hears of its leaving next.
+func (d *Download) requestsLocked(rs []sched.Request) []request {
+	out := make([]request, 0, len(rs))
+	for _, r := range rs {
+		if s := d.sessions[r.Peer]; s != nil {
+			out = append(out, request{s, r.Chunk})
+		}
+	}
+	return out
+}
+
 // sendCancels and sendRequests go through each session's control loop:
 // a peer that reads slowly must not hold up the caller.
 func sendCancels(rs []request) {
@@ -575,135 +560,95 @@ func writeRequests(s *session, rs []request) {
 	}
 }
 
-// dropAllRequestsLocked forgets every outstanding request and plan; it
-// returns the cancels to send.
-func (d *Download) dropAllRequestsLocked() []request {
-	var out []request
-	for _, ps := range d.peers {
-		for c := range ps.inflight {
-			out = append(out, request{ps.s, c})
-		}
-		ps.stopBusy(time.Now())
-		clear(ps.inflight)
-		ps.queue = nil
-	}
-	clear(d.inflight)
-	clear(d.origin.inflight)
-	d.origin.queue = nil
-	return out
-}
+// The download is the model its sessions report to (see model).
 
-func (ps *peerState) addInflight(c int, now time.Time) {
-	if len(ps.inflight) == 0 {
-		ps.busyFrom = now
-	}
-	ps.inflight[c] = now
-	ps.lastRequest = now
-}
-
-func (ps *peerState) removeInflight(c int, now time.Time) bool {
-	if _, ok := ps.inflight[c]; !ok {
-		return false
-	}
-	delete(ps.inflight, c)
-	if len(ps.inflight) == 0 {
-		ps.stopBusy(now)
-	}
-	return true
-}
-
-func (ps *peerState) stopBusy(now time.Time) {
-	if !ps.busyFrom.IsZero() {
-		ps.busyAcc += now.Sub(ps.busyFrom)
-		ps.busyFrom = time.Time{}
-	}
-}
-
-// peerJoined starts using a newly connected peer.
+// peerJoined starts using a newly connected peer. A peer connected
+// before this download began sent its bitfield already: it is ready at
+// once.
 func (d *Download) peerJoined(s *session) {
 	d.mu.Lock()
-	if d.peers[s] == nil && !s.closed() {
-		// A peer connected before this download began sent its bitfield
-		// already: it is ready at once.
-		d.peers[s] = &peerState{s: s, inflight: make(map[int]time.Time), ready: s.hasBitfield()}
-		d.replan = true
+	joined := false
+	if !s.closed() && d.sessions[s.remote] != s {
+		if d.sessions[s.remote] != nil {
+			d.s.RemovePeer(s.remote) // replaced by this newer connection
+		}
+		d.sessions[s.remote] = s
+		d.s.AddPeer(s.remote, s.haveSnapshot(), s.rtt())
+		joined = true
 	}
 	d.mu.Unlock()
-	d.emit(Event{Kind: EventPeer, Peer: s.remote, Source: s.addr, Joined: true})
-	d.wake()
+	if joined {
+		d.emit(Event{Kind: EventPeer, Peer: s.remote, Source: s.addr, Joined: true})
+		d.wake()
+	}
 }
 
 // peerLeft gives a departed peer's chunks back to the planner.
 func (d *Download) peerLeft(s *session) {
 	d.mu.Lock()
-	ps := d.peers[s]
-	if ps != nil {
-		for c := range ps.inflight {
-			d.inflight[c]--
-		}
-		delete(d.peers, s)
-		d.replan = true
+	left := d.sessions[s.remote] == s
+	if left {
+		delete(d.sessions, s.remote)
+		d.s.RemovePeer(s.remote)
 	}
 	d.mu.Unlock()
-	if ps != nil {
+	if left {
 		d.emit(Event{Kind: EventPeer, Peer: s.remote, Source: s.addr})
 		d.wake()
 	}
 }
 
-// peerChanged notes a new bitfield from a peer.
-func (d *Download) peerChanged(s *session) {
+// bitfield notes a peer's new chunk set; the download keeps have.
+func (d *Download) bitfield(s *session, have *chunkset.Set) {
 	d.mu.Lock()
-	if ps := d.peers[s]; ps != nil {
-		ps.ready = true
+	if d.sessions[s.remote] == s {
+		d.s.Bitfield(s.remote, have) // its length was checked by the decoder
 	}
-	d.replan = true
 	d.mu.Unlock()
 	d.wake()
 }
 
-// peerHas notes a have from a peer: a chunk we miss became available.
-func (d *Download) peerHas(s *session, c int) {
+// have notes that a peer now holds chunk c.
+func (d *Download) have(s *session, c int) {
 	d.mu.Lock()
-	wanted := d.missing.Has(c) && d.inflight[c] == 0
-	if wanted {
-		d.replan = true
+	if d.sessions[s.remote] == s {
+		d.s.Have(s.remote, c)
 	}
 	d.mu.Unlock()
-	if wanted {
-		d.wake()
-	}
+	d.wake()
 }
 
-// onReject handles a refused request.
-func (d *Download) onReject(s *session, c int, reason wire.Reason) {
-	now := time.Now()
+// rejected handles a refused request.
+func (d *Download) rejected(s *session, c int, reason wire.Reason) {
+	why := sched.RefusedOther
 	switch reason {
+	case wire.ReasonBusy:
+		why = sched.RefusedBusy
 	case wire.ReasonNotHeld:
-		s.mu.Lock()
-		s.have.Clear(c)
-		s.mu.Unlock()
+		why = sched.RefusedNotHeld
 	case wire.ReasonChanged:
-		s.mu.Lock()
-		s.have = chunkset.New(d.m.NumChunks())
-		s.mu.Unlock()
+		why = sched.RefusedChanged
 	}
 	d.mu.Lock()
-	if ps := d.peers[s]; ps != nil && ps.removeInflight(c, now) {
-		d.inflight[c]--
-		if reason == wire.ReasonBusy {
-			ps.backoff = now.Add(busyBackoff)
-		}
-		d.replan = true
+	if d.sessions[s.remote] == s {
+		d.s.Reject(s.remote, c, why, time.Now())
 	}
 	d.mu.Unlock()
 	d.wake()
 }
 
-// onData handles a received chunk on the connection's reader goroutine:
+// wants reports whether chunk c is in flight at s: only then is its data
+// read.
+func (d *Download) wants(s *session, c int) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.sessions[s.remote] == s && d.s.Requested(s.remote, c)
+}
+
+// data handles a received chunk on the connection's reader goroutine:
 // verify, write, account, and refill this peer's pipeline at once. It
 // returns false when the peer sent bad bytes and was banned.
-func (d *Download) onData(s *session, c int, off uint32, data []byte) bool {
+func (d *Download) data(s *session, c int, off uint32, data []byte) bool {
 	if off != 0 || int64(len(data)) != d.m.ChunkLen(c) {
 		return true // not a whole chunk: we never ask for those
 	}
@@ -723,53 +668,17 @@ func (d *Download) onData(s *session, c int, off uint32, data []byte) bool {
 	}
 	n := int64(len(data))
 	d.mu.Lock()
-	ps := d.peers[s]
-	var rate float64
-	if ps != nil {
-		if ps.removeInflight(c, now) {
-			d.inflight[c]--
-		}
-		ps.meter.add(n)
-		ps.lastData = now
-		rate = ps.meter.rate
+	var out sched.Sends
+	if d.sessions[s.remote] == s {
+		out = d.s.Received(s.remote, c, n, fresh, now)
 	}
-	var cancels []request
+	rate := d.s.Rate(s.remote)
 	if fresh {
-		d.missing.Clear(c)
-		d.bytes += n
-		if d.unflushed += n; d.unflushed >= writebackEvery {
-			d.unflushed = 0
-			signal(d.flush)
-		}
-		d.rate.add(n)
-		d.result.Bytes += n
-		d.result.Sources[s.addr] += n
-		d.noteSourceLocked(c, s.addr)
-		// Endgame duplicates of this chunk elsewhere are now useless.
-		if d.inflight[c] > 0 {
-			for _, other := range d.peers {
-				if other.removeInflight(c, now) {
-					d.inflight[c]--
-					cancels = append(cancels, request{other.s, c})
-				}
-			}
-			d.origin.queue = slices.DeleteFunc(d.origin.queue, func(x int) bool { return x == c })
-		}
+		d.accountLocked(c, n, s.addr, now)
 	} else {
 		d.result.Refetched++
 	}
-	var reqs []request
-	if ps != nil && !d.paused {
-		reqs = d.fillLocked(ps, now, nil)
-		if len(ps.queue) == 0 && len(reqs) == 0 {
-			d.replan = true
-			signal(d.kick) // this peer ran dry
-		}
-	}
-	complete := d.missing.Count() == 0
-	if complete && fresh {
-		d.result.Duration = now.Sub(d.start)
-	}
+	cancels, reqs := d.requestsLocked(out.Cancels), d.requestsLocked(out.Requests)
 	d.mu.Unlock()
 	s.downloaded.Add(n)
 	if fresh {
@@ -781,274 +690,54 @@ func (d *Download) onData(s *session, c int, off uint32, data []byte) bool {
 		d.emit(Event{Kind: EventChunk, Chunk: c, Source: s.addr, Peer: s.remote, Bytes: n, Rate: rate})
 		d.sw.broadcastHave(c)
 	}
-	if complete {
+	if out.Wake {
 		d.wake()
 	}
 	return true
 }
 
-// requested reports whether chunk c is in flight at s: only then is its
-// data read.
-func (d *Download) requested(s *session, c int) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	ps := d.peers[s]
-	if ps == nil {
-		return false
-	}
-	_, ok := ps.inflight[c]
-	return ok
-}
-
-// depth is how many requests to keep in flight at a peer: enough bytes to
-// cover its rate times the round trip, and at least the configured depth.
-func (d *Download) depth(ps *peerState) int {
-	rtt := ps.s.rtt()
-	extra := int(ps.meter.rate * rtt.Seconds() / float64(d.m.ChunkSize))
-	return min(d.e.cfg.Depth+extra, 32)
-}
-
-// fillLocked moves chunks from ps's queue into flight, up to its depth.
-func (d *Download) fillLocked(ps *peerState, now time.Time, out []request) []request {
-	if now.Before(ps.backoff) || ps.s.closed() {
-		return out
-	}
-	depth := d.depth(ps)
-	for len(ps.inflight) < depth && len(ps.queue) > 0 {
-		c := ps.queue[0]
-		ps.queue = ps.queue[1:]
-		if !d.missing.Has(c) || d.inflight[c] > 0 {
-			continue
-		}
-		out = d.requestLocked(ps, c, now, out)
-	}
-	return out
-}
-
-// requestLocked puts chunk c in flight at ps and adds the request to out.
-func (d *Download) requestLocked(ps *peerState, c int, now time.Time, out []request) []request {
-	ps.addInflight(c, now)
-	d.inflight[c]++
-	return append(out, request{ps.s, c})
-}
-
-// schedule replans when needed and fills every pipeline; in the endgame it
-// asks for outstanding chunks from more peers.
+// schedule lets the scheduler replan and fill every pipeline, and sends
+// what it decided.
 func (d *Download) schedule() {
 	now := time.Now()
 	d.mu.Lock()
-	if d.paused || d.finishedLocked() {
+	if d.finishedLocked() {
 		d.mu.Unlock()
 		return
 	}
-	if d.settledLocked(now) && d.replan {
-		gap := minReplanGap
-		if d.idlePeerLocked(now) {
-			gap = minUrgentGap
-		}
-		if wait := gap - now.Sub(d.lastPlan); wait > 0 {
-			d.soon.Reset(wait)
-		} else {
-			d.replanLocked(now)
-		}
+	d.s.SetDiscovery(false, len(d.dialing))
+	out := d.s.Schedule(now)
+	if at := d.s.WakeAt(); !at.IsZero() {
+		d.soon.Reset(at.Sub(now))
 	}
-	var reqs []request
-	for _, ps := range d.peers {
-		reqs = d.fillLocked(ps, now, reqs)
+	if err := d.s.PlanError(); err != nil {
+		d.log.Error("plan chunks", "err", err)
 	}
-	reqs = d.endgameLocked(now, reqs)
-	wakeOrigin := len(d.origin.queue) > 0
+	reqs := d.requestsLocked(out.Requests)
 	state := StateDownloading
 	switch {
-	case !d.settled || (len(d.peers) == 0 && !d.origin.usable()):
+	case d.s.Paused():
+		state = StatePaused
+	case !d.s.Settled() || (d.s.Peers() == 0 && !d.s.OriginUsable()):
 		state = StateConnecting
-	case d.unavailable > 0 && d.unavailable == d.missing.Count():
+	case d.s.Unavailable() > 0 && d.s.Unavailable() == d.s.Missing():
 		state = StateStalled
 	}
 	d.mu.Unlock()
 	sendRequests(reqs)
-	if wakeOrigin {
+	if out.Origin {
 		signal(d.originWake)
 	}
 	d.setState(state)
 }
 
-// settleTime bounds how long a download waits for its first peers before
-// it plans without them (giving the origin everything, or reporting the
-// chunks unavailable).
-const settleTime = 2 * time.Second
-
-// settledLocked reports whether planning may begin: a peer is ready, or
-// every known holder was tried, or settleTime passed. Until then a chunk
-// held only by a peer still connecting would look unavailable.
-func (d *Download) settledLocked(now time.Time) bool {
-	if !d.settled {
-		connecting := len(d.dialing) > 0
-		anyReady := false
-		for _, ps := range d.peers {
-			anyReady = anyReady || ps.ready
-			connecting = connecting || !ps.ready
-		}
-		d.settled = anyReady || (d.looked && !connecting) || now.Sub(d.start) >= settleTime
-	}
-	return d.settled
-}
-
-// idlePeerLocked reports whether a usable peer has nothing to do: then a
-// pending replan should not wait for the usual gap.
-func (d *Download) idlePeerLocked(now time.Time) bool {
-	for _, ps := range d.peers {
-		if len(ps.queue) == 0 && len(ps.inflight) == 0 && !now.Before(ps.backoff) {
-			return true
-		}
-	}
-	return false
-}
-
-// replanLocked asks the planner for fresh per-peer queues covering every
-// missing chunk that is not already in flight.
-func (d *Download) replanLocked(now time.Time) {
-	d.replan = false
-	d.lastPlan = now
-	need := d.missing.Clone()
-	for c, v := range d.inflight {
-		if v > 0 {
-			need.Clear(c)
-		}
-	}
-	states := make([]*peerState, 0, len(d.peers))
-	measured := true
-	for _, ps := range d.peers {
-		// A peer that just refused or stalled sits out a while.
-		if ps.ready && !ps.s.closed() && !now.Before(ps.backoff) {
-			measured = measured && ps.meter.measured
-			states = append(states, ps)
-		}
-	}
-	// A stable order keeps plans comparable from one replan to the next.
-	slices.SortFunc(states, func(a, b *peerState) int { return bytes.Compare(a.s.remote[:], b.s.remote[:]) })
-	peers := make([]flow.Peer, len(states))
-	for i, ps := range states {
-		peers[i] = flow.Peer{ID: ps.s.remote.String(), Has: ps.s.haveSnapshot(), Rate: ps.meter.planRate()}
-		ps.planRate = float64(ps.meter.planRate())
-	}
-	opts := flow.Options{
-		ChunkSize: d.m.ChunkSize,
-		Order:     d.opts.Order,
-		From:      d.opts.From,
-		Seed:      binary.BigEndian.Uint64(d.e.cfg.Self[:8]),
-	}
-	// Until every peer's rate is measured the planner could not tell
-	// whether the origin would finish sooner, so it gets only what no
-	// peer holds; after that it competes at its own (measured) rate.
-	useOrigin := d.origin.usable()
-	if useOrigin && measured {
-		opts.OriginRate = int64(d.origin.meter.rate)
-		if opts.OriginRate <= 0 {
-			opts.OriginRate = DefaultOriginRate
-		}
-	}
-	var plan *flow.Plan
-	var err error
-	if d.plan != nil {
-		plan, err = flow.Replan(d.plan, d.planPeers, need, peers, opts)
-	} else {
-		plan, err = flow.Compute(need, peers, opts)
-	}
-	if err != nil {
-		d.log.Error("plan chunks", "err", err)
-		return
-	}
-	d.plan, d.planPeers = plan, peers
-	for i, ps := range states {
-		ps.queue = plan.Queues[i]
-		d.log.Debug("plan", "peer", ps.s.addr, "rate", int64(ps.planRate), "queue", len(ps.queue), "inflight", len(ps.inflight), "t", now.Sub(d.start))
-	}
-	d.origin.queue = plan.Origin
-	d.unavailable = len(plan.Unavailable)
-	if useOrigin {
-		d.origin.queue = append(d.origin.queue, plan.Unavailable...)
-		d.unavailable = 0
-	}
-}
-
-// endgameLocked: when no chunk is left to plan but some are still in
-// flight, idle peers that hold them ask too; the first copy wins and the
-// others are cancelled.
-func (d *Download) endgameLocked(now time.Time, out []request) []request {
-	for _, ps := range d.peers {
-		if len(ps.queue) > 0 {
-			return out
-		}
-	}
-	if len(d.origin.queue) > 0 {
-		return out
-	}
-	for _, ps := range d.peers {
-		if now.Before(ps.backoff) || ps.s.closed() {
-			continue
-		}
-		depth := d.depth(ps)
-		if len(ps.inflight) >= depth {
-			continue
-		}
-		have := ps.s.haveSnapshot()
-		for c := range d.missing.All() {
-			if len(ps.inflight) >= depth {
-				break
-			}
-			if d.inflight[c] == 0 || d.inflight[c] > endgameCopies || !have.Has(c) {
-				continue
-			}
-			if _, mine := ps.inflight[c]; mine {
-				continue
-			}
-			out = d.requestLocked(ps, c, now, out)
-		}
-	}
-	return out
-}
-
-// tick updates rate estimates, withdraws stalled requests, replans when
-// rates drifted, and makes verified chunks durable.
+// tick updates rate estimates, withdraws stalled requests, and makes
+// verified chunks durable.
 func (d *Download) tick() {
 	now := time.Now()
-	var cancels []request
 	d.mu.Lock()
-	for _, ps := range d.peers {
-		if !ps.busyFrom.IsZero() {
-			ps.busyAcc += now.Sub(ps.busyFrom)
-			ps.busyFrom = now
-		}
-		ps.meter.tick(ps.busyAcc)
-		ps.busyAcc = 0
-		if drifted(ps.planRate, ps.meter.rate) {
-			d.replan = true
-		}
-		// A peer that sent nothing for long while holding requests is
-		// stalled: its requests go back to the planner, its rate drops.
-		if c, since, ok := ps.oldest(); ok && now.Sub(latest(since, ps.lastData)) > d.stallTimeout(ps) {
-			for c := range ps.inflight {
-				d.inflight[c]--
-				cancels = append(cancels, request{ps.s, c})
-			}
-			ps.stopBusy(now)
-			clear(ps.inflight)
-			ps.queue = nil
-			ps.meter.rate /= 4
-			ps.meter.measured = true
-			ps.backoff = now.Add(stallBackoff)
-			d.replan = true
-			d.log.Debug("peer stalled", "peer", ps.s.remote.Short(), "chunk", c)
-		}
-		// A peer judged slow gets no work, so its rate would never be
-		// measured again: after a while it is probed afresh.
-		if ps.meter.measured && len(ps.inflight) == 0 && now.Sub(ps.lastRequest) > reprobeAfter {
-			ps.meter = meter{}
-			d.replan = true
-		}
-	}
-	d.rate.tick(tickEvery)
+	cancels := d.requestsLocked(d.s.Tick(now))
+	d.rate.Tick(tickEvery)
 	dirty := d.part.Dirty() > 0 && now.Sub(d.lastSync) >= syncEvery
 	if dirty {
 		d.lastSync = now
@@ -1078,48 +767,12 @@ func (d *Download) syncer(ctx context.Context) {
 	}
 }
 
-func latest(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
-
-// oldest returns the longest-outstanding request.
-func (ps *peerState) oldest() (int, time.Time, bool) {
-	best, at, ok := 0, time.Time{}, false
-	for c, t := range ps.inflight {
-		if !ok || t.Before(at) {
-			best, at, ok = c, t, true
-		}
-	}
-	return best, at, ok
-}
-
-// stallTimeout is how long a peer may stay silent with requests pending:
-// several times what its queue should take at its planned rate.
-func (d *Download) stallTimeout(ps *peerState) time.Duration {
-	if ps.planRate <= 0 {
-		return minStallTimeout * 2
-	}
-	expect := time.Duration(float64(len(ps.inflight)) * float64(d.m.ChunkSize) / ps.planRate * float64(time.Second))
-	return max(minStallTimeout, 4*expect)
-}
-
-func drifted(planned, measured float64) bool {
-	if planned <= 0 {
-		return measured > 0
-	}
-	r := measured / planned
-	return r < 1-driftTolerance || r > 1+driftTolerance
-}
-
 // findPeers asks the holder source for peers and dials those not yet
 // connected, a few at a time, skipping ones that failed recently.
 func (d *Download) findPeers() {
 	if d.opts.Holders == nil {
 		d.mu.Lock()
-		d.looked = true
+		d.s.SetDiscovery(true, len(d.dialing))
 		d.mu.Unlock()
 		return
 	}
@@ -1132,8 +785,7 @@ func (d *Download) findPeers() {
 	now := time.Now()
 	var targets []string
 	d.mu.Lock()
-	d.looked = true
-	room := d.e.cfg.MaxPeers - len(d.peers)
+	room := d.e.cfg.MaxPeers - d.s.Peers()
 	for _, h := range holders {
 		if len(targets) >= room {
 			break
@@ -1147,6 +799,7 @@ func (d *Download) findPeers() {
 		d.dialing[h.Addr] = true
 		targets = append(targets, h.Addr)
 	}
+	d.s.SetDiscovery(true, len(d.dialing))
 	d.mu.Unlock()
 	sem := make(chan struct{}, maxDialsAtOnce)
 	for i, addr := range targets {

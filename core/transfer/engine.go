@@ -14,6 +14,7 @@ import (
 	"peerflow/core/content"
 	"peerflow/core/peer"
 	"peerflow/core/wire"
+	"peerflow/flow/chunkset"
 )
 
 // Config tunes an Engine. The zero value of each field picks its default.
@@ -280,14 +281,25 @@ func (e *Engine) swarmOf(m *content.Manifest, src Source) (*swarm, error) {
 	return sw, nil
 }
 
-// Seed serves m's chunks from src to any peer that asks; an existing swarm
-// of m switches to src.
+// Seed serves m's chunks from src, which holds every chunk, to any peer
+// that asks; an existing swarm of m switches to src. It super-seeds (see
+// package sched): each downloader is offered chunks no peer holds yet, a
+// different share each, so that this node sends each chunk about once
+// and the downloaders pass them on among themselves.
 func (e *Engine) Seed(m *content.Manifest, src Source) error {
 	sw, err := e.swarmOf(m, src)
 	if err != nil {
 		return err
 	}
 	sw.setSource(src)
+	if all, err := chunkset.FromBytes(src.Bitfield(), m.NumChunks()); err != nil || !all.Full() {
+		return nil // a partial source offers what it has, plainly
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.closed && sw.superSeed() {
+		e.wg.Go(sw.seedLoop) // under e.mu, as Download's goroutines
+	}
 	return nil
 }
 

@@ -11,31 +11,6 @@ import (
 	"peerflow/core/store"
 )
 
-// Origin retry policy: a failed fetch waits before the next, longer each
-// time; an origin that refuses the same way (4xx) this many times in a row
-// is given up, and so is one that serves bytes not matching the manifest.
-const (
-	originBackoffMin = 500 * time.Millisecond
-	originBackoffMax = 30 * time.Second
-	originGiveUp     = 5
-)
-
-// origin is the download's view of its origin server. Guarded by Download.mu
-// except url, which never changes.
-type origin struct {
-	url      string
-	queue    []int        // planned chunks, in order
-	inflight map[int]bool // chunks being fetched
-	meter    meter
-	failures int       // fetches failed in a row
-	retryAt  time.Time // no fetch before this, after a failure
-	refused  int       // 4xx answers in a row
-	bad      error     // why the origin is no longer used; nil while usable
-}
-
-// usable reports whether the origin may be planned for; d.mu held.
-func (o *origin) usable() bool { return o.url != "" && o.bad == nil }
-
 // originWorker fetches the chunks the planner gave the origin, one HTTP
 // range request at a time.
 func (d *Download) originWorker() {
@@ -67,20 +42,7 @@ func (d *Download) originWorker() {
 func (d *Download) nextOriginChunk() (int, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	o := &d.origin
-	if d.paused || !o.usable() || time.Now().Before(o.retryAt) {
-		return 0, false
-	}
-	for len(o.queue) > 0 {
-		c := o.queue[0]
-		o.queue = o.queue[1:]
-		if d.missing.Has(c) && d.inflight[c] == 0 {
-			d.inflight[c]++
-			o.inflight[c] = true
-			return c, true
-		}
-	}
-	return 0, false
+	return d.s.NextOriginChunk(time.Now())
 }
 
 // errOriginStatus is an origin's refusal of a range request.
@@ -100,55 +62,39 @@ func (d *Download) originDone(c int, data []byte, took time.Duration, fetchErr e
 	n := int64(len(data))
 	now := time.Now()
 	d.mu.Lock()
-	o := &d.origin
-	if o.inflight[c] { // not if a pause withdrew it meanwhile
-		delete(o.inflight, c)
-		d.inflight[c]--
-	}
 	switch {
 	case errors.Is(putErr, store.ErrHashMismatch):
-		o.bad = fmt.Errorf("origin %s served bytes that do not match the manifest", o.url)
+		d.s.OriginFailed(c, false, true, now)
+		d.originBad = fmt.Errorf("origin %s served bytes that do not match the manifest", d.opts.Origin)
 		d.result.Refetched++
 	case putErr != nil:
+		d.s.OriginFailed(c, false, false, now)
 		if d.err == nil {
 			d.err = fmt.Errorf("download %s: %w", d.m.Name, putErr)
 		}
 	case fetchErr != nil:
-		if d.ctx.Err() == nil {
-			o.failures++
-			o.retryAt = now.Add(min(originBackoffMax, originBackoffMin<<min(o.failures-1, 10)))
-			var status errOriginStatus
-			if errors.As(fetchErr, &status) && status.code >= 400 && status.code < 500 {
-				if o.refused++; o.refused >= originGiveUp {
-					o.bad = fmt.Errorf("origin %s: %w", o.url, fetchErr)
-				}
-			}
-			o.queue = append(o.queue, c) // try again later
-			d.log.Debug("origin fetch failed", "chunk", c, "err", fetchErr)
+		if d.ctx.Err() != nil {
+			d.s.OriginGot(c, 0, took, false) // withdrawn: the download is ending
+			break
 		}
+		var status errOriginStatus
+		refused := errors.As(fetchErr, &status) && status.code >= 400 && status.code < 500
+		if d.s.OriginFailed(c, refused, false, now) {
+			d.originBad = fmt.Errorf("origin %s: %w", d.opts.Origin, fetchErr)
+		}
+		d.log.Debug("origin fetch failed", "chunk", c, "err", fetchErr)
 	case fresh:
-		o.failures, o.refused = 0, 0
-		d.missing.Clear(c)
-		d.bytes += n
-		d.rate.add(n)
-		d.result.Bytes += n
+		d.s.OriginGot(c, n, took, true)
 		d.result.OriginBytes += n
-		d.result.Sources[OriginSource] += n
-		d.noteSourceLocked(c, OriginSource)
-		o.meter.add(n)
-		o.meter.tick(took)
-		if d.missing.Count() == 0 {
-			d.result.Duration = now.Sub(d.start)
-		}
+		d.accountLocked(c, n, OriginSource, now)
 	default:
+		d.s.OriginGot(c, n, took, false)
 		d.result.Refetched++
 	}
-	if o.bad != nil && o.queue != nil {
-		d.log.Warn("not using the origin any more", "err", o.bad)
-		o.queue = nil
+	if d.originBad != nil && !d.s.OriginUsable() && (putErr != nil || fetchErr != nil) {
+		d.log.Warn("not using the origin any more", "err", d.originBad)
 	}
-	d.replan = d.replan || fetchErr != nil || putErr != nil
-	rate := o.meter.rate
+	rate := d.s.OriginRate()
 	d.mu.Unlock()
 	if fetchErr == nil && putErr == nil && fresh {
 		d.sw.countDownload(n)
@@ -160,7 +106,7 @@ func (d *Download) originDone(c int, data []byte, took time.Duration, fetchErr e
 
 // fetchRange reads chunk c from the origin into buf with a Range request.
 func (d *Download) fetchRange(ctx context.Context, c int, buf []byte) error {
-	url := d.origin.url
+	url := d.opts.Origin
 	off := d.m.ChunkOffset(c)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {

@@ -61,10 +61,24 @@ func newSession(sw *swarm, c *wire.Conn, remote peer.ID, addr string, outbound b
 	return s
 }
 
+// model is what a session reports to: the download of its content, when
+// one runs. The session never holds the download itself (the shape of
+// Syncthing's protocol.Model), so the two share no locks.
+type model interface {
+	peerJoined(s *session)
+	peerLeft(s *session)
+	bitfield(s *session, have *chunkset.Set) // the download keeps have
+	have(s *session, c int)
+	rejected(s *session, c int, reason wire.Reason)
+	// data takes a received chunk in; false: the peer was banned.
+	data(s *session, c int, off uint32, data []byte) bool
+	wants(s *session, c int) bool
+}
+
 // wantData accepts a Data frame only for a chunk we asked this peer for.
 func (s *session) wantData(index, _ uint32) bool {
-	dl := s.sw.download()
-	return dl != nil && dl.requested(s, int(index))
+	m := s.sw.model()
+	return m != nil && m.wants(s, int(index))
 }
 
 // defaultRTT is assumed until a round trip was measured.
@@ -108,17 +122,14 @@ func signal(c chan struct{}) {
 	}
 }
 
-// hasBitfield reports whether the remote's bitfield arrived.
-func (s *session) hasBitfield() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.gotBits
-}
-
-// haveSnapshot returns a copy of the remote's chunk set.
+// haveSnapshot returns a copy of the remote's chunk set, or nil before its
+// bitfield arrived.
 func (s *session) haveSnapshot() *chunkset.Set {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.gotBits {
+		return nil
+	}
 	return s.have.Clone()
 }
 
@@ -160,29 +171,31 @@ func (s *session) readLoop() {
 			s.mu.Lock()
 			s.have, s.gotBits = have, true
 			s.mu.Unlock()
-			if dl := s.sw.download(); dl != nil {
-				dl.peerChanged(s)
+			s.sw.peerBitfield(s, have)
+			if m := s.sw.model(); m != nil {
+				m.bitfield(s, have.Clone())
 			}
 		case wire.Have:
 			s.mu.Lock()
 			s.have.Set(int(m.Index))
 			s.mu.Unlock()
-			if dl := s.sw.download(); dl != nil {
-				dl.peerHas(s, int(m.Index))
+			s.sw.peerHave(s, int(m.Index))
+			if md := s.sw.model(); md != nil {
+				md.have(s, int(m.Index))
 			}
 		case wire.Request:
 			s.queueRequest(m)
 		case wire.Cancel:
 			s.cancelRequest(m)
 		case wire.Data:
-			dl := s.sw.download()
-			if m.Dropped || dl == nil {
+			md := s.sw.model()
+			if m.Dropped || md == nil {
 				continue // not asked for, or late after the download ended
 			}
 			if err := s.sw.e.down.Load().wait(s.sw.e.ctx, int64(len(m.Payload))); err != nil {
 				return
 			}
-			ok := dl.onData(s, int(m.Index), m.Offset, m.Payload)
+			ok := md.data(s, int(m.Index), m.Offset, m.Payload)
 			putBuffer(m.Payload)
 			m.Payload = nil
 			if !ok {
@@ -193,8 +206,17 @@ func (s *session) readLoop() {
 				log.Debug("peer closed the connection", "reason", m.Reason)
 				return
 			}
-			if dl := s.sw.download(); dl != nil {
-				dl.onReject(s, int(m.Index), m.Reason)
+			if m.Reason == wire.ReasonNotHeld || m.Reason == wire.ReasonChanged {
+				s.mu.Lock()
+				if m.Reason == wire.ReasonNotHeld {
+					s.have.Clear(int(m.Index))
+				} else {
+					s.have = chunkset.New(s.sw.m.NumChunks())
+				}
+				s.mu.Unlock()
+			}
+			if md := s.sw.model(); md != nil {
+				md.rejected(s, int(m.Index), m.Reason)
 			}
 		case wire.Hello:
 			return // a second hello breaks the protocol
@@ -226,6 +248,7 @@ func (s *session) queueRequest(m wire.Msg) {
 		s.c.WriteReject(wire.ReasonBusy, m.Index, m.Offset, m.Length)
 		return
 	}
+	s.sw.uploadBusy.Store(true)
 	signal(s.reqSignal)
 }
 
@@ -276,6 +299,7 @@ func (s *session) uploadLoop() {
 		if !ok {
 			return
 		}
+		s.sw.uploadBusy.Store(true)
 		src := s.sw.source()
 		if err := src.Check(); err != nil {
 			s.c.WriteReject(wire.ReasonChanged, r.Index, r.Offset, r.Length)

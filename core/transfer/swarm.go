@@ -3,11 +3,14 @@ package transfer
 import (
 	"bytes"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"peerflow/core/content"
 	"peerflow/core/peer"
+	"peerflow/core/sched"
 	"peerflow/core/wire"
+	"peerflow/flow/chunkset"
 )
 
 // swarm is this node's part in the swarm of one content: the connected
@@ -18,10 +21,18 @@ type swarm struct {
 	id  content.ID
 	lim wire.Limits
 
+	// uploadBusy is set whenever a request is queued or served; the
+	// seeder's tick reads and clears it to tell whether the upload idled.
+	uploadBusy atomic.Bool
+
 	mu       sync.Mutex
 	src      Source
 	sessions map[peer.ID]*session
 	dl       *Download
+	// seeder decides what each peer is offered while this node holds
+	// every chunk of a share (super-seeding); nil: every peer is told of
+	// every chunk held.
+	seeder   *sched.Seeder
 	banned   map[peer.ID]bool
 	closed   bool
 	served   map[peer.ID]int64 // bytes uploaded to each peer, over all its connections
@@ -41,9 +52,13 @@ func newSwarm(e *Engine, m *content.Manifest, src Source) *swarm {
 
 // countUpload records n bytes sent to p.
 func (sw *swarm) countUpload(p peer.ID, n int64) {
+	sw.uploadBusy.Store(true)
 	sw.mu.Lock()
 	sw.uploaded += n
 	sw.served[p] += n
+	if sw.seeder != nil {
+		sw.seeder.Served(p, n)
+	}
 	sw.mu.Unlock()
 }
 
@@ -87,9 +102,109 @@ func (sw *swarm) setSource(src Source) {
 	}
 }
 
-func (sw *swarm) download() *Download {
+// superSeed makes the swarm, which serves a complete source, offer its
+// chunks through a sched.Seeder from now on: connected peers are told
+// afresh what they are offered. It reports whether super-seeding began
+// (false: it was on already, or the swarm is downloading or closed).
+func (sw *swarm) superSeed() bool {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
+	if sw.seeder != nil || sw.dl != nil || sw.closed {
+		return false
+	}
+	seeder, err := sched.NewSeeder(sw.m.Size, sw.m.ChunkSize, sw.e.cfg.Self, time.Now())
+	if err != nil {
+		return false // the manifest was validated: cannot happen
+	}
+	sw.seeder = seeder
+	for _, s := range sw.sessionList() {
+		s.queueBitfield(seeder.AddPeer(s.remote).Bytes())
+		if have := s.haveSnapshot(); have != nil {
+			offers, _ := seeder.Bitfield(s.remote, have)
+			sw.offerLocked(offers)
+		}
+	}
+	return true
+}
+
+// seedLoop ticks the seeder until the swarm closes: it measures the
+// upload to each peer and widens the offers when the upload idles.
+func (sw *swarm) seedLoop() {
+	ticker := time.NewTicker(tickEvery)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-sw.e.ctx.Done():
+			return
+		case now := <-ticker.C:
+			idle := !sw.uploadBusy.Swap(false) && !sw.requestsWaiting()
+			sw.mu.Lock()
+			if sw.closed || sw.seeder == nil {
+				sw.mu.Unlock()
+				return
+			}
+			sw.offerLocked(sw.seeder.Tick(now, idle))
+			sw.mu.Unlock()
+		}
+	}
+}
+
+// requestsWaiting reports whether any peer's request waits for an upload.
+func (sw *swarm) requestsWaiting() bool {
+	sw.mu.Lock()
+	sessions := sw.sessionList()
+	sw.mu.Unlock()
+	for _, s := range sessions {
+		s.mu.Lock()
+		n := len(s.requests)
+		s.mu.Unlock()
+		if n > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// offerLocked tells peers of the chunks the seeder offers them; sw.mu
+// held (queueing frames takes only each session's own lock).
+func (sw *swarm) offerLocked(o sched.Offers) {
+	for _, h := range o.Haves {
+		if s := sw.sessions[h.Peer]; s != nil {
+			s.queueHave(uint32(h.Chunk))
+		}
+	}
+	for _, p := range o.Full {
+		if s := sw.sessions[p]; s != nil {
+			s.queueBitfield(sw.src.Bitfield())
+		}
+	}
+}
+
+// peerBitfield and peerHave tell the seeder, if any, what a peer holds.
+func (sw *swarm) peerBitfield(s *session, have *chunkset.Set) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if sw.seeder != nil && sw.sessions[s.remote] == s {
+		offers, _ := sw.seeder.Bitfield(s.remote, have) // its length was checked by the decoder
+		sw.offerLocked(offers)
+	}
+}
+
+func (sw *swarm) peerHave(s *session, c int) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if sw.seeder != nil && sw.sessions[s.remote] == s {
+		sw.offerLocked(sw.seeder.Have(s.remote, c))
+	}
+}
+
+// model is what sessions report to: the download, if one runs.
+func (sw *swarm) model() model {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if sw.dl == nil {
+		return nil
+	}
 	return sw.dl
 }
 
@@ -166,11 +281,18 @@ func (sw *swarm) attach(c *wire.Conn, hello wire.HelloMsg, addr string, outbound
 	}
 	sw.sessions[hello.Peer] = s
 	src, dl := sw.src, sw.dl
+	bits := src.Bitfield()
+	if sw.seeder != nil {
+		if replaced != nil {
+			sw.offerLocked(sw.seeder.RemovePeer(hello.Peer))
+		}
+		bits = sw.seeder.AddPeer(hello.Peer).Bytes()
+	}
 	sw.mu.Unlock()
 	if replaced != nil {
 		replaced.close()
 	}
-	s.queueBitfield(src.Bitfield())
+	s.queueBitfield(bits)
 	s.start()
 	if dl != nil {
 		dl.peerJoined(s)
@@ -183,6 +305,9 @@ func (sw *swarm) detach(s *session) {
 	sw.mu.Lock()
 	if sw.sessions[s.remote] == s {
 		delete(sw.sessions, s.remote)
+		if sw.seeder != nil {
+			sw.offerLocked(sw.seeder.RemovePeer(s.remote))
+		}
 	}
 	dl := sw.dl
 	sw.mu.Unlock()

@@ -1,0 +1,704 @@
+package sched
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"peerflow/core/peer"
+	"peerflow/flow"
+	"peerflow/flow/chunkset"
+)
+
+// Tuning of the download scheduler.
+const (
+	// DefaultDepth is the least number of requests kept in flight at a
+	// peer; the depth grows with the peer's rate times its round trip.
+	DefaultDepth = 2
+	maxDepth     = 32
+	// MinReplanGap spaces replans for news (a have, a rate drift).
+	MinReplanGap = 100 * time.Millisecond
+	// MinUrgentGap spaces replans while a usable peer has nothing to do.
+	MinUrgentGap    = 10 * time.Millisecond
+	busyBackoff     = time.Second
+	minStallTimeout = 4 * time.Second
+	stallBackoff    = 5 * time.Second  // a stalled peer sits out the plans this long
+	reprobeAfter    = 30 * time.Second // a peer left without work is measured afresh after this
+	driftTolerance  = 0.35             // replan when a measured rate moves this far from the planned one
+	endgameCopies   = 2                // at most this many extra requests for one chunk
+	// SettleTime bounds how long a download waits for its first peers
+	// before it plans without them (giving the origin server everything,
+	// or reporting the chunks unavailable).
+	SettleTime = 2 * time.Second
+	// DefaultOriginRate is assumed for the origin server until measured:
+	// low, so that peers are preferred and it gets what they cannot do.
+	DefaultOriginRate = 256 << 10
+)
+
+// Request is one chunk asked of (or withdrawn from) one peer.
+type Request struct {
+	Peer  peer.ID
+	Chunk int
+}
+
+// Sends is what the caller should put on the wire after a call: requests
+// and cancels, in order, and whether to run Schedule soon.
+type Sends struct {
+	Requests []Request
+	Cancels  []Request
+	// Wake: something changed that Schedule should look at (a peer ran
+	// dry, the download completed).
+	Wake bool
+	// Origin: the origin server has planned work waiting.
+	Origin bool
+}
+
+// Reason is why a peer refused a request, as far as scheduling cares.
+type Reason int
+
+// Refusals.
+const (
+	RefusedOther   Reason = iota // anything else: the chunk is planned again
+	RefusedBusy                  // no upload slot: ask this peer again later
+	RefusedNotHeld               // it does not hold that chunk
+	RefusedChanged               // it no longer serves anything of this content
+)
+
+// Config describes one download.
+type Config struct {
+	Size      int64         // bytes in all
+	ChunkSize int64         // bytes per chunk; the last one may be shorter
+	Have      *chunkset.Set // chunks verified before this run; nil: none
+	Order     flow.Order
+	From      int     // first chunk for flow.Sequential
+	Self      peer.ID // breaks ties: downloaders with other IDs start elsewhere
+	Depth     int     // least requests in flight per peer; 0: DefaultDepth
+	Origin    bool    // an origin server may be asked
+	Start     time.Time
+}
+
+// Download decides, for one download, which chunk to ask of which peer
+// and when. It does no I/O and reads no clock: every call says what time
+// it is. It is not safe for concurrent use; its owner serializes calls.
+type Download struct {
+	cfg      Config
+	chunks   int
+	peers    map[peer.ID]*peerState
+	sorted   []*peerState // peers by ID; nil when it must be made again
+	missing  *chunkset.Set
+	inflight []uint8 // per chunk: outstanding requests (peers and origin)
+	origin   originState
+
+	plan        *flow.Plan
+	planPeers   []flow.Peer
+	lastPlan    time.Time
+	planErr     error // the last planner failure; see PlanError
+	replan      bool
+	wakeAt      time.Time // a held-back replan may run then
+	paused      bool
+	unavailable int
+	settled     bool // peers had their chance to connect; see settle
+	looked      bool // the holder source answered at least once
+	dialing     int  // connections being set up
+}
+
+// peerState is the scheduler's view of one connected peer.
+type peerState struct {
+	id          peer.ID
+	key         string        // id as the planner names it
+	has         *chunkset.Set // its chunks
+	ready       bool          // its bitfield arrived: it can be planned for
+	queue       []int         // planned chunks, in order
+	inflight    map[int]time.Time
+	meter       Meter
+	planRate    float64
+	rtt         time.Duration
+	busyFrom    time.Time // when inflight became non-empty
+	busyAcc     time.Duration
+	backoff     time.Time // no requests before
+	lastData    time.Time
+	lastRequest time.Time
+}
+
+// defaultRTT is assumed until a round trip was measured.
+const defaultRTT = 10 * time.Millisecond
+
+// NewDownload starts scheduling a download.
+func NewDownload(cfg Config) (*Download, error) {
+	if cfg.ChunkSize <= 0 || cfg.Size < 0 {
+		return nil, fmt.Errorf("sched: size %d, chunk size %d", cfg.Size, cfg.ChunkSize)
+	}
+	n := int((cfg.Size + cfg.ChunkSize - 1) / cfg.ChunkSize)
+	if n > chunkset.MaxChunks {
+		return nil, fmt.Errorf("sched: %d chunks, more than %d", n, chunkset.MaxChunks)
+	}
+	if cfg.Have != nil && cfg.Have.Len() != n {
+		return nil, fmt.Errorf("sched: have set of %d chunks for %d", cfg.Have.Len(), n)
+	}
+	if cfg.Depth <= 0 {
+		cfg.Depth = DefaultDepth
+	}
+	missing := chunkset.New(n)
+	missing.Fill()
+	if cfg.Have != nil {
+		missing.AndNot(cfg.Have)
+	}
+	return &Download{
+		cfg:      cfg,
+		chunks:   n,
+		peers:    make(map[peer.ID]*peerState),
+		missing:  missing,
+		inflight: make([]uint8, n),
+		origin:   originState{usable: cfg.Origin, inflight: make(map[int]bool)},
+		replan:   true,
+	}, nil
+}
+
+// ChunkLen is the size of chunk c.
+func (d *Download) ChunkLen(c int) int64 {
+	return min(d.cfg.ChunkSize, d.cfg.Size-int64(c)*d.cfg.ChunkSize)
+}
+
+// Chunks is the number of chunks in all.
+func (d *Download) Chunks() int { return d.chunks }
+
+// Missing is the number of chunks not verified yet.
+func (d *Download) Missing() int { return d.missing.Count() }
+
+// Complete reports whether every chunk is verified.
+func (d *Download) Complete() bool { return !d.missing.Any() }
+
+// NeedsChunk reports whether chunk c is still missing.
+func (d *Download) NeedsChunk(c int) bool { return d.missing.Has(c) }
+
+// MissingBytes is the size of the missing chunks.
+func (d *Download) MissingBytes() int64 {
+	n := int64(d.missing.Count()) * d.cfg.ChunkSize
+	if last := d.chunks - 1; last >= 0 && d.missing.Has(last) {
+		n -= d.cfg.ChunkSize - d.ChunkLen(last)
+	}
+	return n
+}
+
+// Peers is the number of connected peers.
+func (d *Download) Peers() int { return len(d.peers) }
+
+// Unavailable is the number of missing chunks the last plan found no
+// source for.
+func (d *Download) Unavailable() int { return d.unavailable }
+
+// Settled reports whether planning has begun (see SetDiscovery).
+func (d *Download) Settled() bool { return d.settled }
+
+// Paused reports whether the download is paused.
+func (d *Download) Paused() bool { return d.paused }
+
+// Rate is the measured rate of peer id in bytes/s (0 if unknown).
+func (d *Download) Rate(id peer.ID) float64 {
+	if ps := d.peers[id]; ps != nil {
+		return ps.meter.rate
+	}
+	return 0
+}
+
+// PlanError returns (and forgets) the last planner failure, for the
+// owner to log; it should never happen.
+func (d *Download) PlanError() error {
+	err := d.planErr
+	d.planErr = nil
+	return err
+}
+
+// WakeAt is when a held-back replan may run; zero when none waits.
+func (d *Download) WakeAt() time.Time { return d.wakeAt }
+
+// SetDiscovery tells how the search for peers stands: whether the holder
+// source answered at least once, and how many connections are being set
+// up. Until a peer is ready, or every known holder was tried, or
+// SettleTime passed, nothing is planned: a chunk held only by a peer
+// still connecting would look unavailable.
+func (d *Download) SetDiscovery(looked bool, dialing int) {
+	d.looked = d.looked || looked
+	d.dialing = dialing
+}
+
+// AddPeer starts using a connected peer. has is its chunk set if its
+// bitfield arrived already (the scheduler keeps it and updates it from
+// then on), or nil if it is still to come.
+func (d *Download) AddPeer(id peer.ID, has *chunkset.Set, rtt time.Duration) error {
+	if d.peers[id] != nil {
+		return nil
+	}
+	if has != nil && has.Len() != d.chunks {
+		return fmt.Errorf("sched: peer %s holds a set of %d chunks, not %d", id.Short(), has.Len(), d.chunks)
+	}
+	ps := &peerState{id: id, key: id.String(), has: has, ready: has != nil, rtt: rtt, inflight: make(map[int]time.Time)}
+	if ps.has == nil {
+		ps.has = chunkset.New(d.chunks)
+	}
+	if ps.rtt <= 0 {
+		ps.rtt = defaultRTT
+	}
+	d.peers[id] = ps
+	d.sorted = nil
+	d.replan = true
+	return nil
+}
+
+// RemovePeer gives a departed peer's chunks back to the planner.
+func (d *Download) RemovePeer(id peer.ID) {
+	ps := d.peers[id]
+	if ps == nil {
+		return
+	}
+	for c := range ps.inflight {
+		d.inflight[c]--
+	}
+	delete(d.peers, id)
+	d.sorted = nil
+	d.replan = true
+}
+
+// Bitfield replaces what peer id holds; the scheduler keeps has.
+func (d *Download) Bitfield(id peer.ID, has *chunkset.Set) error {
+	ps := d.peers[id]
+	if ps == nil {
+		return nil
+	}
+	if has.Len() != d.chunks {
+		return fmt.Errorf("sched: peer %s holds a set of %d chunks, not %d", id.Short(), has.Len(), d.chunks)
+	}
+	ps.has, ps.ready, d.replan = has, true, true
+	return nil
+}
+
+// Have notes that peer id now holds chunk c.
+func (d *Download) Have(id peer.ID, c int) {
+	ps := d.peers[id]
+	if ps == nil || c < 0 || c >= d.chunks {
+		return
+	}
+	ps.has.Set(c)
+	if d.missing.Has(c) && d.inflight[c] == 0 {
+		d.replan = true
+		// A peer with nothing planned asks for it at once rather than
+		// after the next replan: that is how a chunk hops on through a
+		// swarm while it is new.
+		if ps.ready && len(ps.queue) == 0 {
+			ps.queue = append(ps.queue, c)
+		}
+	}
+}
+
+// Reject handles a refused request.
+func (d *Download) Reject(id peer.ID, c int, why Reason, now time.Time) {
+	ps := d.peers[id]
+	if ps == nil || c < 0 || c >= d.chunks {
+		return
+	}
+	switch why {
+	case RefusedNotHeld:
+		ps.has.Clear(c)
+	case RefusedChanged:
+		ps.has = chunkset.New(d.chunks)
+	}
+	if ps.removeInflight(c, now) {
+		d.inflight[c]--
+		if why == RefusedBusy {
+			ps.backoff = now.Add(busyBackoff)
+		}
+		d.replan = true
+	}
+}
+
+// Requested reports whether chunk c is in flight at peer id: only then
+// is its data wanted.
+func (d *Download) Requested(id peer.ID, c int) bool {
+	ps := d.peers[id]
+	if ps == nil {
+		return false
+	}
+	_, ok := ps.inflight[c]
+	return ok
+}
+
+// Received accounts for chunk c of n bytes from peer id; fresh says it
+// was verified and had not been held before. It returns the duplicates
+// to cancel elsewhere and id's next requests (the pipeline's refill).
+func (d *Download) Received(id peer.ID, c int, n int64, fresh bool, now time.Time) Sends {
+	var out Sends
+	ps := d.peers[id]
+	if ps != nil {
+		if ps.removeInflight(c, now) {
+			d.inflight[c]--
+		}
+		ps.meter.Add(n)
+		ps.lastData = now
+	}
+	if fresh && d.missing.Has(c) {
+		d.missing.Clear(c)
+		// Endgame duplicates of this chunk elsewhere are now useless.
+		if d.inflight[c] > 0 {
+			for _, other := range d.peers {
+				if other.removeInflight(c, now) {
+					d.inflight[c]--
+					out.Cancels = append(out.Cancels, Request{other.id, c})
+				}
+			}
+		}
+		if d.Complete() {
+			out.Wake = true
+		}
+	}
+	if ps != nil && !d.paused {
+		out.Requests = d.fill(ps, now, nil)
+		if len(ps.queue) == 0 && len(out.Requests) == 0 {
+			d.replan = true
+			out.Wake = true // this peer ran dry
+		}
+	}
+	return out
+}
+
+// Pause withdraws every request; it returns the cancels to send.
+func (d *Download) Pause(now time.Time) []Request {
+	if d.paused {
+		return nil
+	}
+	d.paused = true
+	return d.DropAll(now)
+}
+
+// Resume lets a paused download ask for chunks again.
+func (d *Download) Resume() {
+	d.paused, d.replan = false, true
+}
+
+// DropAll forgets every outstanding request and plan; it returns the
+// cancels to send.
+func (d *Download) DropAll(now time.Time) []Request {
+	var out []Request
+	for _, ps := range d.peers {
+		for c := range ps.inflight {
+			out = append(out, Request{ps.id, c})
+		}
+		ps.stopBusy(now)
+		clear(ps.inflight)
+		ps.queue = nil
+	}
+	clear(d.inflight)
+	clear(d.origin.inflight)
+	d.origin.queue = nil
+	return out
+}
+
+// depth is how many requests to keep in flight at a peer: enough bytes to
+// cover its rate times the round trip, and at least the configured depth.
+func (d *Download) depth(ps *peerState) int {
+	extra := int(ps.meter.rate * ps.rtt.Seconds() / float64(d.cfg.ChunkSize))
+	return min(d.cfg.Depth+extra, maxDepth)
+}
+
+// usable reports whether requests may go to ps now.
+func (ps *peerState) usable(now time.Time) bool { return !now.Before(ps.backoff) }
+
+// fill moves chunks from ps's queue into flight, up to its depth.
+func (d *Download) fill(ps *peerState, now time.Time, out []Request) []Request {
+	if !ps.usable(now) {
+		return out
+	}
+	depth := d.depth(ps)
+	for len(ps.inflight) < depth && len(ps.queue) > 0 {
+		c := ps.queue[0]
+		ps.queue = ps.queue[1:]
+		if !d.missing.Has(c) || d.inflight[c] > 0 || !ps.has.Has(c) {
+			continue
+		}
+		out = d.request(ps, c, now, out)
+	}
+	return out
+}
+
+// request puts chunk c in flight at ps and adds the request to out.
+func (d *Download) request(ps *peerState, c int, now time.Time, out []Request) []Request {
+	ps.addInflight(c, now)
+	d.inflight[c]++
+	return append(out, Request{ps.id, c})
+}
+
+// Schedule replans when needed and fills every pipeline; in the endgame
+// it asks for outstanding chunks from more peers.
+func (d *Download) Schedule(now time.Time) Sends {
+	var out Sends
+	if d.paused || d.Complete() {
+		return out
+	}
+	if d.settle(now) && d.replan {
+		gap := MinReplanGap
+		if d.idlePeer(now) {
+			gap = MinUrgentGap
+		}
+		if wait := gap - now.Sub(d.lastPlan); wait > 0 {
+			d.wakeAt = now.Add(wait)
+		} else {
+			d.wakeAt = time.Time{}
+			d.replanNow(now)
+		}
+	}
+	for _, ps := range d.sortedPeers() {
+		out.Requests = d.fill(ps, now, out.Requests)
+	}
+	out.Requests = d.endgame(now, out.Requests)
+	out.Origin = len(d.origin.queue) > 0
+	return out
+}
+
+// settle reports whether planning may begin; see SetDiscovery.
+func (d *Download) settle(now time.Time) bool {
+	if !d.settled {
+		connecting := d.dialing > 0
+		anyReady := false
+		for _, ps := range d.peers {
+			anyReady = anyReady || ps.ready
+			connecting = connecting || !ps.ready
+		}
+		d.settled = anyReady || (d.looked && !connecting) || now.Sub(d.cfg.Start) >= SettleTime
+	}
+	return d.settled
+}
+
+// idlePeer reports whether a usable peer has nothing to do: then a
+// pending replan should not wait for the usual gap.
+func (d *Download) idlePeer(now time.Time) bool {
+	for _, ps := range d.peers {
+		if len(ps.queue) == 0 && len(ps.inflight) == 0 && ps.usable(now) {
+			return true
+		}
+	}
+	return false
+}
+
+// sortedPeers returns the peers by ID: a stable order keeps plans
+// comparable from one replan to the next, and runs reproducible.
+func (d *Download) sortedPeers() []*peerState {
+	if d.sorted == nil {
+		d.sorted = make([]*peerState, 0, len(d.peers))
+		for _, ps := range d.peers {
+			d.sorted = append(d.sorted, ps)
+		}
+		slices.SortFunc(d.sorted, func(a, b *peerState) int { return bytes.Compare(a.id[:], b.id[:]) })
+	}
+	return d.sorted
+}
+
+// replanNow asks the planner for fresh per-peer queues covering every
+// missing chunk that is not already in flight.
+func (d *Download) replanNow(now time.Time) {
+	d.replan = false
+	d.lastPlan = now
+	need := d.missing.Clone()
+	for c, v := range d.inflight {
+		if v > 0 {
+			need.Clear(c)
+		}
+	}
+	var states []*peerState
+	measured := true
+	for _, ps := range d.sortedPeers() {
+		// A peer that just refused or stalled sits out a while.
+		if ps.ready && ps.usable(now) {
+			measured = measured && ps.meter.measured
+			states = append(states, ps)
+		}
+	}
+	peers := make([]flow.Peer, len(states))
+	for i, ps := range states {
+		peers[i] = flow.Peer{ID: ps.key, Has: ps.has, Rate: ps.meter.planRate()}
+		ps.planRate = float64(ps.meter.planRate())
+	}
+	opts := flow.Options{
+		ChunkSize: d.cfg.ChunkSize,
+		Order:     d.cfg.Order,
+		From:      d.cfg.From,
+		Seed:      binary.BigEndian.Uint64(d.cfg.Self[:8]),
+	}
+	// Until every peer's rate is measured the planner could not tell
+	// whether the origin server would finish sooner, so it gets only what
+	// no peer holds; after that it competes at its own (measured) rate.
+	useOrigin := d.origin.usable
+	if useOrigin && measured {
+		opts.OriginRate = int64(d.origin.meter.rate)
+		if opts.OriginRate <= 0 {
+			opts.OriginRate = DefaultOriginRate
+		}
+	}
+	var plan *flow.Plan
+	var err error
+	if d.plan != nil {
+		plan, err = flow.Replan(d.plan, d.planPeers, need, peers, opts)
+	}
+	if d.plan == nil || errors.Is(err, flow.ErrPrevious) {
+		plan, err = flow.Compute(need, peers, opts)
+	}
+	if err != nil {
+		// Inputs are built here and checked on the way in, so this is a
+		// bug; the previous queues stay in use and the owner logs it.
+		d.planErr = fmt.Errorf("sched: plan chunks: %w", err)
+		return
+	}
+	d.plan, d.planPeers = plan, peers
+	for i, ps := range states {
+		ps.queue = plan.Queues[i]
+	}
+	d.origin.queue = plan.Origin
+	d.unavailable = len(plan.Unavailable)
+	if useOrigin {
+		d.origin.queue = append(d.origin.queue, plan.Unavailable...)
+		d.unavailable = 0
+	}
+}
+
+// endgame: when every missing chunk is in flight, idle peers that hold
+// one ask for it too; the first copy wins and the others are cancelled.
+// Chunks no one holds yet (a swarm still spreading them) are not the
+// endgame: then asking twice would only spend other peers' uploads.
+func (d *Download) endgame(now time.Time, out []Request) []Request {
+	if len(d.origin.queue) > 0 || d.unavailable > 0 {
+		return out
+	}
+	for _, ps := range d.peers {
+		if len(ps.queue) > 0 {
+			return out
+		}
+	}
+	for c := range d.missing.All() {
+		if d.inflight[c] == 0 {
+			return out // held by nobody we are connected to
+		}
+	}
+	for _, ps := range d.sortedPeers() {
+		if !ps.usable(now) {
+			continue
+		}
+		depth := d.depth(ps)
+		for c := range d.missing.All() {
+			if len(ps.inflight) >= depth {
+				break
+			}
+			if d.inflight[c] > endgameCopies || !ps.has.Has(c) {
+				continue
+			}
+			if _, mine := ps.inflight[c]; mine {
+				continue
+			}
+			out = d.request(ps, c, now, out)
+		}
+	}
+	return out
+}
+
+// Tick updates rate estimates, withdraws requests from stalled peers and
+// replans when rates drifted. The caller ticks every 100 ms or so; it
+// returns the cancels to send.
+func (d *Download) Tick(now time.Time) []Request {
+	var cancels []Request
+	for _, ps := range d.sortedPeers() {
+		if !ps.busyFrom.IsZero() {
+			ps.busyAcc += now.Sub(ps.busyFrom)
+			ps.busyFrom = now
+		}
+		ps.meter.Tick(ps.busyAcc)
+		ps.busyAcc = 0
+		if drifted(ps.planRate, ps.meter.rate) {
+			d.replan = true
+		}
+		// A peer that sent nothing for long while holding requests is
+		// stalled: its requests go back to the planner, its rate drops.
+		if since, ok := ps.oldest(); ok && now.Sub(latest(since, ps.lastData)) > d.stallTimeout(ps) {
+			for c := range ps.inflight {
+				d.inflight[c]--
+				cancels = append(cancels, Request{ps.id, c})
+			}
+			ps.stopBusy(now)
+			clear(ps.inflight)
+			ps.queue = nil
+			ps.meter.rate /= 4
+			ps.meter.measured = true
+			ps.backoff = now.Add(stallBackoff)
+			d.replan = true
+		}
+		// A peer judged slow gets no work, so its rate would never be
+		// measured again: after a while it is probed afresh.
+		if ps.meter.measured && len(ps.inflight) == 0 && now.Sub(ps.lastRequest) > reprobeAfter {
+			ps.meter = Meter{}
+			d.replan = true
+		}
+	}
+	return cancels
+}
+
+// stallTimeout is how long a peer may stay silent with requests pending:
+// several times what its queue should take at its planned rate.
+func (d *Download) stallTimeout(ps *peerState) time.Duration {
+	if ps.planRate <= 0 {
+		return minStallTimeout * 2
+	}
+	expect := time.Duration(float64(len(ps.inflight)) * float64(d.cfg.ChunkSize) / ps.planRate * float64(time.Second))
+	return max(minStallTimeout, 4*expect)
+}
+
+func drifted(planned, measured float64) bool {
+	if planned <= 0 {
+		return measured > 0
+	}
+	r := measured / planned
+	return r < 1-driftTolerance || r > 1+driftTolerance
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// oldest returns when the longest-outstanding request was made.
+func (ps *peerState) oldest() (time.Time, bool) {
+	var at time.Time
+	ok := false
+	for _, t := range ps.inflight {
+		if !ok || t.Before(at) {
+			at, ok = t, true
+		}
+	}
+	return at, ok
+}
+
+func (ps *peerState) addInflight(c int, now time.Time) {
+	if len(ps.inflight) == 0 {
+		ps.busyFrom = now
+	}
+	ps.inflight[c] = now
+	ps.lastRequest = now
+}
+
+func (ps *peerState) removeInflight(c int, now time.Time) bool {
+	if _, ok := ps.inflight[c]; !ok {
+		return false
+	}
+	delete(ps.inflight, c)
+	if len(ps.inflight) == 0 {
+		ps.stopBusy(now)
+	}
+	return true
+}
+
+func (ps *peerState) stopBusy(now time.Time) {
+	if !ps.busyFrom.IsZero() {
+		ps.busyAcc += now.Sub(ps.busyFrom)
+		ps.busyFrom = time.Time{}
+	}
+}

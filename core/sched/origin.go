@@ -1,0 +1,94 @@
+package sched
+
+import "time"
+
+// Origin server retry policy: a failed fetch waits before the next, longer
+// each time; an origin that refuses the same way (4xx) this many times in
+// a row is given up.
+const (
+	originBackoffMin = 500 * time.Millisecond
+	originBackoffMax = 30 * time.Second
+	originGiveUp     = 5
+)
+
+// originState is the scheduler's view of the origin server (HTTP range
+// requests), which holds every chunk.
+type originState struct {
+	usable   bool         // configured and not given up
+	queue    []int        // planned chunks, in order
+	inflight map[int]bool // chunks being fetched
+	meter    Meter
+	failures int       // fetches failed in a row
+	retryAt  time.Time // no fetch before this, after a failure
+	refused  int       // 4xx answers in a row
+}
+
+// OriginUsable reports whether the origin server may still be asked.
+func (d *Download) OriginUsable() bool { return d.origin.usable }
+
+// OriginRate is the origin server's measured rate, bytes/s.
+func (d *Download) OriginRate() float64 { return d.origin.meter.rate }
+
+// NextOriginChunk takes the next chunk planned for the origin server that
+// is still needed, and puts it in flight.
+func (d *Download) NextOriginChunk(now time.Time) (int, bool) {
+	o := &d.origin
+	if d.paused || !o.usable || now.Before(o.retryAt) {
+		return 0, false
+	}
+	for len(o.queue) > 0 {
+		c := o.queue[0]
+		o.queue = o.queue[1:]
+		if d.missing.Has(c) && d.inflight[c] == 0 {
+			d.inflight[c]++
+			o.inflight[c] = true
+			return c, true
+		}
+	}
+	return 0, false
+}
+
+// endOriginFetch takes chunk c out of flight, unless a pause withdrew it.
+func (d *Download) endOriginFetch(c int) {
+	if d.origin.inflight[c] {
+		delete(d.origin.inflight, c)
+		d.inflight[c]--
+	}
+}
+
+// OriginGot accounts for chunk c of n bytes fetched from the origin
+// server in took; fresh as for Received.
+func (d *Download) OriginGot(c int, n int64, took time.Duration, fresh bool) {
+	d.endOriginFetch(c)
+	o := &d.origin
+	if fresh && d.missing.Has(c) {
+		o.failures, o.refused = 0, 0
+		d.missing.Clear(c)
+		o.meter.Add(n)
+		o.meter.Tick(took)
+	}
+}
+
+// OriginFailed accounts for a failed fetch of chunk c: it is tried again
+// after a backoff. refused says the server answered 4xx; after several
+// in a row, or when bad (it served wrong bytes), the origin server is
+// given up. It reports whether it was.
+func (d *Download) OriginFailed(c int, refused, bad bool, now time.Time) (gaveUp bool) {
+	d.endOriginFetch(c)
+	o := &d.origin
+	d.replan = true
+	if !bad {
+		o.failures++
+		o.retryAt = now.Add(min(originBackoffMax, originBackoffMin<<min(o.failures-1, 10)))
+		if refused {
+			o.refused++
+		}
+		o.queue = append(o.queue, c) // try again later
+	}
+	if bad || o.refused >= originGiveUp {
+		o.usable = false
+		o.queue = nil
+		return true
+	}
+	return false
+}
