@@ -84,7 +84,9 @@ type Progress struct {
 	Rate        float64 // bytes/s, recent average
 	Peers       int     // connected peers
 	Unavailable int     // missing chunks no connected peer holds (and no origin)
-	OriginBytes int64
+	OriginBytes int64   // from the origin server (HTTP)
+	SeederBytes int64   // from peers that held the whole content
+	PeerBytes   int64   // from peers that were downloading it themselves
 	Err         error
 }
 
@@ -95,7 +97,13 @@ type Result struct {
 	Duration    time.Duration    // from the start of this run to the last chunk verified
 	Finishing   time.Duration    // then: fsync and move into place
 	Sources     map[string]int64 // peer listen address (or OriginSource) → bytes received
-	OriginBytes int64
+	OriginBytes int64            // from the origin server (HTTP)
+	// SeederBytes came from peers that held the whole content (the sharer,
+	// or others done before): what the swarm's sources sent this node.
+	// PeerBytes came from peers that were downloading it themselves.
+	// The three add up to Bytes.
+	SeederBytes int64
+	PeerBytes   int64
 	// Refetched counts chunks received more than once or rejected: endgame
 	// duplicates, chunks that failed verification.
 	Refetched int
@@ -146,15 +154,19 @@ type Download struct {
 	ownClient bool
 	flush     chan struct{} // wakes the syncer to start writeback
 
-	mu         sync.Mutex
-	s          *sched.Download
-	sessions   map[peer.ID]*session // the connection the scheduler's peer is on
-	originBad  error                // why the origin is no longer used
-	state      State
-	err        error
-	result     Result
-	rate       sched.Meter
-	finding    bool // findPeers is running
+	mu        sync.Mutex
+	s         *sched.Download
+	sessions  map[peer.ID]*session // the connection the scheduler's peer is on
+	originBad error                // why the origin is no longer used
+	state     State
+	err       error
+	result    Result
+	rate      sched.Meter
+	finding   bool // findPeers is running
+	// seeders are the peers the holder source last said hold the whole
+	// content. A super-seeding sharer advertises only part of it on the
+	// wire, so this is how chunks from it are told from peers' chunks.
+	seeders    map[peer.ID]bool
 	dialing    map[string]bool
 	dialFailed map[string]time.Time
 	lastSync   time.Time
@@ -202,6 +214,7 @@ func (e *Engine) Download(entry store.Entry, part *store.Part, opts DownloadOpti
 		state:      StateConnecting,
 		dialing:    make(map[string]bool),
 		dialFailed: make(map[string]time.Time),
+		seeders:    make(map[peer.ID]bool),
 		lastSync:   start,
 		result:     Result{Sources: make(map[string]int64)},
 		chunkSrc:   make([]int32, m.NumChunks()),
@@ -291,6 +304,8 @@ func (d *Download) Progress() Progress {
 		Peers:       d.s.Peers(),
 		Unavailable: d.s.Unavailable(),
 		OriginBytes: d.result.OriginBytes,
+		SeederBytes: d.result.SeederBytes,
+		PeerBytes:   d.result.PeerBytes,
 		Err:         d.err,
 	}
 }
@@ -674,6 +689,11 @@ func (d *Download) data(s *session, c int, off uint32, data []byte) bool {
 	}
 	rate := d.s.Rate(s.remote)
 	if fresh {
+		if d.seeders[s.remote] || s.haveFull() {
+			d.result.SeederBytes += n
+		} else {
+			d.result.PeerBytes += n
+		}
 		d.accountLocked(c, n, s.addr, now)
 	} else {
 		d.result.Refetched++
@@ -786,6 +806,11 @@ func (d *Download) findPeers() {
 	var targets []string
 	d.mu.Lock()
 	room := d.e.cfg.MaxPeers - d.s.Peers()
+	for _, h := range holders {
+		if h.Have != nil && h.Have.Full() {
+			d.seeders[h.Peer] = true
+		}
+	}
 	for _, h := range holders {
 		if len(targets) >= room {
 			break

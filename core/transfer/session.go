@@ -122,6 +122,13 @@ func signal(c chan struct{}) {
 	}
 }
 
+// haveFull reports whether the remote told us of every chunk.
+func (s *session) haveFull() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.have.Full()
+}
+
 // haveSnapshot returns a copy of the remote's chunk set, or nil before its
 // bitfield arrived.
 func (s *session) haveSnapshot() *chunkset.Set {

@@ -286,17 +286,30 @@ func TestLeecherFromLeecher(t *testing.T) {
 	seeder.seed(t, f)
 	a := newPeer(t, Config{})
 	b := newPeer(t, Config{})
+	// The tracker lists a sharer as complete, although it advertises only
+	// what it offers each downloader.
+	sharer := seeder.holder()
+	sharer.Have = chunkset.New(f.m.NumChunks())
+	sharer.Have.Fill()
 	// a knows only the seeder; b knows the seeder and a. Both download at
 	// once, so b fetches from a chunks a has only just verified.
-	da, _ := a.download(t, f, DownloadOptions{Holders: StaticHolders{seeder.holder()}})
-	db, _ := b.download(t, f, DownloadOptions{Holders: StaticHolders{seeder.holder(), a.holder()}})
+	da, _ := a.download(t, f, DownloadOptions{Holders: StaticHolders{sharer}})
+	db, _ := b.download(t, f, DownloadOptions{Holders: StaticHolders{sharer, a.holder()}})
 	ra, rb := wait(t, da), wait(t, db)
 	checkSame(t, ra.Path, f.data)
 	checkSame(t, rb.Path, f.data)
-	if rb.Sources[a.holder().Addr] == 0 && ra.Sources[b.holder().Addr] == 0 {
-		t.Errorf("the leechers exchanged nothing: a got %v, b got %v", ra.Sources, rb.Sources)
-	}
 	t.Logf("a got %v; b got %v", ra.Sources, rb.Sources)
+	// Super-seeding: the sharer hands each leecher different chunks, and
+	// they swap the rest, so the sharer sends the file about once.
+	if up := seeder.e.Stats(f.m.ID()).Uploaded; float64(up) > 1.1*float64(f.m.Size) {
+		t.Errorf("the sharer uploaded %.2f copies, want about 1", float64(up)/float64(f.m.Size))
+	}
+	for name, r := range map[string]Result{"a": ra, "b": rb} {
+		if r.SeederBytes+r.PeerBytes+r.OriginBytes != r.Bytes || r.SeederBytes < r.Sources[sharer.Addr] || r.PeerBytes == 0 {
+			t.Errorf("%s: %d bytes = %d from seeders + %d from peers + %d from the origin server? sources %v",
+				name, r.Bytes, r.SeederBytes, r.PeerBytes, r.OriginBytes, r.Sources)
+		}
+	}
 }
 
 // partialSource serves a file but claims not to hold some chunks.
