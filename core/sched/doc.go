@@ -1,0 +1,77 @@
+// Package sched makes every scheduling decision of a node in a swarm: as
+// a downloader, which chunk to ask of which peer and when (Download); as
+// a seeder of a complete share, what to offer to whom (Seeder). It has no
+// sockets, no disk and no clock: every call says what time it is, peers
+// are named by ID, and the caller puts the decisions on the wire. The
+// transfer engine drives it with real connections; package sim drives the
+// same code in virtual time.
+//
+// # The goal
+//
+// One sharer with upload u_s and N downloaders with uploads u_i cannot
+// all finish before T* = max(F/u_s, F/d_min, N*F/(u_s + sum u_i)) (Kumar
+// and Ross), and the bound is met when the sharer sends each chunk to one
+// downloader only and that one passes it on to the others while it
+// downloads. A downloader that plans alone treats the sharer's whole
+// upload as its own: every downloader asks the sharer for chunks, the
+// sharer sends the same chunks to several of them, and its copies (bytes
+// sent / F) grow with N. Time follows copies*F/u_s.
+//
+// # Super-seeding, in pull form
+//
+// The cure is on the sharer's side and needs nothing new on the wire: a
+// peer can only ask for chunks it was told of, so the sharer decides what
+// each downloader may ask by what it advertises (BEP 16 does the same).
+// Seeder keeps, per chunk, how many connected peers hold it and to which
+// downloader it was handed, and per downloader a window of handouts:
+//
+//   - A newcomer's first bitfield, and later haves, offer it chunks no
+//     connected peer holds and nobody was handed: a different share each,
+//     taken along a walk over the chunks seeded by the sharer's ID (two
+//     sharers of one content start elsewhere).
+//   - A handout counts against its downloader's window until it spread:
+//     two peers hold it, or one does and no connected downloader lacks it.
+//     Each downloader is therefore fed as fast as it passes chunks on, not
+//     as fast as it can take them in, so a downloader that uploads slowly
+//     holds few of the chunks the others wait for. A lone downloader frees
+//     a place with every chunk it gets and runs at the sharer's full rate.
+//   - The window covers half a second of what the sharer sends that
+//     downloader (at least 8 chunks): enough for a handout's trip there
+//     and on to a second peer.
+//   - A downloader that leaves gives its handouts back, and chunks only it
+//     held become rare again.
+//   - When the sharer's upload idles with chunks still to hand out, the
+//     windows double (up to 16 times). When it idles for WidenAfter with
+//     everything handed out, it offers every chunk to every downloader that
+//     still lacks some: one that cannot reach the others, or whose
+//     neighbours are too slow, is then served directly.
+//   - Chunks that another seeder connected to the sharer holds are never
+//     rare, so a sharer backs off once a full copy is in the swarm.
+//
+// Downloaders do their part: each plans with its own peer ID as the
+// tie-break seed (package flow), a have from an idle peer is asked for at
+// once, without waiting for a replan (that is how a new chunk hops on
+// through the swarm), and every verified chunk is announced to every
+// connected peer at once. Since the sharer offers each downloader chunks
+// nobody else holds, a downloader gets a chunk from the sharer only when
+// no other peer has it: it prefers other downloaders without knowing
+// which peer is the sharer.
+//
+// # The download scheduler
+//
+// Download holds the missing chunks, each peer's chunk set and pipeline,
+// and the origin server's (HTTP range requests) share. Its plan is the
+// flow planner's least-makespan assignment (package flow), redone on
+// joins, leaves, bitfields, haves and refusals (at least MinReplanGap
+// apart, MinUrgentGap while a peer sits idle), on rate drift beyond 35%,
+// and when a queue runs dry. A peer keeps its depth of requests in flight
+// (DefaultDepth, more when rate times round trip asks for it). A peer
+// silent for several times what its requests should take is stalled: its
+// requests are withdrawn and it sits out the plans for a while; a peer
+// left without work is measured afresh after 30 s. The endgame asks idle
+// holders for chunks already in flight (at most two extra copies, the
+// loser cancelled), but only once every missing chunk is in flight: while
+// a chunk is held by nobody yet, duplicates would only spend other peers'
+// uploads. The origin server gets only what no peer holds until every
+// peer's rate is measured, then competes at its measured rate.
+package sched

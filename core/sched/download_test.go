@@ -1,0 +1,284 @@
+package sched
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"peerflow/core/peer"
+	"peerflow/flow/chunkset"
+)
+
+const chunk = 256 << 10
+
+var t0 = time.Unix(1_000_000, 0)
+
+func pid(b byte) peer.ID { return peer.ID{b} }
+
+func all(n int) *chunkset.Set {
+	s := chunkset.New(n)
+	s.Fill()
+	return s
+}
+
+func setOf(n int, chunks ...int) *chunkset.Set {
+	s := chunkset.New(n)
+	for _, c := range chunks {
+		s.Set(c)
+	}
+	return s
+}
+
+func newDL(t *testing.T, chunks int) *Download {
+	t.Helper()
+	d, err := NewDownload(Config{Size: int64(chunks) * chunk, ChunkSize: chunk, Self: pid(0xEE), Start: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.SetDiscovery(true, 0)
+	return d
+}
+
+func chunksOf(rs []Request, p peer.ID) []int {
+	var out []int
+	for _, r := range rs {
+		if r.Peer == p {
+			out = append(out, r.Chunk)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestNothingPlannedBeforeSettled(t *testing.T) {
+	d, _ := NewDownload(Config{Size: 4 * chunk, ChunkSize: chunk, Start: t0})
+	d.SetDiscovery(false, 1) // a dial is under way
+	d.AddPeer(pid(1), nil, 0)
+	if out := d.Schedule(t0.Add(time.Second)); len(out.Requests) > 0 || d.Settled() {
+		t.Fatalf("planned before any peer was ready: %v", out.Requests)
+	}
+	// SettleTime passes: the download plans with what it has.
+	d.Schedule(t0.Add(SettleTime))
+	if !d.Settled() || d.Unavailable() != 4 {
+		t.Fatalf("settled %v, unavailable %d; want settled with 4 unavailable", d.Settled(), d.Unavailable())
+	}
+	// The bitfield arrives: the chunks are asked for, DefaultDepth at a time.
+	d.Bitfield(pid(1), all(4))
+	out := d.Schedule(t0.Add(SettleTime + MinReplanGap))
+	if got := chunksOf(out.Requests, pid(1)); len(got) != DefaultDepth {
+		t.Fatalf("requests %v, want %d in flight", got, DefaultDepth)
+	}
+}
+
+func TestReplansAreSpaced(t *testing.T) {
+	d := newDL(t, 8)
+	d.AddPeer(pid(1), setOf(8, 0, 1, 2, 3), 0)
+	d.Schedule(t0)
+	// News arrives at once: the replan waits for MinReplanGap, unless a
+	// peer sits idle (then MinUrgentGap).
+	d.AddPeer(pid(2), setOf(8, 4, 5, 6, 7), 0)
+	d.Schedule(t0.Add(time.Millisecond))
+	if got, want := d.WakeAt(), t0.Add(MinUrgentGap); !got.Equal(want) {
+		t.Fatalf("wake at %v, want %v (peer 2 idles)", got.Sub(t0), want.Sub(t0))
+	}
+	out := d.Schedule(d.WakeAt())
+	if got := chunksOf(out.Requests, pid(2)); len(got) != DefaultDepth {
+		t.Fatalf("peer 2 got %v after the replan", got)
+	}
+	d.Have(pid(1), 7) // peer 2 is busy now: the usual gap
+	d.Schedule(t0.Add(MinUrgentGap + time.Millisecond))
+	if got, want := d.WakeAt(), t0.Add(MinUrgentGap+MinReplanGap); !got.Equal(want) {
+		t.Fatalf("wake at %v, want %v", got.Sub(t0), want.Sub(t0))
+	}
+}
+
+func TestStalledPeerIsWithdrawnAndSitsOut(t *testing.T) {
+	d := newDL(t, 4)
+	d.AddPeer(pid(1), all(4), 0)
+	d.AddPeer(pid(2), all(4), 0)
+	out := d.Schedule(t0)
+	first := chunksOf(out.Requests, pid(1))
+	if len(first) == 0 {
+		t.Fatal("peer 1 got nothing")
+	}
+	// Peer 2 delivers; peer 1 never does.
+	now := t0
+	for _, c := range chunksOf(out.Requests, pid(2)) {
+		now = now.Add(20 * time.Millisecond)
+		d.Received(pid(2), c, chunk, true, now)
+	}
+	var cancels []Request
+	for now.Before(t0.Add(3 * minStallTimeout)) {
+		now = now.Add(100 * time.Millisecond)
+		cancels = append(cancels, d.Tick(now)...)
+		if len(cancels) > 0 {
+			break
+		}
+	}
+	if got := chunksOf(cancels, pid(1)); !slices.Equal(got, first) {
+		t.Fatalf("cancels %v, want peer 1's requests %v", cancels, first)
+	}
+	if stalledAt := now.Sub(t0); stalledAt < minStallTimeout {
+		t.Fatalf("stalled after %v, before the timeout", stalledAt)
+	}
+	// While it sits out, everything goes to peer 2.
+	out = d.Schedule(now.Add(MinReplanGap))
+	if len(chunksOf(out.Requests, pid(1))) > 0 || len(chunksOf(out.Requests, pid(2))) == 0 {
+		t.Fatalf("after the stall: %v", out.Requests)
+	}
+}
+
+func TestDriftTriggersReplan(t *testing.T) {
+	for _, tc := range []struct {
+		planned, measured float64
+		want              bool
+	}{
+		{0, 0, false},
+		{0, 1e6, true},
+		{1e6, 1.3e6, false},
+		{1e6, 1.4e6, true},
+		{1e6, 0.7e6, false},
+		{1e6, 0.6e6, true},
+	} {
+		if got := drifted(tc.planned, tc.measured); got != tc.want {
+			t.Errorf("drifted(%g, %g) = %v, want %v", tc.planned, tc.measured, got, tc.want)
+		}
+	}
+	d := newDL(t, 64)
+	d.AddPeer(pid(1), all(64), 0)
+	out := d.Schedule(t0)
+	d.replan = false
+	// 2 chunks in 50 ms: 10 MiB/s, far from the unknown rate planned.
+	now := t0
+	for _, r := range out.Requests {
+		now = now.Add(25 * time.Millisecond)
+		d.Received(r.Peer, r.Chunk, chunk, true, now)
+	}
+	d.Tick(t0.Add(100 * time.Millisecond))
+	if !d.replan {
+		t.Fatal("a measured rate far from the planned one did not ask for a replan")
+	}
+}
+
+func TestEndgameAsksTwiceAndCancelsTheLoser(t *testing.T) {
+	d := newDL(t, 2)
+	d.AddPeer(pid(1), all(2), 0)
+	out := d.Schedule(t0)
+	if len(out.Requests) != 2 {
+		t.Fatalf("requests %v", out.Requests)
+	}
+	// A second holder arrives with nothing left to plan: it asks for the
+	// outstanding chunks too.
+	d.AddPeer(pid(2), all(2), 0)
+	out = d.Schedule(t0.Add(MinReplanGap))
+	if got := chunksOf(out.Requests, pid(2)); !slices.Equal(got, []int{0, 1}) {
+		t.Fatalf("endgame requests %v, want both chunks from peer 2", out.Requests)
+	}
+	got := d.Received(pid(2), 1, chunk, true, t0.Add(time.Second))
+	if !slices.Equal(got.Cancels, []Request{{pid(1), 1}}) {
+		t.Fatalf("cancels %v, want chunk 1 at peer 1", got.Cancels)
+	}
+	if d.Requested(pid(1), 1) {
+		t.Fatal("the cancelled request is still wanted")
+	}
+}
+
+func TestNoEndgameWhileAChunkIsHeldByNobody(t *testing.T) {
+	d := newDL(t, 3)
+	d.AddPeer(pid(1), setOf(3, 0, 1), 0)
+	d.AddPeer(pid(2), setOf(3, 0, 1), 0)
+	d.Schedule(t0)
+	out := d.Schedule(t0.Add(MinReplanGap))
+	for c := range 2 {
+		holders := 0
+		for _, p := range []peer.ID{pid(1), pid(2)} {
+			if d.Requested(p, c) {
+				holders++
+			}
+		}
+		if holders != 1 {
+			t.Fatalf("chunk %d asked of %d peers while chunk 2 has no holder (requests %v)", c, holders, out.Requests)
+		}
+	}
+}
+
+func TestBusyPeerIsAskedAgainLater(t *testing.T) {
+	d := newDL(t, 4)
+	d.AddPeer(pid(1), all(4), 0)
+	out := d.Schedule(t0)
+	c := out.Requests[0].Chunk
+	d.Reject(pid(1), c, RefusedBusy, t0)
+	if out := d.Schedule(t0.Add(busyBackoff / 2)); len(out.Requests) > 0 {
+		t.Fatalf("asked a busy peer again at once: %v", out.Requests)
+	}
+	if out := d.Schedule(t0.Add(busyBackoff)); len(chunksOf(out.Requests, pid(1))) == 0 {
+		t.Fatal("never asked the busy peer again")
+	}
+}
+
+func TestNotHeldChunkGoesElsewhere(t *testing.T) {
+	d := newDL(t, 1)
+	d.AddPeer(pid(1), all(1), 0)
+	out := d.Schedule(t0)
+	d.Reject(pid(1), out.Requests[0].Chunk, RefusedNotHeld, t0)
+	d.AddPeer(pid(2), all(1), 0)
+	out = d.Schedule(t0.Add(MinReplanGap))
+	if !slices.Equal(out.Requests, []Request{{pid(2), 0}}) {
+		t.Fatalf("requests %v, want chunk 0 from peer 2", out.Requests)
+	}
+}
+
+func TestHaveFromIdlePeerIsAskedAtOnce(t *testing.T) {
+	d := newDL(t, 4)
+	d.AddPeer(pid(1), setOf(4), 0)
+	d.Schedule(t0)
+	d.Have(pid(1), 3)
+	out := d.Schedule(t0.Add(time.Millisecond)) // well before any replan may run
+	if !slices.Equal(out.Requests, []Request{{pid(1), 3}}) {
+		t.Fatalf("requests %v, want chunk 3 at once", out.Requests)
+	}
+}
+
+func TestOriginBacksOffAndGivesUp(t *testing.T) {
+	d, _ := NewDownload(Config{Size: 2 * chunk, ChunkSize: chunk, Origin: true, Start: t0})
+	d.SetDiscovery(true, 0)
+	if out := d.Schedule(t0); !out.Origin {
+		t.Fatal("no origin work with no peers")
+	}
+	now := t0
+	for i := range originGiveUp {
+		c, ok := d.NextOriginChunk(now)
+		if !ok {
+			t.Fatalf("fetch %d: nothing to fetch at %v", i, now.Sub(t0))
+		}
+		gaveUp := d.OriginFailed(c, true, false, now)
+		if gaveUp != (i == originGiveUp-1) {
+			t.Fatalf("refusal %d: gave up %v", i+1, gaveUp)
+		}
+		if _, again := d.NextOriginChunk(now); again {
+			t.Fatalf("fetch %d: asked again during the backoff", i)
+		}
+		now = now.Add(originBackoffMax)
+	}
+	if d.OriginUsable() {
+		t.Fatal("origin still used after refusals")
+	}
+}
+
+func TestPauseWithdrawsEverything(t *testing.T) {
+	d := newDL(t, 4)
+	d.AddPeer(pid(1), all(4), 0)
+	out := d.Schedule(t0)
+	cancels := d.Pause(t0)
+	slices.SortFunc(cancels, func(a, b Request) int { return a.Chunk - b.Chunk })
+	if !slices.Equal(cancels, out.Requests) {
+		t.Fatalf("cancels %v, want %v", cancels, out.Requests)
+	}
+	if out := d.Schedule(t0.Add(time.Second)); len(out.Requests) > 0 {
+		t.Fatal("a paused download asked for chunks")
+	}
+	d.Resume()
+	if out := d.Schedule(t0.Add(2 * time.Second)); len(out.Requests) == 0 {
+		t.Fatal("a resumed download asked for nothing")
+	}
+}
