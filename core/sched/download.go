@@ -283,12 +283,13 @@ func (d *Download) Have(id peer.ID, c int) {
 	}
 	ps.has.Set(c)
 	if d.missing.Has(c) && d.inflight[c] == 0 {
-		d.replan = true
 		// A peer with nothing planned asks for it at once rather than
-		// after the next replan: that is how a chunk hops on through a
-		// swarm while it is new.
+		// after a replan: that is how a chunk hops on through a swarm
+		// while it is new. Otherwise the plan takes it in.
 		if ps.ready && len(ps.queue) == 0 {
 			ps.queue = append(ps.queue, c)
+		} else {
+			d.replan = true
 		}
 	}
 }

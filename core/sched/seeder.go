@@ -14,7 +14,7 @@ import (
 const (
 	// minWindow is the least number of chunks a downloader may hold of
 	// the seeder's handouts before they spread.
-	minWindow = 8
+	minWindow = 2
 	// maxWindow bounds the window however fast a downloader is.
 	maxWindow = 4096
 	// windowHorizon sizes a window by rate: what the seeder sends a
@@ -78,8 +78,8 @@ type seedPeer struct {
 	full    bool          // offered everything
 	offered *chunkset.Set // what it was told the seeder holds
 	handed  []int         // chunks handed to it that have not spread yet
-	served  int64         // bytes sent to it since the last tick
-	rate    float64       // bytes/s sent to it, smoothed
+	spreads int           // its handouts that spread since the last tick
+	rate    float64       // its handouts that spread, per second, smoothed
 }
 
 // NewSeeder starts super-seeding a content of size bytes in chunks of
@@ -273,23 +273,16 @@ func (s *Seeder) Have(id peer.ID, c int) Offers {
 	return out
 }
 
-// Served records n bytes uploaded to peer id.
-func (s *Seeder) Served(id peer.ID, n int64) {
-	if p := s.peers[id]; p != nil {
-		p.served += n
-	}
-}
-
-// Tick updates the upload rates; idle says no request waited for the
+// Tick updates the spread rates; idle says no request waited for the
 // seeder's upload since the last tick. An idle seeder with chunks left to
 // hand out widens every window; one idle for WidenAfter with none left
 // offers everything to the downloaders that still lack chunks.
 func (s *Seeder) Tick(now time.Time, idle bool) Offers {
 	if dt := now.Sub(s.lastTick).Seconds(); dt > 0 {
 		for _, p := range s.peers {
-			sample := float64(p.served) / dt
+			sample := float64(p.spreads) / dt
 			p.rate = meterAlpha*sample + (1-meterAlpha)*p.rate
-			p.served = 0
+			p.spreads = 0
 		}
 	}
 	s.lastTick = now
@@ -319,7 +312,7 @@ func (s *Seeder) Tick(now time.Time, idle bool) Offers {
 
 // window is how many of p's handouts may be unspread at once.
 func (s *Seeder) window(p *seedPeer) int {
-	byRate := int(math.Ceil(p.rate * windowHorizon.Seconds() / float64(s.chunkSize)))
+	byRate := int(math.Ceil(p.rate * windowHorizon.Seconds()))
 	return min(max(minWindow, byRate)*s.growth, maxWindow)
 }
 
@@ -365,6 +358,7 @@ func (s *Seeder) refill(p *seedPeer, out *Offers) {
 			if s.owner[c] == p.handle {
 				s.owner[c] = -1
 			}
+			p.spreads++
 			continue
 		}
 		kept = append(kept, c)

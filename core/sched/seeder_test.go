@@ -85,21 +85,28 @@ func TestSeederLoneDownloaderRunsFree(t *testing.T) {
 	}
 }
 
-func TestSeederWindowFollowsRate(t *testing.T) {
+func TestSeederWindowFollowsSpreadRate(t *testing.T) {
 	s := newSeeder(t, 10_000)
-	join(t, s, pid(1), 10_000)
-	// 40 MiB/s to it: half a second's worth is 80 chunks.
-	s.Served(pid(1), 4<<20)
-	s.Tick(t0.Add(100*time.Millisecond), false)
-	s.Served(pid(1), 4<<20)
-	s.Tick(t0.Add(200*time.Millisecond), false)
-	p := s.peers[pid(1)]
-	if w := s.window(p); w < 50 || w > 100 {
-		t.Fatalf("window %d for %.1f MiB/s", w, p.rate/(1<<20))
+	a := join(t, s, pid(1), 10_000)
+	// A lone downloader's handouts spread as they arrive: 160 a second
+	// makes a window of half a second's worth, 80.
+	now := t0
+	for tick := range 3 {
+		for range 16 {
+			p := s.peers[pid(1)]
+			s.Have(pid(1), p.handed[0])
+		}
+		now = now.Add(100 * time.Millisecond)
+		s.Tick(now, false)
+		_ = tick
 	}
-	o := s.Have(pid(1), p.handed[0]) // refills up to the new window
-	if got := len(p.handed); got != s.window(p) || len(havesTo(o, pid(1))) != got-minWindow+1 {
-		t.Fatalf("handed %d (offers %d), window %d", got, len(o.Haves), s.window(p))
+	p := s.peers[pid(1)]
+	if w := s.window(p); w < 60 || w > 90 {
+		t.Fatalf("window %d for %.0f spreads/s", w, p.rate)
+	}
+	s.Have(pid(1), p.handed[0]) // refills up to the new window
+	if len(p.handed) != s.window(p) || len(a) != minWindow {
+		t.Fatalf("handed %d, window %d", len(p.handed), s.window(p))
 	}
 }
 
@@ -132,9 +139,11 @@ func TestSeederIdleWidensWindowsThenOffersAll(t *testing.T) {
 	if got := len(havesTo(o, pid(1))); got != minWindow {
 		t.Fatalf("idle tick offered %d more chunks, want %d", got, minWindow)
 	}
-	s.Tick(t0.Add(200*time.Millisecond), true)
+	for s.growth < maxGrowth {
+		s.Tick(t0.Add(200*time.Millisecond), true)
+	}
 	if s.poolLeft() {
-		t.Fatal("chunks left after two idle ticks (windows 32 each for 40 chunks)")
+		t.Fatalf("chunks left with windows of %d each for 40 chunks", minWindow*maxGrowth)
 	}
 	// Idle for WidenAfter with all handed out: offer everything.
 	o = s.Tick(t0.Add(200*time.Millisecond+WidenAfter/2), true)

@@ -56,9 +56,6 @@ func (sw *swarm) countUpload(p peer.ID, n int64) {
 	sw.mu.Lock()
 	sw.uploaded += n
 	sw.served[p] += n
-	if sw.seeder != nil {
-		sw.seeder.Served(p, n)
-	}
 	sw.mu.Unlock()
 }
 
