@@ -24,9 +24,9 @@ const (
 	// maxGrowth bounds how far idle time widens the windows.
 	maxGrowth = 16
 	// WidenAfter is how long a seeder's upload may sit idle, with every
-	// chunk handed out, before it offers everything to every downloader
-	// that still lacks chunks: one that cannot reach the others (or
-	// whose neighbours are too slow) is then served directly.
+	// chunk handed out, before it offers everything to each downloader
+	// that still lacks chunks and got none for as long: one that cannot
+	// reach the others is then served directly.
 	WidenAfter = time.Second
 )
 
@@ -79,6 +79,8 @@ type seedPeer struct {
 	offered *chunkset.Set // what it was told the seeder holds
 	handed  []int         // chunks handed to it that have not spread yet
 	spreads int           // its handouts that spread since the last tick
+	got     bool          // it got a chunk since the last tick
+	stuck   time.Time     // since when it got nothing; zero while it gets chunks
 	rate    float64       // its handouts that spread, per second, smoothed
 }
 
@@ -257,6 +259,7 @@ func (s *Seeder) Have(id peer.ID, c int) Offers {
 		return Offers{}
 	}
 	p.has.Set(c)
+	p.got = true
 	if !p.known {
 		return Offers{} // counted when its bitfield comes
 	}
@@ -276,7 +279,8 @@ func (s *Seeder) Have(id peer.ID, c int) Offers {
 // Tick updates the spread rates; idle says no request waited for the
 // seeder's upload since the last tick. An idle seeder with chunks left to
 // hand out widens every window; one idle for WidenAfter with none left
-// offers everything to the downloaders that still lack chunks.
+// offers everything to the downloaders that still lack chunks and got
+// none for WidenAfter: those that cannot get them from other peers.
 func (s *Seeder) Tick(now time.Time, idle bool) Offers {
 	if dt := now.Sub(s.lastTick).Seconds(); dt > 0 {
 		for _, p := range s.peers {
@@ -284,6 +288,15 @@ func (s *Seeder) Tick(now time.Time, idle bool) Offers {
 			p.rate = meterAlpha*sample + (1-meterAlpha)*p.rate
 			p.spreads = 0
 		}
+	}
+	for _, p := range s.peers {
+		switch {
+		case p.got:
+			p.stuck = time.Time{}
+		case p.stuck.IsZero():
+			p.stuck = now
+		}
+		p.got = false
 	}
 	s.lastTick = now
 	if !idle {
@@ -300,7 +313,7 @@ func (s *Seeder) Tick(now time.Time, idle bool) Offers {
 	var out Offers
 	if now.Sub(s.idleSince) >= WidenAfter {
 		for _, p := range s.sortedPeers() {
-			if p.known && !p.full && !p.has.Full() {
+			if p.known && !p.full && !p.has.Full() && !p.stuck.IsZero() && now.Sub(p.stuck) >= WidenAfter {
 				p.full = true
 				p.offered.Fill()
 				out.Full = append(out.Full, p.id)

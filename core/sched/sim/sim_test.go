@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"peerflow/core/sched"
 )
 
 const mib = 1 << 20
@@ -136,5 +138,16 @@ func TestBadConfig(t *testing.T) {
 		if _, err := Run(cfg); !errors.Is(err, ErrConfig) {
 			t.Errorf("%+v: %v", cfg, err)
 		}
+	}
+}
+
+func TestDownloadersThatCannotReachEachOtherAreServedDirectly(t *testing.T) {
+	cfg := swarmOf(3, 8*mib, 8*mib)
+	cfg.Degree = 1 // each dials the origin only: nobody can pass chunks on
+	r := run(t, cfg)
+	// Each must get the whole file from the origin; handouts wait for
+	// spreading that cannot happen until the origin offers everything.
+	if r.OriginCopies < 2.99 || r.Time > Bound(cfg)*3+3*sched.WidenAfter {
+		t.Errorf("star swarm: %.2f copies in %v", r.OriginCopies, r.Time)
 	}
 }
