@@ -18,7 +18,7 @@ SHOT_PKGS  := xvfb xauth imagemagick xdotool iproute2
 # them) also run under the race detector.
 RACE_PKGS := ./core/... ./tracker/... ./app/gui/...
 
-.PHONY: all deps build run test check bench bench-swarm package screenshot clean
+.PHONY: all deps build run test check bench bench-swarm bench-sim package screenshot clean
 
 all: build
 
@@ -75,6 +75,24 @@ bench-swarm: build
 	./.ci/netns $(GO) test -run '^TestSwarmBench$$' -count 1 -timeout 60m -v . -args \
 		-swarm.n $(N) -swarm.size $(SIZE) -swarm.up $(UP) -swarm.sharer-up $(SHARER_UP) -swarm.runs $(RUNS) \
 		$(if $(CAPS),-swarm.caps $(CAPS)) $(if $(LATE),-swarm.late $(LATE))
+
+# The same swarm in the simulator (TestSwarmSim in core/sched/sim): the
+# real scheduler in virtual time, no network at all, for swarms too large
+# to run as processes. Same figures, plus events and how many times
+# faster than real time it ran. Variables:
+#   SIM_N=1000        downloaders (connected at random, 20 dials each, 50 at most)
+#   SIM_SIZE=64MiB    content size (256 KiB chunks)
+#   SIM_UP=1MiB/s     upload of the origin and of every downloader
+#   SIM_SLOW=         k: every k-th downloader uploads a fifth of that
+#   RUNS=3            runs, each with its own seed
+# e.g. make bench-sim SIM_N=10000 SIM_SIZE=16MiB
+SIM_N    ?= 1000
+SIM_SIZE ?= 64MiB
+SIM_UP   ?= 1MiB/s
+SIM_SLOW ?=
+bench-sim:
+	$(GO) test -run '^TestSwarmSim$$' -count 1 -timeout 60m -v ./core/sched/sim/ -args \
+		-sim.n $(SIM_N) -sim.size $(SIM_SIZE) -sim.up $(SIM_UP) -sim.runs $(RUNS) $(if $(SIM_SLOW),-sim.slow $(SIM_SLOW))
 
 package: deps
 	$(GO) install $(FYNE_CMD)
