@@ -26,7 +26,12 @@ type getResult struct {
 	Seconds     float64          `json:"seconds"`
 	Sources     map[string]int64 `json:"sources"`
 	OriginBytes int64            `json:"origin_bytes"`
-	Refetched   int              `json:"refetched_chunks"`
+	// SeederBytes came from peers that held the whole content (the sharer,
+	// or peers done before), PeerBytes from peers that were downloading it
+	// themselves; with OriginBytes they add up to Bytes.
+	SeederBytes int64 `json:"seeder_bytes"`
+	PeerBytes   int64 `json:"peer_bytes"`
+	Refetched   int   `json:"refetched_chunks"`
 }
 
 func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -107,19 +112,72 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		res := getResult{
 			ContentID: d.ID().String(), Name: d.Manifest().Name, Path: r.Path,
 			Bytes: r.Bytes, Seconds: (r.Duration + r.Finishing).Seconds(),
-			Sources: r.Sources, OriginBytes: r.OriginBytes, Refetched: r.Refetched,
+			Sources: r.Sources, OriginBytes: r.OriginBytes, SeederBytes: r.SeederBytes, PeerBytes: r.PeerBytes,
+			Refetched: r.Refetched,
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		enc.Encode(res)
 	} else {
-		fmt.Fprintf(stderr, "saved %s (%s in %.1fs)\n", r.Path, FormatBytes(r.Bytes), (r.Duration + r.Finishing).Seconds())
+		fmt.Fprintf(stderr, "saved %s (%s in %.1fs)%s\n", r.Path, FormatBytes(r.Bytes), (r.Duration + r.Finishing).Seconds(), sharesText(r))
 	}
 	if *seed {
 		fmt.Fprintf(stderr, "seeding on %s; press Ctrl-C to stop\n", n.Addr())
 		<-ctx.Done()
 	}
 	return ExitOK
+}
+
+// sharesText says where the bytes of r came from, for the "saved" line:
+// "; 48% from seeders, 52% from other peers", with the origin server's
+// share first when it sent any; "" when nothing was fetched.
+func sharesText(r core.Result) string {
+	if r.Bytes <= 0 {
+		return ""
+	}
+	parts := []int64{r.OriginBytes, r.SeederBytes, r.PeerBytes}
+	names := []string{"from the origin server", "from seeders", "from other peers"}
+	pct := percentages(parts)
+	var out []string
+	for i, name := range names {
+		if i == 0 && parts[i] == 0 {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%d%% %s", pct[i], name))
+	}
+	return "; " + strings.Join(out, ", ")
+}
+
+// percentages rounds the shares of parts in their sum to whole percents
+// that add up to 100 (largest remainder), so a line never says 49% and
+// 50%.
+func percentages(parts []int64) []int {
+	var sum int64
+	for _, p := range parts {
+		sum += p
+	}
+	pct := make([]int, len(parts))
+	if sum <= 0 {
+		return pct
+	}
+	rem := make([]int64, len(parts))
+	left := 100
+	for i, p := range parts {
+		pct[i] = int(p * 100 / sum)
+		rem[i] = p * 100 % sum
+		left -= pct[i]
+	}
+	for ; left > 0; left-- {
+		best := -1
+		for i := range parts {
+			if rem[i] > 0 && (best < 0 || rem[i] > rem[best]) {
+				best = i
+			}
+		}
+		pct[best]++
+		rem[best] = 0
+	}
+	return pct
 }
 
 // linkNamesTrackers reports whether a share link carries tr= hints.

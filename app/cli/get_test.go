@@ -3,11 +3,15 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"peerflow/core"
 	"peerflow/core/content"
@@ -25,6 +29,13 @@ type testNetwork struct {
 
 func newTestNetwork(t *testing.T) *testNetwork {
 	t.Helper()
+	return newTestNetworkOf(t, 1<<20, 0)
+}
+
+// newTestNetworkOf is newTestNetwork with a file of size bytes and a
+// sharer that uploads at most upLimit bytes/s (0: unlimited).
+func newTestNetworkOf(t *testing.T, size int, upLimit int64) *testNetwork {
+	t.Helper()
 	h, err := tracker.Host(tracker.HostConfig{
 		Config: tracker.Config{DB: filepath.Join(t.TempDir(), "t.db")},
 		Listen: "127.0.0.1:0",
@@ -33,7 +44,7 @@ func newTestNetwork(t *testing.T) *testNetwork {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Stop() })
-	data := make([]byte, 1<<20)
+	data := make([]byte, size)
 	rng := rand.New(rand.NewPCG(5, 5))
 	for i := range data {
 		data[i] = byte(rng.Uint32())
@@ -42,7 +53,7 @@ func newTestNetwork(t *testing.T) *testNetwork {
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	n, err := core.Open(t.TempDir(), core.Options{Listen: "127.0.0.1:0", Trackers: []string{h.Addr().String()}})
+	n, err := core.Open(t.TempDir(), core.Options{Listen: "127.0.0.1:0", Trackers: []string{h.Addr().String()}, UpLimit: upLimit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,5 +157,106 @@ func TestGetWithoutTrackerSaysHowToPassOne(t *testing.T) {
 	code, _, stderr := get(content.ID{9}.String(), "--data", t.TempDir(), "--listen", "127.0.0.1:0", "-o", t.TempDir())
 	if code != ExitFailure || !strings.Contains(stderr, "--tracker HOST:PORT") {
 		t.Errorf("exit %d: %s", code, stderr)
+	}
+}
+
+// partialHolder starts a node that downloads link and pauses once it
+// holds at least chunks chunks: a peer that is downloading the content
+// itself, and serves what it has.
+func partialHolder(t *testing.T, net *testNetwork, chunks int) {
+	t.Helper()
+	n, err := core.Open(t.TempDir(), core.Options{Listen: "127.0.0.1:0", Trackers: []string{net.tracker}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	d, err := n.Download(t.Context(), net.link, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for d.Progress().Done < chunks {
+		if time.Now().After(deadline) {
+			t.Fatalf("the partial holder got %d of %d chunks in a minute", d.Progress().Done, chunks)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := d.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	if p := d.Progress(); p.Done == p.Chunks {
+		t.Fatalf("the partial holder finished before it paused: %d chunks", p.Done)
+	}
+}
+
+// get --json says how many bytes came from seeders and how many from
+// peers that were downloading too; the "saved" line says it in percent.
+// The swarm: a sharer capped at 2 MB/s and a peer that paused with part of
+// the file, so both send chunks.
+func TestGetSaysWhereBytesCameFrom(t *testing.T) {
+	const size = 4 << 20 // 16 chunks of 256 KiB
+	net := newTestNetworkOf(t, size, 2<<20)
+	partialHolder(t, net, 6)
+
+	code, stdout, stderr := get(net.link, "--tracker", net.tracker, "--data", t.TempDir(), "--listen", "127.0.0.1:0", "-o", t.TempDir(), "--json")
+	if code != ExitOK {
+		t.Fatalf("get --json: exit %d: %s", code, stderr)
+	}
+	var fields map[string]any
+	if err := json.Unmarshal([]byte(stdout), &fields); err != nil {
+		t.Fatalf("get --json printed %q: %v", stdout, err)
+	}
+	for _, k := range []string{"content_id", "name", "path", "bytes", "seconds", "sources", "origin_bytes", "seeder_bytes", "peer_bytes", "refetched_chunks"} {
+		if _, ok := fields[k]; !ok {
+			t.Errorf("get --json has no %q: %s", k, stdout)
+		}
+	}
+	var res getResult
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Bytes != size || res.OriginBytes+res.SeederBytes+res.PeerBytes != res.Bytes {
+		t.Errorf("%d bytes = %d from the origin server + %d from seeders + %d from peers? want %d in all",
+			res.Bytes, res.OriginBytes, res.SeederBytes, res.PeerBytes, size)
+	}
+	sharer := net.sharer.Addr().String()
+	if res.OriginBytes != 0 || res.SeederBytes != res.Sources[sharer] || res.PeerBytes == 0 {
+		t.Errorf("seeder bytes %d, peer bytes %d, origin bytes %d; want the sharer's %d, some, none (sources %v)",
+			res.SeederBytes, res.PeerBytes, res.OriginBytes, res.Sources[sharer], res.Sources)
+	}
+
+	code, _, stderr = get(net.link, "--tracker", net.tracker, "--data", t.TempDir(), "--listen", "127.0.0.1:0", "-o", t.TempDir())
+	if code != ExitOK {
+		t.Fatalf("get: exit %d: %s", code, stderr)
+	}
+	m := regexp.MustCompile(`(?m)^saved .*\); (\d+)% from seeders, (\d+)% from other peers$`).FindStringSubmatch(stderr)
+	if m == nil {
+		t.Fatalf("no saved line with the seeders' and peers' shares in %q", stderr)
+	}
+	seeders, _ := strconv.Atoi(m[1])
+	peers, _ := strconv.Atoi(m[2])
+	if seeders+peers != 100 || seeders == 0 || peers == 0 {
+		t.Errorf("saved line says %d%% from seeders, %d%% from other peers", seeders, peers)
+	}
+}
+
+func TestSharesText(t *testing.T) {
+	tests := []struct {
+		origin, seeders, peers int64
+		want                   string
+	}{
+		{0, 48, 52, "; 48% from seeders, 52% from other peers"},
+		{0, 1 << 20, 0, "; 100% from seeders, 0% from other peers"},
+		{0, 0, 3 << 20, "; 0% from seeders, 100% from other peers"},
+		{10, 30, 60, "; 10% from the origin server, 30% from seeders, 60% from other peers"},
+		// Thirds: rounded so they still add up to 100.
+		{1, 1, 1, "; 34% from the origin server, 33% from seeders, 33% from other peers"},
+		{0, 0, 0, ""},
+	}
+	for _, tt := range tests {
+		r := core.Result{Bytes: tt.origin + tt.seeders + tt.peers, OriginBytes: tt.origin, SeederBytes: tt.seeders, PeerBytes: tt.peers}
+		if got := sharesText(r); got != tt.want {
+			t.Errorf("sharesText(%d, %d, %d) = %q, want %q", tt.origin, tt.seeders, tt.peers, got, tt.want)
+		}
 	}
 }

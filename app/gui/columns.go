@@ -69,3 +69,11 @@ func cell() *widget.Label {
 	l.Truncation = fyne.TextTruncateEllipsis
 	return l
 }
+
+// setText sets the text of l if it changed: a screen refreshed every
+// second then redraws only the labels whose numbers moved.
+func setText(l *widget.Label, text string) {
+	if l.Text != text {
+		l.SetText(text)
+	}
+}

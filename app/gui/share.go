@@ -18,8 +18,8 @@ import (
 )
 
 // shareColumns are the widths of the share table after the name: size,
-// content ID, uploaded, peers served, actions.
-var shareColumns = columns{80, 120, 90, 100, 250}
+// content ID, uploaded (copies, peers, bytes), actions.
+var shareColumns = columns{80, 120, 270, 250}
 
 // shareScreen lists what this node shares (its own files and finished
 // downloads) and shares more: files dropped on the window or picked.
@@ -37,9 +37,12 @@ type shareScreen struct {
 
 // shareRow is one shared file.
 type shareRow struct {
-	name, size, id, uploaded, served *widget.Label
-	copyLink, stop                   *widget.Button
-	box                              *fyne.Container
+	name, size, id *widget.Label
+	// uploaded says how many copies of the file this node sent, to how
+	// many peers: the figure the sharer should keep near one.
+	uploaded       *widget.Label
+	copyLink, stop *widget.Button
+	box            *fyne.Container
 }
 
 func newShareScreen(u *UI) *shareScreen {
@@ -65,7 +68,7 @@ func (s *shareScreen) buildUI() {
 		hint,
 		s.status,
 		widget.NewSeparator(),
-		shareColumns.header("Name", "Size", "Content ID", "Uploaded", "Peers served", ""),
+		shareColumns.header("Name", "Size", "Content ID", "Uploaded", ""),
 	)
 	s.list = container.NewVBox()
 	empty := widget.NewLabelWithStyle("Nothing shared yet: drop a file here.", fyne.TextAlignCenter, fyne.TextStyle{Italic: true})
@@ -135,11 +138,11 @@ func sameObjects(a, b []fyne.CanvasObject) bool {
 }
 
 func (s *shareScreen) newRow(id content.ID) *shareRow {
-	r := &shareRow{name: cell(), size: cell(), id: cell(), uploaded: cell(), served: cell()}
+	r := &shareRow{name: cell(), size: cell(), id: cell(), uploaded: cell()}
 	r.id.TextStyle.Monospace = true
 	r.copyLink = widget.NewButtonWithIcon("Copy link", theme.ContentCopyIcon(), func() { s.copyLink(id) })
 	r.stop = widget.NewButtonWithIcon("Stop sharing", theme.MediaStopIcon(), func() { s.unshare(id) })
-	r.box = shareColumns.row(r.name, r.size, r.id, r.uploaded, r.served, container.NewHBox(r.copyLink, r.stop))
+	r.box = shareColumns.row(r.name, r.size, r.id, r.uploaded, container.NewHBox(r.copyLink, r.stop))
 	return r
 }
 
@@ -150,11 +153,28 @@ func (r *shareRow) show(it core.Item) {
 		name += " — " + it.Problem
 		r.name.Importance = widget.DangerImportance
 	}
-	r.name.SetText(name)
-	r.size.SetText(formatBytes(it.Manifest.Size))
-	r.id.SetText(it.ID.Short())
-	r.uploaded.SetText(formatBytes(it.Stats.Uploaded))
-	r.served.SetText(fmt.Sprint(it.Stats.PeersServed))
+	setText(r.name, name)
+	setText(r.size, formatBytes(it.Manifest.Size))
+	setText(r.id, it.ID.Short())
+	setText(r.uploaded, uploadedText(it.Stats.Uploaded, it.Stats.PeersServed, it.Manifest.Size))
+}
+
+// uploadedText says how many copies of a file of size bytes this node
+// uploaded (uploaded bytes since it started), to how many peers:
+// "1.02 copies to 4 peers · 51.3 MB".
+func uploadedText(uploaded int64, peers int, size int64) string {
+	if uploaded <= 0 {
+		return "not uploaded yet"
+	}
+	copies := formatBytes(uploaded)
+	if size > 0 {
+		c := float64(uploaded) / float64(size)
+		copies = fmt.Sprintf("%.2f copies", c)
+		if c < 0.005 { // would say 0.00
+			copies = "under 0.01 copies"
+		}
+	}
+	return fmt.Sprintf("%s to %s · %s", copies, count(peers, "peer"), formatBytes(uploaded))
 }
 
 // copyLink puts the share link of id on the clipboard.

@@ -8,6 +8,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/storage"
 	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
 
 	"peerflow/core/content"
 )
@@ -61,5 +62,75 @@ func TestDropFolderSharesFilesInside(t *testing.T) {
 	n.q.until(t, "Share says subfolders are not shared", func() bool { return n.share.status.Visible() && n.share.status.Text != "" })
 	if want := "not its subfolders"; !strings.Contains(n.share.status.Text, want) {
 		t.Errorf("status %q does not say %q", n.share.status.Text, want)
+	}
+}
+
+// Share says how many copies of a file the node uploaded and to how many
+// peers, and the refresh loop keeps it current while the app runs.
+func TestShareSaysCopiesUploaded(t *testing.T) {
+	a := test.NewTempApp(t)
+	q := newUIQueue()
+	tr := startTracker(t)
+	n := startNode(t, a, q, nodeOptions{trackers: []string{tr}})
+	const size = 1<<20 + 77
+	r := dropAndWait(t, n, randomFile(t, t.TempDir(), "talk.webm", size))
+	if r.uploaded.Text != "not uploaded yet" {
+		t.Errorf("before any download the row says %q, want \"not uploaded yet\"", r.uploaded.Text)
+	}
+	var id content.ID
+	for k := range n.share.rows {
+		id = k
+	}
+	link, err := n.node.Link(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// One peer downloads the whole file, from this node alone: one copy.
+	d, err := openNode(t, tr, 0).Download(t.Context(), link.String(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	want := "1.00 copies to 1 peer · 1.0 MB"
+	q.until(t, "Share shows the copy uploaded", func() bool { return r.uploaded.Text == want })
+	items, err := n.node.Library()
+	if err != nil || len(items) != 1 || items[0].Stats.Uploaded != size || items[0].Stats.PeersServed != 1 {
+		t.Errorf("library %+v (%v); want %d bytes uploaded to 1 peer", items, err, size)
+	}
+}
+
+func TestUploadedText(t *testing.T) {
+	const size = 50_000_000
+	tests := []struct {
+		uploaded int64
+		peers    int
+		want     string
+	}{
+		{0, 0, "not uploaded yet"},
+		{51_000_000, 4, "1.02 copies to 4 peers · 51.0 MB"},
+		{size, 1, "1.00 copies to 1 peer · 50.0 MB"},
+		{size / 2, 3, "0.50 copies to 3 peers · 25.0 MB"},
+		{100_000, 1, "under 0.01 copies to 1 peer · 100.0 KB"},
+		{12*size + size/3, 128, "12.33 copies to 128 peers · 616.7 MB"},
+	}
+	for _, tt := range tests {
+		if got := uploadedText(tt.uploaded, tt.peers, size); got != tt.want {
+			t.Errorf("uploadedText(%d, %d) = %q, want %q", tt.uploaded, tt.peers, got, tt.want)
+		}
+	}
+}
+
+// The Uploaded column is wide enough for its text, even with many copies
+// to many peers: nothing is cut off.
+func TestUploadedColumnFits(t *testing.T) {
+	test.NewTempApp(t)
+	for _, text := range []string{"not uploaded yet", "1.02 copies to 4 peers · 51.3 MB", "12.33 copies to 128 peers · 616.7 GB"} {
+		l := widget.NewLabel(text)
+		if w := l.MinSize().Width; w > shareColumns.width(3) {
+			t.Errorf("%q needs %.0f px; the column is %.0f", text, w, shareColumns.width(3))
+		}
 	}
 }

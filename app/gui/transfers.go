@@ -24,7 +24,8 @@ import (
 const redrawEvery = 100 * time.Millisecond
 
 // transfersScreen shows the downloads of this run: progress, speed, time
-// left, peers, the chunk map, and pause, resume, cancel, open folder.
+// left, peers, how many bytes came from seeders and how many from other
+// peers, the chunk map, and pause, resume, cancel, open folder.
 type transfersScreen struct {
 	u     *UI
 	tab   *container.TabItem
@@ -41,6 +42,7 @@ type transferRow struct {
 	name                        *widget.Label
 	bar                         *widget.ProgressBar
 	status                      *widget.Label
+	from                        *widget.Label // bytes from seeders, other peers, the origin server
 	pause, cancel, open, remove *widget.Button
 	box                         *fyne.Container
 	ended                       bool
@@ -116,7 +118,7 @@ func (s *transfersScreen) add(t *tracked) {
 
 func (s *transfersScreen) newRow(t *tracked) *transferRow {
 	m := t.d.Manifest()
-	r := &transferRow{s: s, tracked: t, bar: widget.NewProgressBar(), status: cell()}
+	r := &transferRow{s: s, tracked: t, bar: widget.NewProgressBar(), status: cell(), from: cell()}
 	r.name = widget.NewLabelWithStyle(m.Name, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	r.name.Truncation = fyne.TextTruncateEllipsis
 	r.pause = widget.NewButtonWithIcon("Pause", theme.MediaPauseIcon(), r.togglePause)
@@ -133,6 +135,7 @@ func (s *transfersScreen) newRow(t *tracked) *transferRow {
 		container.NewBorder(nil, nil, nil, container.NewHBox(r.pause, r.cancel, r.open, r.remove), r.name),
 		r.bar,
 		r.status,
+		r.from,
 		about,
 		r.chunks.object(),
 		widget.NewSeparator(),
@@ -191,7 +194,8 @@ func (r *transferRow) update() {
 	if p.Size > 0 {
 		r.bar.SetValue(float64(p.Bytes) / float64(p.Size))
 	}
-	r.status.SetText(progressText(p))
+	setText(r.status, progressText(p))
+	setText(r.from, sourcesText(p))
 	if p.State == core.StatePaused {
 		r.pause.SetText("Resume")
 		r.pause.SetIcon(theme.MediaPlayIcon())
@@ -223,12 +227,28 @@ func progressText(p core.Progress) string {
 	return strings.Join(parts, "  ·  ")
 }
 
+// sourcesText says where the bytes of a download came from: peers that
+// held the whole file (the sharer, or peers done before), peers that were
+// downloading it too, the origin server if it sent any, and earlier runs
+// if they fetched some.
+func sourcesText(p core.Progress) string {
+	parts := []string{"From seeders " + formatBytes(p.SeederBytes), "from other peers " + formatBytes(p.PeerBytes)}
+	if p.OriginBytes > 0 {
+		parts = append(parts, "from the origin server "+formatBytes(p.OriginBytes))
+	}
+	if earlier := p.Bytes - p.SeederBytes - p.PeerBytes - p.OriginBytes; earlier > 0 {
+		parts = append(parts, "before this run "+formatBytes(earlier))
+	}
+	return strings.Join(parts, "  ·  ")
+}
+
 // end shows how the download ended.
 func (r *transferRow) end(res core.Result, err error) {
 	r.unsubscribe()
 	r.ended = true
 	r.chunks.flush()
 	p := r.d.Progress()
+	setText(r.from, sourcesText(p))
 	switch p.State {
 	case core.StateComplete:
 		name := r.d.Manifest().Name
