@@ -343,7 +343,7 @@ func (d *Download) Received(id peer.ID, c int, n int64, fresh bool, now time.Tim
 		d.missing.Clear(c)
 		// Endgame duplicates of this chunk elsewhere are now useless.
 		if d.inflight[c] > 0 {
-			for _, other := range d.peers {
+			for _, other := range d.sortedPeers() {
 				if other.removeInflight(c, now) {
 					d.inflight[c]--
 					out.Cancels = append(out.Cancels, Request{other.id, c})
@@ -382,10 +382,8 @@ func (d *Download) Resume() {
 // cancels to send.
 func (d *Download) DropAll(now time.Time) []Request {
 	var out []Request
-	for _, ps := range d.peers {
-		for c := range ps.inflight {
-			out = append(out, Request{ps.id, c})
-		}
+	for _, ps := range d.sortedPeers() {
+		out = append(out, ps.requests()...)
 		ps.stopBusy(now)
 		clear(ps.inflight)
 		ps.queue = nil
@@ -619,9 +617,9 @@ func (d *Download) Tick(now time.Time) []Request {
 		// A peer that sent nothing for long while holding requests is
 		// stalled: its requests go back to the planner, its rate drops.
 		if since, ok := ps.oldest(); ok && now.Sub(latest(since, ps.lastData)) > d.stallTimeout(ps) {
-			for c := range ps.inflight {
-				d.inflight[c]--
-				cancels = append(cancels, Request{ps.id, c})
+			for _, r := range ps.requests() {
+				d.inflight[r.Chunk]--
+				cancels = append(cancels, r)
 			}
 			ps.stopBusy(now)
 			clear(ps.inflight)
@@ -676,6 +674,17 @@ func (ps *peerState) oldest() (time.Time, bool) {
 		}
 	}
 	return at, ok
+}
+
+// requests lists ps's outstanding requests by chunk: maps iterate in a
+// random order, and what goes on the wire must not, for runs to repeat.
+func (ps *peerState) requests() []Request {
+	out := make([]Request, 0, len(ps.inflight))
+	for c := range ps.inflight {
+		out = append(out, Request{ps.id, c})
+	}
+	slices.SortFunc(out, func(a, b Request) int { return a.Chunk - b.Chunk })
+	return out
 }
 
 func (ps *peerState) addInflight(c int, now time.Time) {
