@@ -190,18 +190,13 @@ type swarm struct {
 	future int // downloaders still to join
 }
 
+// idOf is peer i's ID: its leading bytes (the planner's tie-break seed)
+// scattered by a multiplicative hash, the index after them.
 func idOf(i int) peer.ID {
 	var id peer.ID
-	binary.BigEndian.PutUint64(id[:8], mixIndex(uint64(i)))
+	binary.BigEndian.PutUint64(id[:8], uint64(i+1)*0x9e3779b97f4a7c15)
 	binary.BigEndian.PutUint64(id[8:], uint64(i))
 	return id
-}
-
-func mixIndex(x uint64) uint64 {
-	x += 0x9e3779b97f4a7c15
-	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
-	x = (x ^ x>>27) * 0x94d049bb133111eb
-	return x ^ x>>31
 }
 
 func (s *swarm) setup() error {
