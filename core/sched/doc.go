@@ -35,16 +35,18 @@
 //     as fast as it can take them in, so a downloader that uploads slowly
 //     holds few of the chunks the others wait for. A lone downloader frees
 //     a place with every chunk it gets and runs at the sharer's full rate.
-//   - The window covers half a second of what the sharer sends that
-//     downloader (at least 8 chunks): enough for a handout's trip there
-//     and on to a second peer.
+//   - The window is half a second of the downloader's spread rate (its
+//     handouts that reached a second peer, per second), at least 2
+//     chunks: enough for a handout's trip there and on.
 //   - A downloader that leaves gives its handouts back, and chunks only it
 //     held become rare again.
-//   - When the sharer's upload idles with chunks still to hand out, the
-//     windows double (up to 16 times). When it idles for WidenAfter with
-//     everything handed out, it offers every chunk to every downloader that
-//     still lacks some: one that cannot reach the others, or whose
-//     neighbours are too slow, is then served directly.
+//   - When the sharer's upload idles with chunks still to hand out and a
+//     window is full, the windows double (up to 16 times). When it idles
+//     with everything handed out, each handout that has not spread is
+//     offered to one more downloader (once): the last chunks then do not
+//     wait on a slow first downloader. A downloader that got nothing for
+//     WidenAfter while the upload idled is offered every chunk: one that
+//     cannot reach the others is then served directly.
 //   - Chunks that another seeder connected to the sharer holds are never
 //     rare, so a sharer backs off once a full copy is in the swarm.
 //

@@ -339,20 +339,8 @@ func (d *Download) Received(id peer.ID, c int, n int64, fresh bool, now time.Tim
 		ps.meter.Add(n)
 		ps.lastData = now
 	}
-	if fresh && d.missing.Has(c) {
-		d.missing.Clear(c)
-		// Endgame duplicates of this chunk elsewhere are now useless.
-		if d.inflight[c] > 0 {
-			for _, other := range d.sortedPeers() {
-				if other.removeInflight(c, now) {
-					d.inflight[c]--
-					out.Cancels = append(out.Cancels, Request{other.id, c})
-				}
-			}
-		}
-		if d.Complete() {
-			out.Wake = true
-		}
+	if fresh {
+		out = d.Verified(c, now)
 	}
 	if ps != nil && !d.paused {
 		out.Requests = d.fill(ps, now, nil)
@@ -361,6 +349,27 @@ func (d *Download) Received(id peer.ID, c int, n int64, fresh bool, now time.Tim
 			out.Wake = true // this peer ran dry
 		}
 	}
+	return out
+}
+
+// Verified notes that chunk c was verified and stored, whoever sent it
+// (a connection that was replaced meanwhile, say): it is no longer
+// missing, and its requests elsewhere are to be cancelled.
+func (d *Download) Verified(c int, now time.Time) Sends {
+	var out Sends
+	if c < 0 || c >= d.chunks || !d.missing.Has(c) {
+		return out
+	}
+	d.missing.Clear(c)
+	if d.inflight[c] > 0 {
+		for _, other := range d.sortedPeers() {
+			if other.removeInflight(c, now) {
+				d.inflight[c]--
+				out.Cancels = append(out.Cancels, Request{other.id, c})
+			}
+		}
+	}
+	out.Wake = d.Complete()
 	return out
 }
 
@@ -433,6 +442,7 @@ func (d *Download) request(ps *peerState, c int, now time.Time, out []Request) [
 func (d *Download) Schedule(now time.Time) Sends {
 	var out Sends
 	if d.paused || d.Complete() {
+		d.wakeAt = time.Time{}
 		return out
 	}
 	if d.settle(now) && d.replan {

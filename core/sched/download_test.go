@@ -282,3 +282,37 @@ func TestPauseWithdrawsEverything(t *testing.T) {
 		t.Fatal("a resumed download asked for nothing")
 	}
 }
+
+func TestVerifiedCountsAChunkWhoseConnectionWasReplaced(t *testing.T) {
+	d := newDL(t, 2)
+	d.AddPeer(pid(1), all(2), 0)
+	d.AddPeer(pid(2), all(2), 0)
+	d.Schedule(t0)
+	d.Schedule(t0.Add(MinReplanGap)) // endgame: both chunks at both peers
+	// Peer 1's connection was replaced while it stored chunk 0: the
+	// chunk still counts, and the duplicates are withdrawn.
+	d.RemovePeer(pid(1))
+	out := d.Verified(0, t0.Add(time.Second))
+	if d.NeedsChunk(0) || len(chunksOf(out.Cancels, pid(2))) > 1 {
+		t.Fatalf("after Verified: needs chunk 0 %v, cancels %v", d.NeedsChunk(0), out.Cancels)
+	}
+	if d.Requested(pid(2), 0) {
+		t.Fatal("chunk 0 still in flight at peer 2")
+	}
+}
+
+func TestPausedDownloadWaitsForNothing(t *testing.T) {
+	d := newDL(t, 8)
+	d.AddPeer(pid(1), all(8), 0)
+	d.Schedule(t0)
+	d.Have(pid(1), 0) // news: a replan is held back
+	d.Schedule(t0.Add(time.Millisecond))
+	if d.WakeAt().IsZero() {
+		t.Fatal("no replan held back")
+	}
+	d.Pause(t0.Add(2 * time.Millisecond))
+	d.Schedule(t0.Add(time.Second))
+	if !d.WakeAt().IsZero() {
+		t.Fatalf("a paused download asks to be woken at %v", d.WakeAt().Sub(t0))
+	}
+}

@@ -52,10 +52,12 @@ type Seeder struct {
 	chunks    int
 	chunkSize int64
 	peers     map[peer.ID]*seedPeer
-	slots     []*seedPeer // by handle; nil when free
-	holders   []int32     // per chunk: connected peers that hold it
-	owner     []int32     // per chunk: handle of the downloader it is handed to, or -1
-	complete  int         // connected peers that hold every chunk
+	slots     []*seedPeer   // by handle; nil when free
+	holders   []int32       // per chunk: connected peers that hold it
+	owner     []int32       // per chunk: handle of the downloader it is handed to, or -1
+	rescued   *chunkset.Set // chunks offered to a second downloader; see rescue
+	inBack    *chunkset.Set // chunks in back
+	completes int           // connected peers that hold every chunk
 	// The pool of chunks not handed out yet: the walk perm(next),
 	// perm(next+1), ... and chunks given back (their holders left).
 	next      int
@@ -74,6 +76,7 @@ type seedPeer struct {
 	id      peer.ID
 	handle  int32
 	has     *chunkset.Set // its chunks, from its bitfield and haves
+	count   int           // chunks in has
 	known   bool          // its bitfield arrived
 	full    bool          // offered everything
 	offered *chunkset.Set // what it was told the seeder holds
@@ -100,6 +103,8 @@ func NewSeeder(size, chunkSize int64, self peer.ID, now time.Time) (*Seeder, err
 		peers:    make(map[peer.ID]*seedPeer),
 		holders:  make([]int32, n),
 		owner:    make([]int32, n),
+		rescued:  chunkset.New(n),
+		inBack:   chunkset.New(n),
 		growth:   1,
 		lastTick: now,
 	}
@@ -181,16 +186,29 @@ func (s *Seeder) RemovePeer(id peer.ID) Offers {
 		if s.owner[c] == p.handle {
 			s.owner[c] = -1
 		}
+		s.giveBack(c)
 	}
-	for c, o := range s.owner {
-		if o < 0 && s.holders[c] == 0 && s.walked(c) {
-			s.back = append(s.back, int32(c))
+	if p.known {
+		for c := range p.has.All() {
+			s.giveBack(c)
 		}
 	}
 	delete(s.peers, id)
 	s.slots[p.handle] = nil
 	return s.refillAll()
 }
+
+// giveBack returns chunk c to the pool if nobody holds it, nobody was
+// handed it, and the walk has passed it.
+func (s *Seeder) giveBack(c int) {
+	if s.owner[c] < 0 && s.holders[c] == 0 && !s.inBack.Has(c) && s.walked(c) {
+		s.inBack.Set(c)
+		s.back = append(s.back, int32(c))
+	}
+}
+
+// complete reports whether p holds every chunk.
+func (s *Seeder) complete(p *seedPeer) bool { return p.count == s.chunks }
 
 // walked reports whether the walk has passed chunk c, so that it comes
 // back only through s.back.
@@ -223,8 +241,8 @@ func (s *Seeder) forget(p *seedPeer) {
 		return
 	}
 	s.known--
-	if p.has.Full() {
-		s.complete--
+	if s.complete(p) {
+		s.completes--
 	}
 	for c := range p.has.All() {
 		s.holders[c]--
@@ -241,13 +259,19 @@ func (s *Seeder) Bitfield(id peer.ID, has *chunkset.Set) (Offers, error) {
 		return Offers{}, fmt.Errorf("sched: peer %s holds a set of %d chunks, not %d", id.Short(), has.Len(), s.chunks)
 	}
 	s.forget(p)
-	p.has, p.known = has.Clone(), true
+	old, wasKnown := p.has, p.known
+	p.has, p.count, p.known = has.Clone(), has.Count(), true
 	s.known++
 	for c := range p.has.All() {
 		s.holders[c]++
 	}
-	if p.has.Full() {
-		s.complete++
+	if s.complete(p) {
+		s.completes++
+	}
+	if wasKnown { // a chunk it no longer claims may have no holder left
+		for c := range old.All() {
+			s.giveBack(c)
+		}
 	}
 	return s.refillAll(), nil
 }
@@ -259,13 +283,14 @@ func (s *Seeder) Have(id peer.ID, c int) Offers {
 		return Offers{}
 	}
 	p.has.Set(c)
+	p.count++
 	p.got = true
 	if !p.known {
 		return Offers{} // counted when its bitfield comes
 	}
 	s.holders[c]++
-	if p.has.Full() {
-		s.complete++
+	if s.complete(p) {
+		s.completes++
 		return s.refillAll() // one downloader fewer: others' chunks may have spread
 	}
 	var out Offers
@@ -306,14 +331,18 @@ func (s *Seeder) Tick(now time.Time, idle bool) Offers {
 	if s.idleSince.IsZero() {
 		s.idleSince = now
 	}
-	if s.poolLeft() {
-		s.growth = min(2*s.growth, maxGrowth)
+	pool := s.poolLeft()
+	if pool && s.growth < maxGrowth && s.windowFull() {
+		s.growth *= 2
 		return s.refillAll()
 	}
 	var out Offers
+	if !pool {
+		out = s.rescue()
+	}
 	if now.Sub(s.idleSince) >= WidenAfter {
 		for _, p := range s.sortedPeers() {
-			if p.known && !p.full && !p.has.Full() && !p.stuck.IsZero() && now.Sub(p.stuck) >= WidenAfter {
+			if p.known && !p.full && !s.complete(p) && !p.stuck.IsZero() && now.Sub(p.stuck) >= WidenAfter {
 				p.full = true
 				p.offered.Fill()
 				out.Full = append(out.Full, p.id)
@@ -321,6 +350,45 @@ func (s *Seeder) Tick(now time.Time, idle bool) Offers {
 		}
 	}
 	return out
+}
+
+// rescue offers each handout that has not spread to one more downloader:
+// with nothing left to hand out and the upload idle, the last chunks
+// wait only at their first downloaders, and a slow one would hold up
+// everyone. Each such chunk may cost one more copy, once.
+func (s *Seeder) rescue() Offers {
+	var out Offers
+	peers := s.sortedPeers()
+	for _, p := range peers {
+		for _, c := range p.handed {
+			if s.spread(c) || s.rescued.Has(c) {
+				continue
+			}
+			var to *seedPeer
+			for _, q := range peers {
+				if q != p && q.known && !q.full && !q.has.Has(c) && !q.offered.Has(c) && (to == nil || len(q.handed) < len(to.handed)) {
+					to = q
+				}
+			}
+			if to != nil {
+				s.rescued.Set(c)
+				to.offered.Set(c)
+				out.Haves = append(out.Haves, Offer{to.id, c})
+			}
+		}
+	}
+	return out
+}
+
+// windowFull reports whether a downloader that lacks chunks has as many
+// unspread handouts as its window allows: only then do wider windows help.
+func (s *Seeder) windowFull() bool {
+	for _, p := range s.peers {
+		if p.known && !p.full && !s.complete(p) && len(p.handed) >= s.window(p) {
+			return true
+		}
+	}
+	return false
 }
 
 // window is how many of p's handouts may be unspread at once.
@@ -385,7 +453,7 @@ func (s *Seeder) refill(p *seedPeer, out *Offers) {
 // handOut hands p new chunks up to its window; with out nil they are
 // only marked offered (for its first bitfield), else each becomes a have.
 func (s *Seeder) handOut(p *seedPeer, out *Offers) {
-	if p.full || p.has.Full() {
+	if p.full || s.complete(p) {
 		return
 	}
 	for w := s.window(p); len(p.handed) < w; {
@@ -410,6 +478,7 @@ func (s *Seeder) take() (int, bool) {
 	for len(s.back) > 0 {
 		c := int(s.back[len(s.back)-1])
 		s.back = s.back[:len(s.back)-1]
+		s.inBack.Clear(c)
 		if s.holders[c] == 0 && s.owner[c] < 0 {
 			return c, true
 		}

@@ -210,3 +210,39 @@ func TestWalkVisitsEveryChunkOnce(t *testing.T) {
 		}
 	}
 }
+
+func TestSeederServesAStuckDownloaderWithChunksLeft(t *testing.T) {
+	// b is connected but takes nothing (paused): a's handouts never
+	// spread, yet a must not starve while chunks are left to hand out.
+	s := newSeeder(t, 1000)
+	a := join(t, s, pid(1), 1000)
+	join(t, s, pid(2), 1000)
+	for _, c := range a {
+		s.Have(pid(1), c)
+	}
+	var full []peer.ID
+	now := t0
+	for range 50 {
+		now = now.Add(100 * time.Millisecond)
+		o := s.Tick(now, true)
+		for _, h := range o.Haves {
+			if h.Peer == pid(1) {
+				s.Have(pid(1), h.Chunk)
+			}
+		}
+		full = append(full, o.Full...)
+	}
+	if !slices.Contains(full, pid(1)) {
+		t.Fatalf("a starved: offered everything to %v", full)
+	}
+}
+
+func TestSeederWindowsGrowOnlyWhenFull(t *testing.T) {
+	s := newSeeder(t, 100)
+	for i := range 10 {
+		s.Tick(t0.Add(time.Duration(i)*100*time.Millisecond), true) // idle, nobody there
+	}
+	if s.growth != 1 {
+		t.Fatalf("windows grew to x%d with no downloader", s.growth)
+	}
+}

@@ -684,8 +684,13 @@ func (d *Download) data(s *session, c int, off uint32, data []byte) bool {
 	n := int64(len(data))
 	d.mu.Lock()
 	var out sched.Sends
-	if d.sessions[s.remote] == s {
+	switch {
+	case d.sessions[s.remote] == s:
 		out = d.s.Received(s.remote, c, n, fresh, now)
+	case fresh:
+		// Its connection was replaced while the chunk was being stored:
+		// no refill for it, but the chunk counts.
+		out = d.s.Verified(c, now)
 	}
 	rate := d.s.Rate(s.remote)
 	if fresh {
@@ -727,7 +732,7 @@ func (d *Download) schedule() {
 	}
 	d.s.SetDiscovery(false, len(d.dialing))
 	out := d.s.Schedule(now)
-	if at := d.s.WakeAt(); !at.IsZero() {
+	if at := d.s.WakeAt(); at.After(now) {
 		d.soon.Reset(at.Sub(now))
 	}
 	if err := d.s.PlanError(); err != nil {

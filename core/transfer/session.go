@@ -36,6 +36,7 @@ type session struct {
 
 	mu        sync.Mutex
 	have      *chunkset.Set // the remote's chunks
+	held      int           // chunks in have, counted as they come
 	gotBits   bool          // its bitfield arrived
 	requests  []wire.Msg    // the remote's requests, oldest first
 	reqSignal chan struct{}
@@ -126,7 +127,7 @@ func signal(c chan struct{}) {
 func (s *session) haveFull() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.have.Full()
+	return s.held == s.have.Len()
 }
 
 // haveSnapshot returns a copy of the remote's chunk set, or nil before its
@@ -176,7 +177,7 @@ func (s *session) readLoop() {
 				return
 			}
 			s.mu.Lock()
-			s.have, s.gotBits = have, true
+			s.have, s.held, s.gotBits = have, have.Count(), true
 			s.mu.Unlock()
 			s.sw.peerBitfield(s, have)
 			if m := s.sw.model(); m != nil {
@@ -184,7 +185,10 @@ func (s *session) readLoop() {
 			}
 		case wire.Have:
 			s.mu.Lock()
-			s.have.Set(int(m.Index))
+			if !s.have.Has(int(m.Index)) {
+				s.have.Set(int(m.Index))
+				s.held++
+			}
 			s.mu.Unlock()
 			s.sw.peerHave(s, int(m.Index))
 			if md := s.sw.model(); md != nil {
@@ -216,9 +220,12 @@ func (s *session) readLoop() {
 			if m.Reason == wire.ReasonNotHeld || m.Reason == wire.ReasonChanged {
 				s.mu.Lock()
 				if m.Reason == wire.ReasonNotHeld {
-					s.have.Clear(int(m.Index))
+					if s.have.Has(int(m.Index)) {
+						s.have.Clear(int(m.Index))
+						s.held--
+					}
 				} else {
-					s.have = chunkset.New(s.sw.m.NumChunks())
+					s.have, s.held = chunkset.New(s.sw.m.NumChunks()), 0
 				}
 				s.mu.Unlock()
 			}

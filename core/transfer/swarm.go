@@ -90,11 +90,13 @@ func (sw *swarm) source() Source {
 // becomes its final file) and tells every peer what is held now.
 func (sw *swarm) setSource(src Source) {
 	sw.mu.Lock()
+	defer sw.mu.Unlock()
 	sw.src = src
-	sessions := sw.sessionList()
-	sw.mu.Unlock()
+	if sw.seeder != nil {
+		return // what each peer is offered stands
+	}
 	bits := src.Bitfield()
-	for _, s := range sessions {
+	for _, s := range sw.sessionList() {
 		s.queueBitfield(bits)
 	}
 }
@@ -285,11 +287,13 @@ func (sw *swarm) attach(c *wire.Conn, hello wire.HelloMsg, addr string, outbound
 		}
 		bits = sw.seeder.AddPeer(hello.Peer).Bytes()
 	}
+	// Queued under sw.mu, so that superSeed, which queues every
+	// session's offer under it too, cannot be overtaken.
+	s.queueBitfield(bits)
 	sw.mu.Unlock()
 	if replaced != nil {
 		replaced.close()
 	}
-	s.queueBitfield(bits)
 	s.start()
 	if dl != nil {
 		dl.peerJoined(s)
