@@ -113,16 +113,6 @@ type swarmGetResult struct {
 	Sources   map[string]int64 `json:"sources"`
 }
 
-// swarmShareReport is the line `peerflow share --json` prints when stopped.
-type swarmShareReport struct {
-	ContentID   string  `json:"content_id"`
-	Name        string  `json:"name"`
-	Size        int64   `json:"size"`
-	Uploaded    int64   `json:"uploaded"`
-	Copies      float64 `json:"copies"`
-	PeersServed int     `json:"peers_served"`
-}
-
 // tailKeeper drains a lineReader (so the process never blocks on a full
 // pipe) and keeps its last lines for error messages.
 type tailKeeper struct {
@@ -371,7 +361,7 @@ func runSwarm(t *testing.T, bin string, s swarmSetup, seed uint64) swarmRun {
 
 	// Every getter is done: the sharer says what it sent.
 	sharer.cmd.Process.Signal(os.Interrupt)
-	var rep swarmShareReport
+	var rep cli.ShareReport
 	for got := false; !got; {
 		select {
 		case line, ok := <-sharer.stdout.lines:

@@ -32,9 +32,8 @@ func newTestNetwork(t *testing.T) *testNetwork {
 	return newTestNetworkOf(t, 1<<20, 0)
 }
 
-// newTestNetworkOf is newTestNetwork with a file of size bytes and a
-// sharer that uploads at most upLimit bytes/s (0: unlimited).
-func newTestNetworkOf(t *testing.T, size int, upLimit int64) *testNetwork {
+// hostTracker runs a tracker on 127.0.0.1 for the test.
+func hostTracker(t *testing.T) *tracker.Hosted {
 	t.Helper()
 	h, err := tracker.Host(tracker.HostConfig{
 		Config: tracker.Config{DB: filepath.Join(t.TempDir(), "t.db")},
@@ -44,6 +43,14 @@ func newTestNetworkOf(t *testing.T, size int, upLimit int64) *testNetwork {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Stop() })
+	return h
+}
+
+// newTestNetworkOf is newTestNetwork with a file of size bytes and a
+// sharer that uploads at most upLimit bytes/s (0: unlimited).
+func newTestNetworkOf(t *testing.T, size int, upLimit int64) *testNetwork {
+	t.Helper()
+	h := hostTracker(t)
 	data := make([]byte, size)
 	rng := rand.New(rand.NewPCG(5, 5))
 	for i := range data {

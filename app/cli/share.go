@@ -87,10 +87,10 @@ func runShare(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return ExitInterrupted
 }
 
-// shareReport is what share prints with --json, one object per line and
+// ShareReport is what share prints with --json, one object per line and
 // shared file, when it stops. Copies is Uploaded / Size: how many times
 // over this node sent the file (0 for an empty file).
-type shareReport struct {
+type ShareReport struct {
 	ContentID   string  `json:"content_id"`
 	Name        string  `json:"name"`
 	Size        int64   `json:"size"`
@@ -121,7 +121,7 @@ func reportUploads(n *core.Node, ids []content.ID, asJSON bool, stdout, stderr i
 		if !ok || it.Manifest == nil {
 			continue
 		}
-		r := shareReport{
+		r := ShareReport{
 			ContentID: id.String(), Name: it.Manifest.Name, Size: it.Manifest.Size,
 			Uploaded: it.Stats.Uploaded, PeersServed: it.Stats.PeersServed,
 		}

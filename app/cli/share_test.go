@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"peerflow/tracker"
 )
 
 // lockedBuffer is a bytes.Buffer a running command writes while the test
@@ -77,14 +76,7 @@ func runShareInProcess(t *testing.T, stdout, stderr *lockedBuffer, args ...strin
 // process, has one get download the file from it, stops it as Ctrl-C
 // does, and checks what it says it uploaded, on stderr and as JSON.
 func TestShareReportsUploadsWhenStopped(t *testing.T) {
-	h, err := tracker.Host(tracker.HostConfig{
-		Config: tracker.Config{DB: filepath.Join(t.TempDir(), "t.db")},
-		Listen: "127.0.0.1:0",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Stop() })
+	h := hostTracker(t)
 	trAddr := h.Addr().String()
 
 	const size = 3<<20 + 12345 // not a whole number of chunks
@@ -122,9 +114,9 @@ func TestShareReportsUploadsWhenStopped(t *testing.T) {
 	if len(lines) != 4 || lines[0] != links[0] || lines[1] != links[1] {
 		t.Fatalf("stdout %q: want the two links, then two JSON lines", stdout.String())
 	}
-	var reports []shareReport
+	var reports []ShareReport
 	for _, l := range lines[2:] {
-		var r shareReport
+		var r ShareReport
 		dec := json.NewDecoder(strings.NewReader(l))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&r); err != nil {
@@ -157,14 +149,7 @@ func TestShareReportsUploadsWhenStopped(t *testing.T) {
 // Without --json, stopping share prints the totals on stderr and nothing
 // more on stdout; -h documents --json.
 func TestShareWithoutJSONKeepsStdoutToLinks(t *testing.T) {
-	h, err := tracker.Host(tracker.HostConfig{
-		Config: tracker.Config{DB: filepath.Join(t.TempDir(), "t.db")},
-		Listen: "127.0.0.1:0",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Stop() })
+	h := hostTracker(t)
 	path := filepath.Join(t.TempDir(), "notes.txt")
 	if err := os.WriteFile(path, []byte("hello"), 0o644); err != nil {
 		t.Fatal(err)
