@@ -13,7 +13,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
 )
 
 // lockedBuffer is a bytes.Buffer a running command writes while the test
