@@ -40,9 +40,6 @@ func (m *Meter) Tick(busy time.Duration) {
 // Rate is the estimate in bytes/s (0 before the first sample).
 func (m *Meter) Rate() float64 { return m.rate }
 
-// Measured reports whether a sample was taken.
-func (m *Meter) Measured() bool { return m.measured }
-
 // planRate is the rate to plan with: 0 (unknown, the planner's default)
 // before any sample, else at least 1 byte/s, so a peer that sends nothing
 // is planned as the slowest there is rather than as unknown.
