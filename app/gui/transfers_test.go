@@ -3,6 +3,7 @@ package gui
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,13 +33,27 @@ func pausedPart(t *testing.T, tr string, link content.Link, chunks int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(time.Minute)
-	for d.Progress().Done < chunks {
-		if time.Now().After(deadline) {
-			t.Fatalf("the partial holder got %d of %d chunks in a minute", d.Progress().Done, chunks)
+	// Wait on chunk events; the check after subscribing covers chunks
+	// that came before.
+	got := make(chan struct{})
+	var once sync.Once
+	enough := func() {
+		if d.Progress().Done >= chunks {
+			once.Do(func() { close(got) })
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
+	unsubscribe := d.Subscribe(func(ev core.Event) {
+		if ev.Kind == core.EventChunk {
+			enough()
+		}
+	})
+	enough()
+	select {
+	case <-got:
+	case <-time.After(time.Minute):
+		t.Fatalf("the partial holder got %d of %d chunks in a minute", d.Progress().Done, chunks)
+	}
+	unsubscribe()
 	if err := d.Pause(); err != nil {
 		t.Fatal(err)
 	}
