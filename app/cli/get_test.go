@@ -10,12 +10,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"peerflow/core"
 	"peerflow/core/content"
+	"peerflow/core/coretest"
 	"peerflow/core/discover/discovertest"
 	"peerflow/tracker"
 )
@@ -182,33 +181,7 @@ func partialHolder(t *testing.T, net *testNetwork, chunks int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Wait on chunk events; the check after subscribing covers chunks
-	// that came before.
-	got := make(chan struct{})
-	var once sync.Once
-	enough := func() {
-		if d.Progress().Done >= chunks {
-			once.Do(func() { close(got) })
-		}
-	}
-	unsubscribe := d.Subscribe(func(ev core.Event) {
-		if ev.Kind == core.EventChunk {
-			enough()
-		}
-	})
-	enough()
-	select {
-	case <-got:
-	case <-time.After(time.Minute):
-		t.Fatalf("the partial holder got %d of %d chunks in a minute", d.Progress().Done, chunks)
-	}
-	unsubscribe()
-	if err := d.Pause(); err != nil {
-		t.Fatal(err)
-	}
-	if p := d.Progress(); p.Done == p.Chunks {
-		t.Fatalf("the partial holder finished before it paused: %d chunks", p.Done)
-	}
+	coretest.PauseAt(t, d, chunks)
 }
 
 // get --json says how many bytes came from seeders and how many from

@@ -3,14 +3,13 @@ package gui
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"fyne.io/fyne/v2/test"
 
 	"peerflow/core"
 	"peerflow/core/content"
+	"peerflow/core/coretest"
 )
 
 // openNode opens a plain node (no window) on loopback for the test.
@@ -33,33 +32,7 @@ func pausedPart(t *testing.T, tr string, link content.Link, chunks int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Wait on chunk events; the check after subscribing covers chunks
-	// that came before.
-	got := make(chan struct{})
-	var once sync.Once
-	enough := func() {
-		if d.Progress().Done >= chunks {
-			once.Do(func() { close(got) })
-		}
-	}
-	unsubscribe := d.Subscribe(func(ev core.Event) {
-		if ev.Kind == core.EventChunk {
-			enough()
-		}
-	})
-	enough()
-	select {
-	case <-got:
-	case <-time.After(time.Minute):
-		t.Fatalf("the partial holder got %d of %d chunks in a minute", d.Progress().Done, chunks)
-	}
-	unsubscribe()
-	if err := d.Pause(); err != nil {
-		t.Fatal(err)
-	}
-	if p := d.Progress(); p.Done == p.Chunks {
-		t.Fatalf("the partial holder finished before it paused")
-	}
+	coretest.PauseAt(t, d, chunks)
 }
 
 // Transfers says, while a download runs and after it ends, how many bytes
