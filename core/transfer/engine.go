@@ -275,8 +275,12 @@ func (e *Engine) swarmOf(m *content.Manifest, src Source) (*swarm, error) {
 	}
 	sw := e.swarms[id]
 	if sw == nil {
-		sw = newSwarm(e, m, src)
+		var err error
+		if sw, err = newSwarm(e, m, src); err != nil {
+			return nil, err
+		}
 		e.swarms[id] = sw
+		e.wg.Go(sw.uploadLoop)
 	}
 	return sw, nil
 }

@@ -10,13 +10,10 @@ import (
 	"time"
 
 	"peerflow/core/peer"
+	"peerflow/core/sched"
 	"peerflow/core/wire"
 	"peerflow/flow/chunkset"
 )
-
-// maxQueuedRequests bounds what one peer may ask before it is answered;
-// more is refused as busy, so a peer cannot make us hold unbounded state.
-const maxQueuedRequests = 64
 
 // session is one connection to one peer for one content.
 type session struct {
@@ -38,8 +35,9 @@ type session struct {
 	have      *chunkset.Set // the remote's chunks
 	held      int           // chunks in have, counted as they come
 	gotBits   bool          // its bitfield arrived
-	requests  []wire.Msg    // the remote's requests, oldest first
-	reqSignal chan struct{}
+	// asks receives the remote's next request to serve from the swarm's
+	// upload queue, which hands each session one at a time.
+	asks      chan sched.Ask
 	bitfield  []byte    // a bitfield to send (first, or after a source switch)
 	outbox    []control // have, request and cancel frames to send, in order
 	ctlSignal chan struct{}
@@ -53,7 +51,7 @@ func newSession(sw *swarm, c *wire.Conn, remote peer.ID, addr string, outbound b
 		sw: sw, c: c, remote: remote, addr: addr, outbound: outbound,
 		done:      make(chan struct{}),
 		have:      chunkset.New(sw.m.NumChunks()),
-		reqSignal: make(chan struct{}, 1),
+		asks:      make(chan sched.Ask, 1),
 		ctlSignal: make(chan struct{}, 1),
 		started:   time.Now(),
 	}
@@ -195,9 +193,11 @@ func (s *session) readLoop() {
 				md.have(s, int(m.Index))
 			}
 		case wire.Request:
-			s.queueRequest(m)
+			if !s.sw.queueUpload(s, askOf(s.remote, m)) {
+				s.c.WriteReject(wire.ReasonBusy, m.Index, m.Offset, m.Length)
+			}
 		case wire.Cancel:
-			s.cancelRequest(m)
+			s.sw.cancelUpload(s, askOf(s.remote, m))
 		case wire.Data:
 			md := s.sw.model()
 			if m.Dropped || md == nil {
@@ -250,55 +250,13 @@ func isProtocolError(err error) bool {
 	return false
 }
 
-// queueRequest hands a request to the uploader, or refuses it as busy.
-func (s *session) queueRequest(m wire.Msg) {
-	s.mu.Lock()
-	full := len(s.requests) >= maxQueuedRequests
-	if !full {
-		s.requests = append(s.requests, wire.Msg{Type: wire.Request, Index: m.Index, Offset: m.Offset, Length: m.Length})
-	}
-	s.mu.Unlock()
-	if full {
-		s.c.WriteReject(wire.ReasonBusy, m.Index, m.Offset, m.Length)
-		return
-	}
-	s.sw.uploadBusy.Store(true)
-	signal(s.reqSignal)
+// askOf is a Request or Cancel frame of peer p as the upload queue names it.
+func askOf(p peer.ID, m wire.Msg) sched.Ask {
+	return sched.Ask{Peer: p, Chunk: int(m.Index), Offset: m.Offset, Length: m.Length}
 }
 
-// cancelRequest drops a queued request that was not sent yet.
-func (s *session) cancelRequest(m wire.Msg) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, r := range s.requests {
-		if r.Index == m.Index && r.Offset == m.Offset && r.Length == m.Length {
-			s.requests = append(s.requests[:i], s.requests[i+1:]...)
-			return
-		}
-	}
-}
-
-// nextRequest waits for the oldest queued request.
-func (s *session) nextRequest() (wire.Msg, bool) {
-	for {
-		s.mu.Lock()
-		if len(s.requests) > 0 {
-			r := s.requests[0]
-			s.requests = s.requests[1:]
-			s.mu.Unlock()
-			return r, true
-		}
-		s.mu.Unlock()
-		select {
-		case <-s.reqSignal:
-		case <-s.done:
-			return wire.Msg{}, false
-		}
-	}
-}
-
-// uploadLoop serves the remote's requests, one chunk at a time, each under
-// an upload slot and the upload rate limit.
+// uploadLoop serves the requests the swarm's upload queue hands this
+// session, one at a time, each under an upload slot and the rate limit.
 func (s *session) uploadLoop() {
 	e := s.sw.e
 	var f *os.File
@@ -309,42 +267,45 @@ func (s *session) uploadLoop() {
 		}
 	}()
 	for {
-		r, ok := s.nextRequest()
-		if !ok {
-			return
-		}
-		s.sw.uploadBusy.Store(true)
-		src := s.sw.source()
-		if err := src.Check(); err != nil {
-			s.c.WriteReject(wire.ReasonChanged, r.Index, r.Offset, r.Length)
-			continue
-		}
-		if !src.Has(int(r.Index)) {
-			s.c.WriteReject(wire.ReasonNotHeld, r.Index, r.Offset, r.Length)
-			continue
-		}
+		var a sched.Ask
 		select {
-		case e.slots <- struct{}{}:
+		case a = <-s.asks:
 		case <-s.done:
 			return
 		}
-		err := s.send(r, src, &f, &fsrc)
-		<-e.slots
+		n, err := s.serve(a, &f, &fsrc)
+		s.sw.uploadDone(s, n)
 		if err != nil {
-			e.log.Debug("upload failed", "peer", s.remote.Short(), "chunk", r.Index, "err", err)
+			e.log.Debug("upload failed", "peer", s.remote.Short(), "chunk", a.Chunk, "err", err)
 			s.close()
 			return
 		}
 	}
 }
 
-// send uploads one requested range, reopening the source's file when the
-// source changed (a download that finished is served from its final file).
-func (s *session) send(r wire.Msg, src Source, f **os.File, fsrc *Source) error {
+// serve uploads one requested range under an upload slot, or refuses
+// it when the source no longer has it; it returns the bytes sent.
+func (s *session) serve(a sched.Ask, f **os.File, fsrc *Source) (int64, error) {
 	e := s.sw.e
-	if err := e.up.Load().wait(e.ctx, int64(r.Length)); err != nil {
-		return err
+	index := uint32(a.Chunk)
+	src := s.sw.source()
+	if err := src.Check(); err != nil {
+		return 0, s.c.WriteReject(wire.ReasonChanged, index, a.Offset, a.Length)
 	}
+	if !src.Has(a.Chunk) {
+		return 0, s.c.WriteReject(wire.ReasonNotHeld, index, a.Offset, a.Length)
+	}
+	select {
+	case e.slots <- struct{}{}:
+	case <-s.done:
+		return 0, net.ErrClosed
+	}
+	defer func() { <-e.slots }()
+	if err := e.up.Load().wait(e.ctx, int64(a.Length)); err != nil {
+		return 0, err
+	}
+	// Reopen the source's file when the source changed: a download that
+	// finished is served from its final file.
 	if *f == nil || *fsrc != src {
 		if *f != nil {
 			(*f).Close()
@@ -352,20 +313,20 @@ func (s *session) send(r wire.Msg, src Source, f **os.File, fsrc *Source) error 
 		nf, err := src.Open()
 		if err != nil {
 			*f = nil
-			return err
+			return 0, err
 		}
 		*f, *fsrc = nf, src
 	}
-	off := s.sw.m.ChunkOffset(int(r.Index)) + int64(r.Offset)
+	off := s.sw.m.ChunkOffset(a.Chunk) + int64(a.Offset)
 	if _, err := (*f).Seek(off, io.SeekStart); err != nil {
-		return err
+		return 0, err
 	}
-	if err := s.c.WriteDataFrom(r.Index, r.Offset, int64(r.Length), *f); err != nil {
-		return err
+	if err := s.c.WriteDataFrom(index, a.Offset, int64(a.Length), *f); err != nil {
+		return 0, err
 	}
-	s.uploaded.Add(int64(r.Length))
-	s.sw.countUpload(s.remote, int64(r.Length))
-	return nil
+	s.uploaded.Add(int64(a.Length))
+	s.sw.countUpload(s.remote, int64(a.Length))
+	return int64(a.Length), nil
 }
 
 // queueBitfield sends b next. Queued haves still follow it: one may be

@@ -24,6 +24,9 @@ type swarm struct {
 	// uploadBusy is set whenever a request is queued or served; the
 	// seeder's tick reads and clears it to tell whether the upload idled.
 	uploadBusy atomic.Bool
+	// upSignal wakes uploadLoop: a request came, or an upload ended.
+	upSignal chan struct{}
+	quit     chan struct{} // closed by close
 
 	mu       sync.Mutex
 	src      Source
@@ -32,7 +35,9 @@ type swarm struct {
 	// seeder decides what each peer is offered while this node holds
 	// every chunk of a share (super-seeding); nil: every peer is told of
 	// every chunk held.
-	seeder   *sched.Seeder
+	seeder *sched.Seeder
+	// uploads holds the peers' requests and decides which goes next.
+	uploads  *sched.Uploads
 	banned   map[peer.ID]bool
 	closed   bool
 	served   map[peer.ID]int64 // bytes uploaded to each peer, over all its connections
@@ -40,14 +45,21 @@ type swarm struct {
 	received int64
 }
 
-func newSwarm(e *Engine, m *content.Manifest, src Source) *swarm {
+func newSwarm(e *Engine, m *content.Manifest, src Source) (*swarm, error) {
+	uploads, err := sched.NewUploads(m.Size, m.ChunkSize)
+	if err != nil {
+		return nil, err
+	}
 	return &swarm{
 		e: e, m: m, id: m.ID(), lim: wire.LimitsOf(m),
+		upSignal: make(chan struct{}, 1),
+		quit:     make(chan struct{}),
+		uploads:  uploads,
 		src:      src,
 		sessions: make(map[peer.ID]*session),
 		banned:   make(map[peer.ID]bool),
 		served:   make(map[peer.ID]int64),
-	}
+	}, nil
 }
 
 // countUpload records n bytes sent to p.
@@ -151,17 +163,67 @@ func (sw *swarm) seedLoop() {
 // requestsWaiting reports whether any peer's request waits for an upload.
 func (sw *swarm) requestsWaiting() bool {
 	sw.mu.Lock()
-	sessions := sw.sessionList()
+	defer sw.mu.Unlock()
+	return sw.uploads.Waiting() > 0
+}
+
+// queueUpload queues a peer's request; false: it is refused as busy.
+func (sw *swarm) queueUpload(s *session, a sched.Ask) bool {
+	sw.mu.Lock()
+	ok := sw.sessions[s.remote] == s && sw.uploads.Add(a)
 	sw.mu.Unlock()
-	for _, s := range sessions {
-		s.mu.Lock()
-		n := len(s.requests)
-		s.mu.Unlock()
-		if n > 0 {
-			return true
-		}
+	if ok {
+		sw.uploadBusy.Store(true)
+		signal(sw.upSignal)
 	}
-	return false
+	return ok
+}
+
+// cancelUpload drops a request that was not served yet.
+func (sw *swarm) cancelUpload(s *session, a sched.Ask) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if sw.sessions[s.remote] == s {
+		sw.uploads.Cancel(a)
+	}
+}
+
+// uploadDone records that s served the request it was handed: n bytes.
+func (sw *swarm) uploadDone(s *session, n int64) {
+	sw.mu.Lock()
+	if sw.sessions[s.remote] == s {
+		sw.uploads.Done(s.remote, n, time.Now())
+	}
+	sw.mu.Unlock()
+	signal(sw.upSignal)
+}
+
+// uploadLoop hands the waiting requests to their sessions in the order
+// sched.Uploads gives (rarest chunk first), one per peer at a time and at
+// most UploadSlots at once, until the swarm closes.
+func (sw *swarm) uploadLoop() {
+	for {
+		select {
+		case <-sw.upSignal:
+		case <-sw.quit:
+			return
+		}
+		sw.mu.Lock()
+		for sw.uploads.Serving() < sw.e.cfg.UploadSlots {
+			a, ok := sw.uploads.Next(time.Now())
+			if !ok {
+				break
+			}
+			// The session is there (a peer's requests go when it leaves)
+			// and is handed one request at a time, so its channel has room.
+			select {
+			case sw.sessions[a.Peer].asks <- a:
+			default:
+				sw.uploads.Done(a.Peer, 0, time.Now()) // cannot happen; never block under sw.mu
+			}
+		}
+		sw.mu.Unlock()
+	}
 }
 
 // offerLocked tells peers of the chunks the seeder offers them; sw.mu
@@ -179,12 +241,17 @@ func (sw *swarm) offerLocked(o sched.Offers) {
 	}
 }
 
-// peerBitfield and peerHave tell the seeder, if any, what a peer holds.
+// peerBitfield and peerHave tell the upload queue, and the seeder if
+// any, what a peer holds.
 func (sw *swarm) peerBitfield(s *session, have *chunkset.Set) {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
-	if sw.seeder != nil && sw.sessions[s.remote] == s {
-		offers, _ := sw.seeder.Bitfield(s.remote, have) // its length was checked by the decoder
+	if sw.sessions[s.remote] != s {
+		return
+	}
+	sw.uploads.Bitfield(s.remote, have) // its length was checked by the decoder
+	if sw.seeder != nil {
+		offers, _ := sw.seeder.Bitfield(s.remote, have)
 		sw.offerLocked(offers)
 	}
 }
@@ -192,7 +259,11 @@ func (sw *swarm) peerBitfield(s *session, have *chunkset.Set) {
 func (sw *swarm) peerHave(s *session, c int) {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
-	if sw.seeder != nil && sw.sessions[s.remote] == s {
+	if sw.sessions[s.remote] != s {
+		return
+	}
+	sw.uploads.Have(s.remote, c)
+	if sw.seeder != nil {
 		sw.offerLocked(sw.seeder.Have(s.remote, c))
 	}
 }
@@ -279,6 +350,10 @@ func (sw *swarm) attach(c *wire.Conn, hello wire.HelloMsg, addr string, outbound
 		return false
 	}
 	sw.sessions[hello.Peer] = s
+	if replaced != nil {
+		// Its requests were asked on the old connection.
+		sw.uploads.RemovePeer(hello.Peer, time.Now())
+	}
 	src, dl := sw.src, sw.dl
 	bits := src.Bitfield()
 	if sw.seeder != nil {
@@ -306,6 +381,7 @@ func (sw *swarm) detach(s *session) {
 	sw.mu.Lock()
 	if sw.sessions[s.remote] == s {
 		delete(sw.sessions, s.remote)
+		sw.uploads.RemovePeer(s.remote, time.Now())
 		if sw.seeder != nil {
 			sw.offerLocked(sw.seeder.RemovePeer(s.remote))
 		}
@@ -330,6 +406,9 @@ func (sw *swarm) broadcastHave(i int) {
 // close drops every connection; the swarm serves nothing afterwards.
 func (sw *swarm) close() {
 	sw.mu.Lock()
+	if !sw.closed {
+		close(sw.quit)
+	}
 	sw.closed = true
 	sessions := sw.sessionList()
 	dl := sw.dl

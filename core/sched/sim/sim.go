@@ -7,10 +7,11 @@
 //
 // Each peer has an upload rate, an optional download rate and a one-way
 // latency; a message from a to b takes the sum of both latencies. A peer
-// uploads one chunk at a time, first come first served, at its full
-// upload rate; a download-limited peer takes in one chunk at a time at
-// its rate. Control frames (bitfield, have, request, cancel, reject) cost
-// no bandwidth. Origins hold every chunk from the start and super-seed
+// uploads one chunk at a time at its full upload rate, in the order its
+// sched.Uploads gives (rarest first), and refuses as busy what that
+// queue refuses, as the engine does; a download-limited peer takes in
+// one chunk at a time at its rate. Control frames (bitfield, have,
+// request, cancel, reject) cost no bandwidth. Origins hold every chunk from the start and super-seed
 // (sched.Seeder); downloaders advertise every chunk they hold, as the
 // engine does, and plan with sched.Download. A downloader joining dials
 // up to Degree random peers that have room (MaxPeers each), the origins
@@ -161,7 +162,7 @@ type node struct {
 	dl       *sched.Download // downloaders
 	seeder   *sched.Seeder   // origins
 	links    map[int]bool    // connected peers
-	queue    []upload        // requests waiting for the upload
+	up       *sched.Uploads  // requests waiting for the upload
 	serving  bool
 	busy     bool // the upload had work since the last tick
 	inFree   time.Time
@@ -170,10 +171,6 @@ type node struct {
 	left     bool
 	doneAt   time.Time
 	wakeAt   time.Time // a wake event is pending for then
-}
-
-type upload struct {
-	to, chunk int
 }
 
 type swarm struct {
@@ -203,7 +200,11 @@ func (s *swarm) setup() error {
 	s.now = epoch
 	s.byID = make(map[peer.ID]*node)
 	for i, p := range slices.Concat(s.cfg.Origins, s.cfg.Peers) {
-		n := &node{idx: i, id: idOf(i), cfg: p, origin: i < len(s.cfg.Origins), links: make(map[int]bool), has: chunkset.New(s.chunks)}
+		up, err := sched.NewUploads(s.cfg.Size, s.cfg.ChunkSize)
+		if err != nil {
+			return err
+		}
+		n := &node{idx: i, id: idOf(i), cfg: p, origin: i < len(s.cfg.Origins), links: make(map[int]bool), has: chunkset.New(s.chunks), up: up}
 		s.nodes = append(s.nodes, n)
 		s.byID[n.id] = n
 		if n.origin {
@@ -263,7 +264,8 @@ const (
 	frRequest
 	frCancel
 	frData
-	frReject
+	frReject // not held
+	frBusy   // refused as busy
 )
 
 type event struct {
@@ -418,7 +420,7 @@ func (s *swarm) leave(n *node) {
 	for _, j := range slices.Sorted(mapsKeys(n.links)) {
 		o := s.nodes[j]
 		delete(o.links, n.idx)
-		o.queue = slices.DeleteFunc(o.queue, func(u upload) bool { return u.to == n.idx })
+		o.up.RemovePeer(n.id, s.now)
 		if o.dl != nil && !o.done() {
 			o.dl.RemovePeer(n.id)
 			s.schedule(o)
@@ -428,7 +430,6 @@ func (s *swarm) leave(n *node) {
 		}
 	}
 	clear(n.links)
-	n.queue = nil
 }
 
 func mapsKeys(m map[int]bool) func(func(int) bool) {
@@ -448,7 +449,7 @@ func (s *swarm) tick() {
 			continue
 		}
 		if n.seeder != nil {
-			idle := !n.busy && len(n.queue) == 0 && !n.serving
+			idle := !n.busy && n.up.Waiting() == 0 && !n.serving
 			n.busy = false
 			s.offer(n, n.seeder.Tick(s.now, idle))
 		}
@@ -497,6 +498,7 @@ func (s *swarm) sendAll(n *node, out sched.Sends) {
 func (s *swarm) receive(n, from *node, ev event) {
 	switch ev.frame {
 	case frBitfield:
+		n.up.Bitfield(from.id, ev.bits) // of the content's length: sent by the simulator
 		if n.seeder != nil {
 			o, _ := n.seeder.Bitfield(from.id, ev.bits)
 			s.offer(n, o)
@@ -506,6 +508,7 @@ func (s *swarm) receive(n, from *node, ev event) {
 			s.schedule(n)
 		}
 	case frHave:
+		n.up.Have(from.id, ev.chunk)
 		if n.seeder != nil {
 			s.offer(n, n.seeder.Have(from.id, ev.chunk))
 		}
@@ -518,15 +521,20 @@ func (s *swarm) receive(n, from *node, ev event) {
 			s.send(n, from, frReject, ev.chunk, nil)
 			return
 		}
-		n.queue = append(n.queue, upload{from.idx, ev.chunk})
+		if !n.up.Add(sched.Ask{Peer: from.id, Chunk: ev.chunk}) {
+			s.send(n, from, frBusy, ev.chunk, nil)
+			return
+		}
 		s.serve(n)
 	case frCancel:
-		if i := slices.Index(n.queue, upload{from.idx, ev.chunk}); i >= 0 {
-			n.queue = slices.Delete(n.queue, i, i+1)
-		}
-	case frReject:
+		n.up.Cancel(sched.Ask{Peer: from.id, Chunk: ev.chunk})
+	case frReject, frBusy:
 		if n.dl != nil && !n.done() {
-			n.dl.Reject(from.id, ev.chunk, sched.RefusedNotHeld, s.now)
+			why := sched.RefusedNotHeld
+			if ev.frame == frBusy {
+				why = sched.RefusedBusy
+			}
+			n.dl.Reject(from.id, ev.chunk, why, s.now)
 			s.schedule(n)
 		}
 	case frData:
@@ -536,24 +544,27 @@ func (s *swarm) receive(n, from *node, ev event) {
 
 // serve starts the next upload if the link is free.
 func (s *swarm) serve(n *node) {
-	if n.serving || len(n.queue) == 0 {
+	if n.serving {
 		return
 	}
-	u := n.queue[0]
-	n.queue = n.queue[1:]
+	a, ok := n.up.Next(s.now)
+	if !ok {
+		return
+	}
 	n.serving, n.busy = true, true
-	s.push(event{at: s.now.Add(s.duration(s.chunkLen(u.chunk), n.cfg.Up)), kind: evUploaded, from: u.to, to: n.idx, chunk: u.chunk})
+	s.push(event{at: s.now.Add(s.duration(s.chunkLen(a.Chunk), n.cfg.Up)), kind: evUploaded, from: s.byID[a.Peer].idx, to: n.idx, chunk: a.Chunk})
 }
 
 func (s *swarm) uploaded(n *node, ev event) {
 	n.serving = false
-	if !n.left {
-		size := s.chunkLen(ev.chunk)
+	to := s.nodes[ev.from]
+	var size int64
+	if !n.left && n.links[to.idx] {
+		size = s.chunkLen(ev.chunk)
 		n.uploaded += size
-		if to := s.nodes[ev.from]; n.links[to.idx] {
-			s.send(n, to, frData, ev.chunk, nil)
-		}
+		s.send(n, to, frData, ev.chunk, nil)
 	}
+	n.up.Done(to.id, size, s.now)
 	s.serve(n)
 }
 
