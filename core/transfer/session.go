@@ -31,10 +31,10 @@ type session struct {
 	rttNanos   atomic.Int64 // round-trip estimate: handshake (dialer) or hello-to-bitfield (answerer)
 	started    time.Time
 
-	mu        sync.Mutex
-	have      *chunkset.Set // the remote's chunks
-	held      int           // chunks in have, counted as they come
-	gotBits   bool          // its bitfield arrived
+	mu      sync.Mutex
+	have    *chunkset.Set // the remote's chunks
+	held    int           // chunks in have, counted as they come
+	gotBits bool          // its bitfield arrived
 	// asks receives the remote's next request to serve from the swarm's
 	// upload queue, which hands each session one at a time.
 	asks      chan sched.Ask
