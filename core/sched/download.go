@@ -89,7 +89,8 @@ type Download struct {
 	peers    map[peer.ID]*peerState
 	sorted   []*peerState // peers by ID; nil when it must be made again
 	missing  *chunkset.Set
-	inflight []uint8 // per chunk: outstanding requests (peers and origin)
+	planned  *chunkset.Set // chunks the last plan queued somewhere (some may be in flight or done since)
+	inflight []uint8       // per chunk: outstanding requests (peers and origin)
 	origin   originState
 
 	plan        *flow.Plan
@@ -97,6 +98,7 @@ type Download struct {
 	lastPlan    time.Time
 	planErr     error // the last planner failure; see PlanError
 	replan      bool
+	plans       int       // plans made
 	wakeAt      time.Time // a held-back replan may run then
 	paused      bool
 	unavailable int
@@ -151,6 +153,7 @@ func NewDownload(cfg Config) (*Download, error) {
 		chunks:   n,
 		peers:    make(map[peer.ID]*peerState),
 		missing:  missing,
+		planned:  chunkset.New(n),
 		inflight: make([]uint8, n),
 		origin:   originState{usable: cfg.Origin, inflight: make(map[int]bool)},
 		replan:   true,
@@ -211,6 +214,10 @@ func (d *Download) PlanError() error {
 	d.planErr = nil
 	return err
 }
+
+// Plans is the number of plans made so far (a measure of the
+// scheduler's work).
+func (d *Download) Plans() int { return d.plans }
 
 // WakeAt is when a held-back replan may run; zero when none waits.
 func (d *Download) WakeAt() time.Time { return d.wakeAt }
@@ -285,10 +292,14 @@ func (d *Download) Have(id peer.ID, c int) {
 	if d.missing.Has(c) && d.inflight[c] == 0 {
 		// A peer with nothing planned asks for it at once rather than
 		// after a replan: that is how a chunk hops on through a swarm
-		// while it is new. Otherwise the plan takes it in.
-		if ps.ready && len(ps.queue) == 0 {
+		// while it is new. A chunk the plan has queued at another peer
+		// waits its turn there; news of a chunk no plan covers asks for
+		// a replan.
+		switch {
+		case ps.ready && len(ps.queue) == 0:
 			ps.queue = append(ps.queue, c)
-		} else {
+			d.planned.Set(c)
+		case !d.planned.Has(c):
 			d.replan = true
 		}
 	}
@@ -306,13 +317,30 @@ func (d *Download) Reject(id peer.ID, c int, why Reason, now time.Time) {
 	case RefusedChanged:
 		ps.has = chunkset.New(d.chunks)
 	}
-	if ps.removeInflight(c, now) {
-		d.inflight[c]--
-		if why == RefusedBusy {
-			ps.backoff = now.Add(busyBackoff)
-		}
-		d.replan = true
+	if !ps.removeInflight(c, now) {
+		return
 	}
+	d.inflight[c]--
+	if why == RefusedBusy {
+		ps.backoff = now.Add(busyBackoff)
+		if !d.otherHolder(ps, c, now) {
+			// Nobody else to ask: it waits at the head of this peer's
+			// queue for the backoff, and no plan could do better.
+			ps.queue = slices.Insert(ps.queue, 0, c)
+			return
+		}
+	}
+	d.replan = true
+}
+
+// otherHolder reports whether a usable peer other than ps holds chunk c.
+func (d *Download) otherHolder(ps *peerState, c int, now time.Time) bool {
+	for _, o := range d.sortedPeers() {
+		if o != ps && o.ready && o.usable(now) && o.has.Has(c) {
+			return true
+		}
+	}
+	return false
 }
 
 // Requested reports whether chunk c is in flight at peer id: only then
@@ -344,9 +372,9 @@ func (d *Download) Received(id peer.ID, c int, n int64, fresh bool, now time.Tim
 	}
 	if ps != nil && !d.paused {
 		out.Requests = d.fill(ps, now, nil)
-		if len(ps.queue) == 0 && len(out.Requests) == 0 {
+		if len(ps.queue) == 0 && len(out.Requests) == 0 && ps.has.Intersects(d.need()) {
 			d.replan = true
-			out.Wake = true // this peer ran dry
+			out.Wake = true // this peer ran dry, and it holds chunks nobody is asked for
 		}
 	}
 	return out
@@ -415,7 +443,7 @@ func (ps *peerState) usable(now time.Time) bool { return !now.Before(ps.backoff)
 
 // fill moves chunks from ps's queue into flight, up to its depth.
 func (d *Download) fill(ps *peerState, now time.Time, out []Request) []Request {
-	if !ps.usable(now) {
+	if len(ps.queue) == 0 || !ps.usable(now) {
 		return out
 	}
 	depth := d.depth(ps)
@@ -479,15 +507,35 @@ func (d *Download) settle(now time.Time) bool {
 	return d.settled
 }
 
-// idlePeer reports whether a usable peer has nothing to do: then a
-// pending replan should not wait for the usual gap.
+// idlePeer reports whether a usable peer has nothing to do although it
+// holds a chunk that is missing and not in flight: then a pending replan
+// should not wait for the usual gap. (A peer that holds nothing needed
+// idles for good; it must not make every replan urgent.)
 func (d *Download) idlePeer(now time.Time) bool {
-	for _, ps := range d.peers {
-		if len(ps.queue) == 0 && len(ps.inflight) == 0 && ps.usable(now) {
+	var need *chunkset.Set
+	for _, ps := range d.sortedPeers() {
+		if len(ps.queue) > 0 || len(ps.inflight) > 0 || !ps.usable(now) || !ps.ready {
+			continue
+		}
+		if need == nil {
+			need = d.need()
+		}
+		if ps.has.Intersects(need) {
 			return true
 		}
 	}
 	return false
+}
+
+// need is the set of missing chunks not in flight.
+func (d *Download) need() *chunkset.Set {
+	need := d.missing.Clone()
+	for c, v := range d.inflight {
+		if v > 0 {
+			need.Clear(c)
+		}
+	}
+	return need
 }
 
 // sortedPeers returns the peers by ID: a stable order keeps plans
@@ -508,12 +556,8 @@ func (d *Download) sortedPeers() []*peerState {
 func (d *Download) replanNow(now time.Time) {
 	d.replan = false
 	d.lastPlan = now
-	need := d.missing.Clone()
-	for c, v := range d.inflight {
-		if v > 0 {
-			need.Clear(c)
-		}
-	}
+	d.plans++
+	need := d.need()
 	var states []*peerState
 	measured := true
 	for _, ps := range d.sortedPeers() {
@@ -559,8 +603,15 @@ func (d *Download) replanNow(now time.Time) {
 		return
 	}
 	d.plan, d.planPeers = plan, peers
+	d.planned = chunkset.New(d.chunks)
 	for i, ps := range states {
 		ps.queue = plan.Queues[i]
+		for _, c := range ps.queue {
+			d.planned.Set(c)
+		}
+	}
+	for _, c := range plan.Origin {
+		d.planned.Set(c)
 	}
 	d.origin.queue = plan.Origin
 	d.unavailable = len(plan.Unavailable)

@@ -85,10 +85,36 @@ func TestReplansAreSpaced(t *testing.T) {
 	if got := chunksOf(out.Requests, pid(2)); len(got) != DefaultDepth {
 		t.Fatalf("peer 2 got %v after the replan", got)
 	}
-	d.Have(pid(1), 7) // peer 2 is busy now: the usual gap
+	d.Bitfield(pid(1), setOf(8, 0, 1, 2, 3, 7)) // peer 2 is busy now: the usual gap
 	d.Schedule(t0.Add(MinUrgentGap + time.Millisecond))
 	if got, want := d.WakeAt(), t0.Add(MinUrgentGap+MinReplanGap); !got.Equal(want) {
 		t.Fatalf("wake at %v, want %v", got.Sub(t0), want.Sub(t0))
+	}
+}
+
+func TestOnlyHavesOfUnplannedChunksReplan(t *testing.T) {
+	d := newDL(t, 16)
+	first := setOf(16, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9)
+	d.AddPeer(pid(1), first, 0)
+	d.AddPeer(pid(2), first.Clone(), 0)
+	d.Schedule(t0) // plans 0-9 over both, some queued behind the requests; nobody holds 10-15
+	// A chunk the plan has queued already waits its turn: no replan.
+	queued := d.peers[pid(1)].queue
+	if len(queued) == 0 || len(d.peers[pid(2)].queue) == 0 {
+		t.Fatalf("queues %v and %v: want chunks waiting at both", queued, d.peers[pid(2)].queue)
+	}
+	d.Have(pid(2), queued[0])
+	if d.replan {
+		t.Fatal("a have of a planned chunk asks for a replan")
+	}
+	// A chunk no plan covers does.
+	d.Have(pid(2), 12)
+	if !d.replan {
+		t.Fatal("a have of a chunk nobody held asks for no replan")
+	}
+	d.Schedule(t0.Add(MinReplanGap))
+	if !d.planned.Has(12) || d.planned.Has(13) {
+		t.Errorf("after the replan: chunk 12 planned %v, chunk 13 planned %v", d.planned.Has(12), d.planned.Has(13))
 	}
 }
 
@@ -211,8 +237,30 @@ func TestBusyPeerIsAskedAgainLater(t *testing.T) {
 	if out := d.Schedule(t0.Add(busyBackoff / 2)); len(out.Requests) > 0 {
 		t.Fatalf("asked a busy peer again at once: %v", out.Requests)
 	}
-	if out := d.Schedule(t0.Add(busyBackoff)); len(chunksOf(out.Requests, pid(1))) == 0 {
-		t.Fatal("never asked the busy peer again")
+	// Nobody else holds it: the refused chunk is asked again first.
+	if out := d.Schedule(t0.Add(busyBackoff)); !slices.Contains(chunksOf(out.Requests, pid(1)), c) {
+		t.Fatalf("asked the busy peer again for %v, not for chunk %d", out.Requests, c)
+	}
+}
+
+func TestBusyRefusalGoesToAnotherHolder(t *testing.T) {
+	d := newDL(t, 4)
+	d.AddPeer(pid(1), all(4), 0)
+	d.AddPeer(pid(2), setOf(4, 0, 1, 2), 0)
+	out := d.Schedule(t0)
+	c := -1
+	for _, r := range out.Requests {
+		if r.Peer == pid(1) && r.Chunk != 3 {
+			c = r.Chunk
+		}
+	}
+	if c < 0 {
+		t.Fatalf("requests %v: want one of chunks 0-2 at peer 1", out.Requests)
+	}
+	d.Reject(pid(1), c, RefusedBusy, t0)
+	out = d.Schedule(t0.Add(MinReplanGap))
+	if !slices.Contains(chunksOf(out.Requests, pid(2)), c) && !slices.Contains(d.peers[pid(2)].queue, c) {
+		t.Fatalf("chunk %d refused as busy by peer 1 is not planned at peer 2: requests %v, queue %v", c, out.Requests, d.peers[pid(2)].queue)
 	}
 }
 
@@ -305,7 +353,7 @@ func TestPausedDownloadWaitsForNothing(t *testing.T) {
 	d := newDL(t, 8)
 	d.AddPeer(pid(1), all(8), 0)
 	d.Schedule(t0)
-	d.Have(pid(1), 0) // news: a replan is held back
+	d.Bitfield(pid(1), all(8)) // news: a replan is held back
 	d.Schedule(t0.Add(time.Millisecond))
 	if d.WakeAt().IsZero() {
 		t.Fatal("no replan held back")

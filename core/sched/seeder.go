@@ -27,7 +27,7 @@ const (
 	// chunk handed out, before it offers everything to each downloader
 	// that still lacks chunks and got none for as long: one that cannot
 	// reach the others is then served directly.
-	WidenAfter = time.Second
+	WidenAfter = 2 * time.Second
 )
 
 // Offer is a chunk to advertise to a peer, with a have.

@@ -148,6 +148,18 @@ func (b *Set) AndNot(o *Set) {
 	b.changes++
 }
 
+// Intersects reports whether b and o share a chunk; it panics if the
+// lengths differ.
+func (b *Set) Intersects(o *Set) bool {
+	b.sameLen(o)
+	for i, w := range o.words {
+		if b.words[i]&w != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func (b *Set) sameLen(o *Set) {
 	if b.n != o.n {
 		panic(fmt.Sprintf("chunkset: set lengths differ: %d and %d", b.n, o.n))

@@ -43,6 +43,9 @@ func TestBasics(t *testing.T) {
 	if b.Count() != 126 || b.Has(0) {
 		t.Fatalf("AndNot: count %d", b.Count())
 	}
+	if b.Intersects(setOf(130, 0, 63)) || !b.Intersects(setOf(130, 0, 128)) {
+		t.Fatal("Intersects: wrong answer across words")
+	}
 	b.Or(c)
 	if !b.Full() {
 		t.Fatal("Or did not restore the full set")
@@ -60,6 +63,7 @@ func TestPanics(t *testing.T) {
 		"has negative":    func() { New(10).Has(-1) },
 		"clear past end":  func() { New(0).Clear(0) },
 		"or lengths":      func() { New(10).Or(New(11)) },
+		"intersects":      func() { New(10).Intersects(New(11)) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			defer func() {

@@ -51,9 +51,9 @@ func TestSwarmSim(t *testing.T) {
 		}
 		done := slices.Clone(r.Completion)
 		slices.Sort(done)
-		fmt.Printf("run %d/%d: T %.2f s  T* %.2f s  T/T* %.3f  client-server %.1f s  copies %.3f  p50 %.2f s  p99 %.2f s  (%d events, %.0fx real time)\n",
+		fmt.Printf("run %d/%d: T %.2f s  T* %.2f s  T/T* %.3f  client-server %.1f s  copies %.3f  p50 %.2f s  p99 %.2f s  (%d events, %.1f plans per downloader-second, %.0fx real time)\n",
 			run+1, *simRuns, r.Time.Seconds(), r.Bound.Seconds(), r.Ratio(), float64(*simN)*float64(size)/float64(up),
-			r.OriginCopies, pct(done, 50).Seconds(), pct(done, 99).Seconds(), r.Events, r.Time.Seconds()/wall.Seconds())
+			r.OriginCopies, pct(done, 50).Seconds(), pct(done, 99).Seconds(), r.Events, float64(r.Plans)/float64(*simN)/r.Time.Seconds(), r.Time.Seconds()/wall.Seconds())
 		ratios, copies = append(ratios, r.Ratio()), append(copies, r.OriginCopies)
 	}
 	slices.Sort(ratios)

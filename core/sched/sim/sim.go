@@ -72,6 +72,7 @@ type Result struct {
 	// chunk; -1 for one that left before.
 	Completion []time.Duration
 	Events     int // events processed
+	Plans      int // plans the downloaders' schedulers made
 }
 
 // Ratio is Time over Bound.
@@ -140,6 +141,9 @@ func Run(cfg Config) (Result, error) {
 		if n.origin {
 			originUp += n.uploaded
 			continue
+		}
+		if n.dl != nil {
+			res.Plans += n.dl.Plans()
 		}
 		i := n.idx - len(cfg.Origins)
 		res.Completion[i] = -1
