@@ -1,7 +1,8 @@
 // Package sched makes every scheduling decision of a node in a swarm: as
 // a downloader, which chunk to ask of which peer and when (Download); as
-// a seeder of a complete share, what to offer to whom (Seeder). It has no
-// sockets, no disk and no clock: every call says what time it is, peers
+// a seeder of a complete share, what to offer to whom (Seeder); as an
+// uploader, which request to serve next and which to refuse (Uploads).
+// It has no sockets, no disk and no clock: every call says what time it is, peers
 // are named by ID, and the caller puts the decisions on the wire. The
 // transfer engine drives it with real connections; package sim drives the
 // same code in virtual time.
@@ -45,10 +46,28 @@
 //     with everything handed out, each handout that has not spread is
 //     offered to one more downloader (once): the last chunks then do not
 //     wait on a slow first downloader. A downloader that got nothing for
-//     WidenAfter while the upload idled is offered every chunk: one that
-//     cannot reach the others is then served directly.
+//     WidenAfter (2 s) while the upload idled is offered every chunk: one
+//     that cannot reach the others is then served directly. (At the end
+//     of a swarm of hundreds the last chunks take over a second to reach
+//     everyone; a shorter wait served them from the sharer again.)
 //   - Chunks that another seeder connected to the sharer holds are never
 //     rare, so a sharer backs off once a full copy is in the swarm.
+//
+// # Uploads: rarest first, and little waiting
+//
+// Every node's upload, the sharer's and each downloader's, takes its
+// peers' requests through Uploads. It serves first the request whose
+// chunk the fewest connected peers hold: a new chunk's first holder then
+// passes it on before older, common chunks, and each copy is one more
+// peer to fetch it from, so it spreads as a tree, not as a star from its
+// first holder. And no more than about a second of work waits (at least
+// MinWaiting requests): a request beyond that is refused as busy, and
+// its downloader asks another holder, or the same one after a backoff.
+// Without the bound each uploader of a large swarm had tens of requests
+// queued, and a chunk waited that long at every hop. The engine serves
+// two requests of a content at once (the simulator one): the upload rate
+// is shared by what is served at once, and a rare chunk should not share
+// it with seven common ones.
 //
 // Downloaders do their part: each plans with its own peer ID as the
 // tie-break seed (package flow), a have from an idle peer is asked for at
@@ -64,9 +83,12 @@
 // Download holds the missing chunks, each peer's chunk set and pipeline,
 // and the origin server's (HTTP range requests) share. Its plan is the
 // flow planner's least-makespan assignment (package flow), redone on
-// joins, leaves, bitfields, haves and refusals (at least MinReplanGap
-// apart, MinUrgentGap while a peer sits idle), on rate drift beyond 35%,
-// and when a queue runs dry. A peer keeps its depth of requests in flight
+// joins, leaves, bitfields, refusals and haves of chunks no plan covers
+// (at least MinReplanGap apart, MinUrgentGap while a peer that holds a
+// chunk nobody is asked for sits idle), on rate drift beyond 35%, and
+// when such a peer's queue runs dry. A busy refusal replans only when
+// another peer holds the chunk; else the chunk waits at the head of the
+// refusing peer's queue for the backoff. A peer keeps its depth of requests in flight
 // (DefaultDepth, more when rate times round trip asks for it). A peer
 // silent for several times what its requests should take is stalled: its
 // requests are withdrawn and it sits out the plans for a while; a peer

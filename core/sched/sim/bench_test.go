@@ -15,7 +15,8 @@ var (
 	simN      = flag.Int("sim.n", 0, "downloaders; 0 skips TestSwarmSim")
 	simSize   = flag.String("sim.size", "64MiB", "content size")
 	simUp     = flag.String("sim.up", "1MiB/s", "upload rate of the origin and of every downloader")
-	simSlow   = flag.Int("sim.slow", 0, "every k-th downloader uploads at a fifth of the rate; 0: none")
+	simSlow   = flag.Int("sim.slow", 0, "every k-th downloader uploads slowly (see -sim.slow-factor); 0: none")
+	simFactor = flag.Int("sim.slow-factor", 5, "a slow downloader uploads at the rate over this")
 	simDegree = flag.Int("sim.degree", 20, "connections each joining downloader opens")
 	simRuns   = flag.Int("sim.runs", 3, "runs, with different seeds")
 )
@@ -40,7 +41,7 @@ func TestSwarmSim(t *testing.T) {
 		cfg.Degree, cfg.Seed = *simDegree, uint64(run)
 		for i := range cfg.Peers {
 			if *simSlow > 0 && i%*simSlow == *simSlow-1 {
-				cfg.Peers[i].Up = up / 5
+				cfg.Peers[i].Up = up / int64(max(1, *simFactor))
 			}
 		}
 		start := time.Now()
