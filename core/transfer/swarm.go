@@ -148,7 +148,7 @@ func (sw *swarm) seedLoop() {
 		case <-sw.e.ctx.Done():
 			return
 		case now := <-ticker.C:
-			idle := !sw.uploadBusy.Swap(false) && !sw.requestsWaiting()
+			idle := !sw.uploadBusy.Swap(false) && !sw.uploading()
 			sw.mu.Lock()
 			if sw.closed || sw.seeder == nil {
 				sw.mu.Unlock()
@@ -160,11 +160,11 @@ func (sw *swarm) seedLoop() {
 	}
 }
 
-// requestsWaiting reports whether any peer's request waits for an upload.
-func (sw *swarm) requestsWaiting() bool {
+// uploading reports whether a request waits or is being served.
+func (sw *swarm) uploading() bool {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
-	return sw.uploads.Waiting() > 0
+	return sw.uploads.Waiting() > 0 || sw.uploads.Serving() > 0
 }
 
 // queueUpload queues a peer's request; false: it is refused as busy.
