@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 
 	"peerflow/core/content"
 	"peerflow/core/peer"
@@ -26,7 +27,8 @@ var errBadAnnounce = errors.New("bad announce")
 // cannot fail halfway.
 type announce struct {
 	peer    peer.ID
-	addr    string // host:port with the host filled in
+	source  netip.Addr // the IP the request came from
+	addr    string     // source:port, in canonical form
 	full    bool
 	updates []update     // known contents, sorted by ID
 	stopped []content.ID // sorted
@@ -47,30 +49,32 @@ type update struct {
 type chunkCounter func(content.ID) (chunks int, ok bool)
 
 // decodeAnnounce turns the body of an announce into a validated announce.
-// remoteIP replaces an empty or unspecified host in the announced address.
-// Contents without a manifest (per chunks) are listed in unknown, not
-// refused. Every error wraps errBadAnnounce.
-func decodeAnnounce(body []byte, remoteIP string, chunks chunkCounter) (*announce, error) {
+// The peer is listed at source, the IP the request came from, with the
+// port of the announced address: a peer cannot name another host, so a
+// swarm cannot be aimed at a third party. Contents without a manifest (per
+// chunks) are listed in unknown, not refused. Every error wraps
+// errBadAnnounce.
+func decodeAnnounce(body []byte, source netip.Addr, chunks chunkCounter) (*announce, error) {
 	req, err := parseAnnounce(body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errBadAnnounce, err)
 	}
-	return validateAnnounce(req, remoteIP, chunks)
+	return validateAnnounce(req, source, chunks)
 }
 
 // validateAnnounce checks a decoded announce; see decodeAnnounce.
-func validateAnnounce(req trackerapi.AnnounceRequest, remoteIP string, chunks chunkCounter) (*announce, error) {
+func validateAnnounce(req trackerapi.AnnounceRequest, source netip.Addr, chunks chunkCounter) (*announce, error) {
 	if req.Peer.IsZero() {
 		return nil, fmt.Errorf("%w: peer_id is missing", errBadAnnounce)
 	}
-	addr, err := resolveAddr(req.Addr, remoteIP)
+	addr, err := listenAddr(req.Addr, source)
 	if err != nil {
 		return nil, fmt.Errorf("%w: addr: %w", errBadAnnounce, err)
 	}
 	if len(req.Contents) > trackerapi.MaxContentsPerPeer || len(req.Stopped) > trackerapi.MaxContentsPerPeer {
 		return nil, fmt.Errorf("%w: more than %d contents or stopped entries", errBadAnnounce, trackerapi.MaxContentsPerPeer)
 	}
-	a := &announce{peer: req.Peer, addr: addr, full: req.Full, stopped: req.Stopped}
+	a := &announce{peer: req.Peer, source: source, addr: addr, full: req.Full, stopped: req.Stopped}
 	slices.SortFunc(a.stopped, compareIDs)
 	for i, id := range a.stopped {
 		if i > 0 && id == a.stopped[i-1] {
@@ -127,23 +131,30 @@ func decodeState(cs trackerapi.ContentState, chunks chunkCounter) (update, bool,
 	return u, true, nil
 }
 
-// resolveAddr fills an empty or unspecified host in addr (":7000",
-// "0.0.0.0:7000", "[::]:7000") with remoteIP and validates the result.
-func resolveAddr(addr, remoteIP string) (string, error) {
+// listenAddr is where peers reach the announcing peer: the source IP
+// with the port of addr ("host:port" or ":port"; the host is not used).
+// The result is canonical (an IPv4-mapped IPv6 address is written as
+// IPv4, the port without leading zeros), so one host:port is one entry
+// however the announce spelled it.
+func listenAddr(addr string, source netip.Addr) (string, error) {
 	if len(addr) > maxAddrLen {
 		return "", fmt.Errorf("longer than %d bytes", maxAddrLen)
 	}
-	host, port, err := net.SplitHostPort(addr)
+	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "", fmt.Errorf("%q: %w", addr, content.ErrBadAddr)
 	}
-	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
-		addr = net.JoinHostPort(remoteIP, port)
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || n == 0 {
+		return "", fmt.Errorf("port %q: %w", port, content.ErrBadAddr)
 	}
-	if err := content.ValidateAddr(addr); err != nil {
-		return "", err
+	if !source.IsValid() {
+		return "", errors.New("the request's source address is unknown")
 	}
-	return addr, nil
+	return netip.AddrPortFrom(canonicalIP(source), uint16(n)).String(), nil
 }
+
+// canonicalIP is ip without a zone and with IPv4-mapped IPv6 unmapped.
+func canonicalIP(ip netip.Addr) netip.Addr { return ip.Unmap().WithZone("") }
 
 func compareIDs(x, y content.ID) int { return bytes.Compare(x[:], y[:]) }

@@ -39,7 +39,7 @@ func BenchmarkAnnounce(b *testing.B) {
 			}
 			states[i].Have = have.Bytes()
 		}
-		bodies[n] = mustJSON(b, trackerapi.AnnounceRequest{Peer: testPeer(n), Addr: ":7000", Full: true, Contents: states})
+		bodies[n] = mustJSON(b, trackerapi.AnnounceRequest{Peer: testPeer(n), Addr: testAddr(n), Full: true, Contents: states})
 	}
 	var next atomic.Uint64
 	body := func() []byte { return bodies[next.Add(1)%peers] }

@@ -30,7 +30,7 @@ func TestConcurrentAnnounces(t *testing.T) {
 		wg.Go(func() {
 			for i := range perWorker {
 				n := w*perWorker + i
-				req := trackerapi.AnnounceRequest{Peer: testPeer(n), Addr: "10.0.0.1:1", Full: true, Contents: ms}
+				req := trackerapi.AnnounceRequest{Peer: testPeer(n), Addr: testAddr(n), Full: true, Contents: ms}
 				if _, err := tt.client.Announce(ctx, req); err != nil {
 					t.Error(err)
 					return

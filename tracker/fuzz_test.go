@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math/bits"
+	"net/netip"
 	"reflect"
 	"slices"
 	"testing"
@@ -50,7 +51,7 @@ func FuzzAnnounce(f *testing.F) {
 	f.Add([]byte(`{"peer_id":"` + p.String() + `","addr":"\u0031.2.3.4:5","stopped":["` + known.ID().String() + `"],"contents":[{"uploaded":1.0}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		compareWithEncodingJSON(t, body)
-		a, err := decodeAnnounce(body, "192.0.2.1", chunks)
+		a, err := decodeAnnounce(body, netip.MustParseAddr("192.0.2.1"), chunks)
 		if err != nil {
 			return
 		}
@@ -75,7 +76,7 @@ func FuzzAnnounce(f *testing.F) {
 				t.Fatalf("update %d: %+v of %d chunks", i, u, n)
 			}
 		}
-		st := newState(lease)
+		st := newState(lease, 0)
 		st.addSwarm(known.ID(), known)
 		st.addSwarm(empty.ID(), empty)
 		if _, err := st.apply(a, time.Unix(0, 0)); err != nil {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -57,6 +58,10 @@ func testManifest(name string, chunks int, seed uint64) *content.Manifest {
 	return m
 }
 
+// testAddr is the listen address test peer n announces: the tracker
+// lists it at 127.0.0.1, a port of its own.
+func testAddr(n int) string { return ":" + strconv.Itoa(1000+n) }
+
 // testPeer returns a distinct non-zero peer ID for n.
 func testPeer(n int) peer.ID {
 	var id peer.ID
@@ -90,6 +95,14 @@ func startTracker(t testing.TB, cfg Config) *testTracker {
 	t.Helper()
 	if cfg.DB == "" {
 		cfg.DB = t.TempDir() + "/tracker.db"
+	}
+	// Every test peer announces from 127.0.0.1: the per-source limits
+	// are off unless a test sets them.
+	if cfg.AnnounceRate == 0 {
+		cfg.AnnounceRate = -1
+	}
+	if cfg.MaxPeersPerSource == 0 {
+		cfg.MaxPeersPerSource = -1
 	}
 	s, err := Open(cfg)
 	if err != nil {

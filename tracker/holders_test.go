@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"net/netip"
 	"slices"
 	"testing"
 
@@ -29,7 +30,7 @@ func TestHoldersIncludeRareChunks(t *testing.T) {
 		case 100, 250:
 			have, rare[testPeer(n)] = haveOf(chunks, 5, 62), "62"
 		}
-		tt.announce(t, trackerapi.AnnounceRequest{Peer: testPeer(n), Addr: "10.0.0.1:1", Full: true,
+		tt.announce(t, trackerapi.AnnounceRequest{Peer: testPeer(n), Addr: testAddr(n), Full: true,
 			Contents: []trackerapi.ContentState{{ID: m.ID(), Have: have}}})
 	}
 	tests := []struct {
@@ -80,12 +81,12 @@ func TestHoldersIncludeRareChunks(t *testing.T) {
 // TestPickHoldersSeeder: a seeder reaches every chunk, so with a limit of
 // one it is the pick; peers holding nothing come last.
 func TestPickHoldersSeeder(t *testing.T) {
-	st := newState(lease)
+	st := newState(lease, 0)
 	m := testManifest("m", 10, 1)
 	st.addSwarm(m.ID(), m)
 	apply := func(n int, cs trackerapi.ContentState) {
-		a, err := decodeAnnounce(mustJSON(t, trackerapi.AnnounceRequest{Peer: testPeer(n), Addr: "10.0.0.1:1", Full: true,
-			Contents: []trackerapi.ContentState{cs}}), "127.0.0.1", st.chunks)
+		a, err := decodeAnnounce(mustJSON(t, trackerapi.AnnounceRequest{Peer: testPeer(n), Addr: testAddr(n), Full: true,
+			Contents: []trackerapi.ContentState{cs}}), netip.MustParseAddr("127.0.0.1"), st.chunks)
 		if err != nil {
 			t.Fatal(err)
 		}

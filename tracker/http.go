@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -110,8 +110,18 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write(body)
 }
 
-// readBody checks the media type and reads at most limit bytes of body.
-func readBody(w http.ResponseWriter, r *http.Request, mediaType string, limit int) ([]byte, error) {
+// bodyPiece is how much of a body is taken from the budget and read at a
+// time: memory follows the bytes that arrived, never a Content-Length
+// claim.
+const bodyPiece = 64 << 10
+
+// errBusy answers a request the tracker has no memory for right now.
+var errBusy = errorf(http.StatusServiceUnavailable, "tracker busy: too many request bodies in flight, retry shortly")
+
+// readBody checks the media type and reads at most limit bytes of body,
+// piece by piece, each piece taken from the tracker's body budget first.
+// The caller gives len(body) back to s.budget when done with it.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, mediaType string, limit int) ([]byte, error) {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != mediaType {
 		return nil, errorf(http.StatusUnsupportedMediaType, "Content-Type must be %s", mediaType)
 	}
@@ -120,21 +130,32 @@ func readBody(w http.ResponseWriter, r *http.Request, mediaType string, limit in
 	}
 	rd := http.MaxBytesReader(w, r.Body, int64(limit))
 	var body []byte
-	var err error
-	if r.ContentLength >= 0 { // known and within the limit: read it in one piece
-		body = make([]byte, r.ContentLength)
-		_, err = io.ReadFull(rd, body)
-	} else {
-		body, err = io.ReadAll(rd)
+	for {
+		if !s.budget.take(bodyPiece) {
+			s.budget.give(int64(len(body)))
+			// The rest of the body is not read: close rather than wait
+			// for it to keep the connection.
+			w.Header().Set("Connection", "close")
+			return nil, errBusy
+		}
+		body = slices.Grow(body, bodyPiece)
+		n, err := io.ReadFull(rd, body[len(body):len(body)+bodyPiece])
+		body = body[:len(body)+n]
+		s.budget.give(int64(bodyPiece - n))
+		var tooBig *http.MaxBytesError
+		switch {
+		case err == nil:
+			continue
+		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+			return body, nil
+		case errors.As(err, &tooBig):
+			err = errorf(http.StatusRequestEntityTooLarge, "body is over the %d-byte limit", limit)
+		default:
+			err = errorf(http.StatusBadRequest, "read body: %v", err)
+		}
+		s.budget.give(int64(len(body)))
+		return nil, err
 	}
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		return nil, errorf(http.StatusRequestEntityTooLarge, "body is over the %d-byte limit", limit)
-	case err != nil:
-		return nil, errorf(http.StatusBadRequest, "read body: %v", err)
-	}
-	return body, nil
 }
 
 // authorized reports whether r carries the publish token, if one is set.
@@ -156,10 +177,11 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="peerflow tracker"`)
 		return errorf(http.StatusUnauthorized, "publishing needs the tracker's token (Authorization: Bearer <token>)")
 	}
-	body, err := readBody(w, r, "application/octet-stream", trackerapi.MaxManifestBody)
+	body, err := s.readBody(w, r, "application/octet-stream", trackerapi.MaxManifestBody)
 	if err != nil {
 		return err
 	}
+	defer s.budget.give(int64(len(body)))
 	m, err := content.Decode(body)
 	if err != nil {
 		return errorf(http.StatusBadRequest, "manifest: %v", err)
@@ -207,16 +229,27 @@ func (s *Server) getManifest(w http.ResponseWriter, r *http.Request) error {
 // announce validates the whole announce before applying any of it, so a
 // bad announce changes nothing.
 func (s *Server) announce(w http.ResponseWriter, r *http.Request) error {
-	body, err := readBody(w, r, "application/json", trackerapi.MaxAnnounceBody)
+	now := s.cfg.Now()
+	src := sourceOf(r, s.cfg.TrustForwarded)
+	if !s.announces.allow(src, now) {
+		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Connection", "close") // the body is not read
+		return errorf(http.StatusTooManyRequests, "too many announces from %s: at most %g a second", src, s.cfg.AnnounceRate)
+	}
+	body, err := s.readBody(w, r, "application/json", trackerapi.MaxAnnounceBody)
 	if err != nil {
 		return err
 	}
-	a, err := decodeAnnounce(body, remoteIP(r), s.state.chunks)
+	defer s.budget.give(int64(len(body)))
+	a, err := decodeAnnounce(body, src, s.state.chunks)
 	if err != nil {
 		return errorf(http.StatusBadRequest, "%v", err)
 	}
-	needFull, err := s.state.apply(a, s.cfg.Now())
-	if err != nil {
+	needFull, err := s.state.apply(a, now)
+	switch {
+	case errors.Is(err, errTooManyPeers):
+		return errorf(http.StatusTooManyRequests, "%v", err)
+	case err != nil:
 		return errorf(http.StatusBadRequest, "%v", err)
 	}
 	writeJSON(w, http.StatusOK, trackerapi.AnnounceResponse{
@@ -226,15 +259,6 @@ func (s *Server) announce(w http.ResponseWriter, r *http.Request) error {
 		NeedFull:        needFull,
 	})
 	return nil
-}
-
-// remoteIP returns the IP the request came from.
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 func (s *Server) contents(w http.ResponseWriter, r *http.Request) error {

@@ -14,7 +14,7 @@ func TestLeaseExpiry(t *testing.T) {
 	m := testManifest("m", 16, 1)
 	tt.publish(t, m)
 	full := func(n int, have []byte) {
-		tt.announce(t, trackerapi.AnnounceRequest{Peer: testPeer(n), Addr: "10.0.0.1:1", Full: true,
+		tt.announce(t, trackerapi.AnnounceRequest{Peer: testPeer(n), Addr: testAddr(n), Full: true,
 			Contents: []trackerapi.ContentState{{ID: m.ID(), Have: have}}})
 	}
 	check := func(step string, holders int, avail float64) {
@@ -39,7 +39,7 @@ func TestLeaseExpiry(t *testing.T) {
 	check("peer 1 expired", 1, 0.25)
 
 	// A heartbeat renews the lease.
-	tt.announce(t, trackerapi.AnnounceRequest{Peer: testPeer(2), Addr: "10.0.0.1:1"}) // t=90s
+	tt.announce(t, trackerapi.AnnounceRequest{Peer: testPeer(2), Addr: testAddr(2)}) // t=90s
 	clock.Advance(lease - time.Second)
 	check("renewed", 1, 0.25)
 	clock.Advance(time.Second)
@@ -55,7 +55,7 @@ func TestJanitorPrunesDB(t *testing.T) {
 	m := testManifest("m", 8, 1)
 	tt.publish(t, m)
 	for n := range 3 {
-		tt.announce(t, trackerapi.AnnounceRequest{Peer: testPeer(n), Addr: "10.0.0.1:1", Full: true,
+		tt.announce(t, trackerapi.AnnounceRequest{Peer: testPeer(n), Addr: testAddr(n), Full: true,
 			Contents: []trackerapi.ContentState{{ID: m.ID(), Complete: true}}})
 		clock.Advance(20 * time.Second)
 	}
@@ -96,7 +96,7 @@ func TestRestartAsksForFullAnnounce(t *testing.T) {
 	tt := startTracker(t, cfg)
 	m := testManifest("m", 8, 1)
 	tt.publish(t, m)
-	req := trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: "10.0.0.1:1", Full: true,
+	req := trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: testAddr(1), Full: true,
 		Contents: []trackerapi.ContentState{{ID: m.ID(), Complete: true}}}
 	if resp := tt.announce(t, req); resp.NeedFull {
 		t.Fatal("NeedFull after a full announce")

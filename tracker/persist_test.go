@@ -39,9 +39,9 @@ func TestRestartKeepsEverything(t *testing.T) {
 	a, b := testManifest("a", 10, 1), testManifest("b", 20, 2)
 	tt.publish(t, a)
 	tt.publish(t, b)
-	tt.announce(t, trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: "10.0.0.1:1", Full: true,
+	tt.announce(t, trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: testAddr(1), Full: true,
 		Contents: []trackerapi.ContentState{{ID: a.ID(), Have: haveOf(10, 1, 3, 9), Uploaded: 7, Downloaded: 9}, {ID: b.ID(), Complete: true}}})
-	tt.announce(t, trackerapi.AnnounceRequest{Peer: testPeer(2), Addr: "10.0.0.2:2", Full: true,
+	tt.announce(t, trackerapi.AnnounceRequest{Peer: testPeer(2), Addr: testAddr(2), Full: true,
 		Contents: []trackerapi.ContentState{{ID: a.ID(), Have: haveOf(10, 0)}}})
 	before := tt.list(t, "")
 	holdersBefore := tt.holders(t, a.ID(), "?exclude="+testPeer(2).String())
@@ -80,11 +80,11 @@ func TestCrashLosesOnlyUnflushedAnnounces(t *testing.T) {
 	m := testManifest("m", 8, 1)
 	tt.publish(t, m)
 	complete := []trackerapi.ContentState{{ID: m.ID(), Complete: true}}
-	tt.announce(t, trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: "10.0.0.1:1", Full: true, Contents: complete})
+	tt.announce(t, trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: testAddr(1), Full: true, Contents: complete})
 	if err := tt.tick(); err != nil { // the write-behind flush
 		t.Fatal(err)
 	}
-	tt.announce(t, trackerapi.AnnounceRequest{Peer: testPeer(2), Addr: "10.0.0.2:2", Full: true, Contents: complete})
+	tt.announce(t, trackerapi.AnnounceRequest{Peer: testPeer(2), Addr: testAddr(2), Full: true, Contents: complete})
 
 	crashed := dir + "/crashed.db"
 	copyFile(t, cfg.DB, crashed)

@@ -33,6 +33,24 @@ type Config struct {
 	// a kill -9 loses at most this much. Default 1 s.
 	FlushInterval time.Duration
 	Logger        *slog.Logger // default: discard
+
+	// Limits per source address (see limits.go). TrustForwarded takes a
+	// request's source from the last X-Forwarded-For entry, for a tracker
+	// behind a reverse proxy; never set it for a tracker reached directly,
+	// or any client can name any source. AnnounceRate is announces per
+	// second per source (burst AnnounceBurst); MaxPeersPerSource bounds
+	// the live peers one source can list. Defaults 100/s, 200, 64; a
+	// negative value turns the limit off (benchmarks from one address).
+	TrustForwarded    bool
+	AnnounceRate      float64
+	AnnounceBurst     int
+	MaxPeersPerSource int
+	// Serve's listener: connections open at once in all and per source,
+	// defaults 1024 and 32; the bytes of request bodies held at once,
+	// default 256 MiB.
+	MaxConns          int
+	MaxConnsPerSource int
+	BodyBudget        int64
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -57,6 +75,24 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.AnnounceRate == 0 {
+		c.AnnounceRate = 100
+	}
+	if c.AnnounceBurst <= 0 {
+		c.AnnounceBurst = 200
+	}
+	if c.MaxPeersPerSource == 0 {
+		c.MaxPeersPerSource = 64
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = 1024
+	}
+	if c.MaxConnsPerSource <= 0 {
+		c.MaxConnsPerSource = 32
+	}
+	if c.BodyBudget <= 0 {
+		c.BodyBudget = 256 << 20
+	}
 	return c, nil
 }
 
@@ -69,6 +105,10 @@ type Server struct {
 	store   *store
 	state   *state
 	handler http.Handler
+	// announces limits announces per source (nil: no limit); budget
+	// bounds request bodies in memory.
+	announces *announceLimiter
+	budget    *bodyBudget
 
 	stop        chan struct{} // closed by Close: stops the janitor
 	janitorDone chan struct{}
@@ -92,9 +132,13 @@ func Open(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg: cfg, log: cfg.Logger, store: st, state: newState(cfg.Lease),
-		stop: make(chan struct{}), janitorDone: make(chan struct{}),
+		cfg: cfg, log: cfg.Logger, store: st, state: newState(cfg.Lease, max(cfg.MaxPeersPerSource, 0)),
+		budget: newBodyBudget(cfg.BodyBudget),
+		stop:   make(chan struct{}), janitorDone: make(chan struct{}),
 		servers: make(map[*http.Server]struct{}),
+	}
+	if cfg.AnnounceRate > 0 {
+		s.announces = newAnnounceLimiter(cfg.AnnounceRate, cfg.AnnounceBurst)
 	}
 	d, err := st.load()
 	if err != nil {
@@ -131,15 +175,17 @@ const shutdownTimeout = 5 * time.Second
 
 // Serve answers HTTP on l until ctx is done or Close is called, then stops
 // the listener and waits (up to 5 s) for requests in flight. It returns
-// nil after such a stop, or the error that ended serving.
+// nil after such a stop, or the error that ended serving. Connections
+// beyond MaxConns, or MaxConnsPerSource from one IP, are closed at once.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	l = limitConns(l, s.cfg.MaxConns, s.cfg.MaxConnsPerSource)
 	hs := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute, // a 64 MiB announce over a slow link
-		WriteTimeout:      2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       time.Minute, // a large announce over a slow link
+		WriteTimeout:      time.Minute,
+		IdleTimeout:       time.Minute,
+		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.mu.Lock()
@@ -235,6 +281,7 @@ func (s *Server) janitor() {
 
 // tick is one janitor round: prune, then flush.
 func (s *Server) tick() error {
+	s.announces.sweep(s.cfg.Now())
 	if n := s.state.pruneNow(s.cfg.Now()); n > 0 {
 		s.log.Debug("peers expired", "count", n)
 	}

@@ -134,9 +134,10 @@ func TestAnnounceSemantics(t *testing.T) {
 	if ci := info(a); ci.Holders != 1 || ci.Seeders != 0 || ci.Availability != 0.1 {
 		t.Fatalf("a after p2 dropped everything: %+v", ci)
 	}
-	// A heartbeat with nothing listed keeps what p1 holds.
+	// A heartbeat with nothing listed keeps what p1 holds. The host it
+	// names is not taken: the tracker lists the request's source.
 	tt.announce(t, trackerapi.AnnounceRequest{Peer: p1, Addr: "10.0.0.1:7000"})
-	if hl := tt.holders(t, a.ID(), ""); len(hl.Holders) != 1 || hl.Holders[0].Peer != p1 || hl.Holders[0].Addr != "10.0.0.1:7000" {
+	if hl := tt.holders(t, a.ID(), ""); len(hl.Holders) != 1 || hl.Holders[0].Peer != p1 || hl.Holders[0].Addr != "127.0.0.1:7000" {
 		t.Fatalf("after heartbeat: %+v", hl)
 	}
 	// An empty bitfield: p2 is in the swarm (other downloaders may dial

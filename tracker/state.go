@@ -2,8 +2,10 @@ package tracker
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"math/bits"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -29,6 +31,12 @@ type state struct {
 	swarms map[content.ID]*swarm
 	byName []*swarm // sorted by lowercase name, then ID: the list order
 	peers  map[peer.ID]*peerState
+	// byAddr is the peer listed at each host:port (canonical), so that
+	// one address is one entry; perSource counts live peers per source IP
+	// for the cap maxPerSource (0: none).
+	byAddr       map[string]*peerState
+	perSource    map[netip.Addr]int
+	maxPerSource int
 	// oldest and newest end the list of live peers in the order they last
 	// announced, which is the order their leases end.
 	oldest, newest *peerState
@@ -68,7 +76,8 @@ type swarm struct {
 // peerState is one live peer.
 type peerState struct {
 	id       peer.ID
-	addr     string
+	addr     string     // canonical source:port
+	source   netip.Addr // the host of addr
 	lastSeen time.Time
 	// synced is set once the peer sent a Full announce to this process;
 	// until then its incremental announces are answered with NeedFull,
@@ -89,14 +98,21 @@ type holding struct {
 	downloaded int64
 }
 
-func newState(lease time.Duration) *state {
+func newState(lease time.Duration, maxPerSource int) *state {
 	return &state{
-		lease:  lease,
-		swarms: make(map[content.ID]*swarm),
-		peers:  make(map[peer.ID]*peerState),
-		dirty:  make(map[peer.ID]dirtyBits),
+		lease:        lease,
+		swarms:       make(map[content.ID]*swarm),
+		peers:        make(map[peer.ID]*peerState),
+		byAddr:       make(map[string]*peerState),
+		perSource:    make(map[netip.Addr]int),
+		maxPerSource: maxPerSource,
+		dirty:        make(map[peer.ID]dirtyBits),
 	}
 }
+
+// errTooManyPeers refuses a new peer from a source IP that already has
+// the most live peers allowed.
+var errTooManyPeers = errors.New("too many peers from one address")
 
 // addSwarm makes a published manifest known; adding it again is a no-op.
 func (st *state) addSwarm(id content.ID, m *content.Manifest) {
@@ -141,15 +157,32 @@ func (st *state) known(id content.ID) bool {
 	return ok
 }
 
-// apply stores a validated announce. It fails, changing nothing, only if
-// the peer would hold more than MaxContentsPerPeer contents. needFull
-// asks the peer to send its whole state next.
+// apply stores a validated announce. It fails, changing nothing, if the
+// peer would hold more than MaxContentsPerPeer contents (errBadAnnounce)
+// or if it is new and its source already has maxPerSource live peers
+// (errTooManyPeers). Another peer listed at the same address is dropped:
+// the address is the announcing peer's now. needFull asks the peer to
+// send its whole state next.
 func (st *state) apply(a *announce, now time.Time) (needFull bool, err error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	st.prune(now)
 	p := st.peers[a.peer]
 	if n := st.heldAfter(p, a); n > trackerapi.MaxContentsPerPeer {
 		return false, fmt.Errorf("%w: peer would hold %d contents, more than %d", errBadAnnounce, n, trackerapi.MaxContentsPerPeer)
+	}
+	// The host of an address is its source, so a peer that takes another's
+	// address takes its place in the source's count too.
+	other := st.byAddr[a.addr]
+	if other == p {
+		other = nil
+	}
+	if st.maxPerSource > 0 && (p == nil || p.source != a.source) && other == nil &&
+		st.perSource[a.source] >= st.maxPerSource {
+		return false, fmt.Errorf("%w: %s already has %d live peers here", errTooManyPeers, a.source, st.maxPerSource)
+	}
+	if other != nil {
+		st.remove(other)
 	}
 	if p == nil {
 		p = &peerState{id: a.peer, holdings: make(map[content.ID]*holding)}
@@ -158,7 +191,8 @@ func (st *state) apply(a *announce, now time.Time) (needFull bool, err error) {
 		st.unlink(p)
 	}
 	st.pushNewest(p)
-	p.addr, p.lastSeen = a.addr, now
+	st.setAddr(p, a.addr, a.source)
+	p.lastSeen = now
 	bits := dirtyLease
 	if a.full {
 		p.synced = true
@@ -322,12 +356,39 @@ func (st *state) prune(now time.Time) int {
 	return n
 }
 
+// setAddr lists p at addr, whose host is source, keeping byAddr and
+// perSource up to date.
+func (st *state) setAddr(p *peerState, addr string, source netip.Addr) {
+	if p.addr == addr {
+		return
+	}
+	st.clearAddr(p)
+	p.addr, p.source = addr, source
+	st.byAddr[addr] = p
+	st.perSource[source]++
+}
+
+// clearAddr takes p's address out of byAddr and perSource.
+func (st *state) clearAddr(p *peerState) {
+	if p.addr == "" {
+		return
+	}
+	if st.byAddr[p.addr] == p {
+		delete(st.byAddr, p.addr)
+	}
+	if st.perSource[p.source]--; st.perSource[p.source] <= 0 {
+		delete(st.perSource, p.source)
+	}
+	p.addr, p.source = "", netip.Addr{}
+}
+
 // remove forgets p and marks its records for deletion.
 func (st *state) remove(p *peerState) {
 	for id, h := range p.holdings {
 		st.drop(p, id, h)
 	}
 	st.unlink(p)
+	st.clearAddr(p)
 	delete(st.peers, p.id)
 	st.dirty[p.id] = dirtyLease | dirtyHoldings
 }
@@ -408,13 +469,18 @@ func (st *state) restore(d *stored, now time.Time) int {
 	defer st.mu.Unlock()
 	slices.SortFunc(d.leases, func(a, b storedLease) int { return a.lastSeen.Compare(b.lastSeen) })
 	for _, l := range d.leases {
-		p := &peerState{id: l.peer, addr: l.addr, lastSeen: l.lastSeen, holdings: make(map[content.ID]*holding)}
-		if st.expired(p, now) {
+		p := &peerState{id: l.peer, lastSeen: l.lastSeen, holdings: make(map[content.ID]*holding)}
+		ap, err := netip.ParseAddrPort(l.addr)
+		if st.expired(p, now) || err != nil {
 			st.dirty[p.id] = dirtyLease | dirtyHoldings
 			continue
 		}
+		if other := st.byAddr[l.addr]; other != nil { // leases are sorted: the later one keeps the address
+			st.remove(other)
+		}
 		st.peers[p.id] = p
 		st.pushNewest(p)
+		st.setAddr(p, l.addr, ap.Addr())
 	}
 	for id, hs := range d.holdings {
 		p := st.peers[id]

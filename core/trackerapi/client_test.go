@@ -3,6 +3,7 @@ package trackerapi_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -30,7 +31,7 @@ func TestClientRoundTrip(t *testing.T) {
 		t.Fatalf("publish: %+v, %v", resp, err)
 	}
 	for n, cs := range []trackerapi.ContentState{{ID: m.ID(), Have: haveOf(12, 2, 11)}, {ID: m.ID(), Complete: true}} {
-		resp, err := c.Announce(ctx, trackerapi.AnnounceRequest{Peer: testPeer(byte(n)), Addr: ":7000", Full: true, Contents: []trackerapi.ContentState{cs}})
+		resp, err := c.Announce(ctx, trackerapi.AnnounceRequest{Peer: testPeer(byte(n)), Addr: fmt.Sprintf(":%d", 7000+n), Full: true, Contents: []trackerapi.ContentState{cs}})
 		if err != nil || resp.IntervalSeconds != trackerapi.DefaultIntervalSeconds {
 			t.Fatalf("announce: %+v, %v", resp, err)
 		}
@@ -44,7 +45,7 @@ func TestClientRoundTrip(t *testing.T) {
 		t.Fatalf("manifest: %v", err)
 	}
 	hs, err := c.Holders(ctx, m, testPeer(0))
-	if err != nil || len(hs) != 1 || hs[0].Peer != testPeer(1) || hs[0].Addr != "127.0.0.1:7000" || hs[0].Have.Count() != 12 {
+	if err != nil || len(hs) != 1 || hs[0].Peer != testPeer(1) || hs[0].Addr != "127.0.0.1:7001" || hs[0].Have.Count() != 12 {
 		t.Fatalf("holders excluding peer 0: %+v, %v", hs, err)
 	}
 	hs, err = c.Holders(ctx, m, testPeer(1))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -198,7 +199,7 @@ func TestPoolMergesAnswers(t *testing.T) {
 	p2.Publish(ctx, a)
 	p2.Publish(ctx, b)
 	announce := func(p *trackerapi.Pool, peer byte, cs ...trackerapi.ContentState) {
-		if _, err := p.Announce(ctx, trackerapi.AnnounceRequest{Peer: testPeer(peer), Addr: ":7000", Contents: cs}); err != nil {
+		if _, err := p.Announce(ctx, trackerapi.AnnounceRequest{Peer: testPeer(peer), Addr: fmt.Sprintf(":%d", 7000+int(peer)), Contents: cs}); err != nil {
 			t.Fatal(err)
 		}
 	}

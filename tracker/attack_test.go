@@ -1,0 +1,272 @@
+package tracker
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"peerflow/core/trackerapi"
+)
+
+// Attacks mounted as a client on the network would, against a tracker on
+// loopback. 127.0.0.0/8 is all local on Linux, so a test client can send
+// from 127.0.0.2 as a second host.
+
+// clientFrom returns an HTTP client whose connections come from the
+// local IP src.
+func clientFrom(src string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+}
+
+// rawAnnounce posts req with c and returns the status code.
+func rawAnnounce(t *testing.T, c *http.Client, url string, req trackerapi.AnnounceRequest, header ...string) int {
+	t.Helper()
+	r, err := http.NewRequest("POST", url+trackerapi.PathAnnounce, bytes.NewReader(mustJSON(t, req)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		r.Header.Set(header[i], header[i+1])
+	}
+	resp, err := c.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestSwarmCannotBeAimedAtAThirdParty: 30 fake peers naming a victim's
+// address are listed at the attacker's own address, never the victim's.
+func TestSwarmCannotBeAimedAtAThirdParty(t *testing.T) {
+	tt := startTracker(t, Config{Now: newFakeClock().Now})
+	m := testManifest("m", 4, 1)
+	tt.publish(t, m)
+	attacker := clientFrom("127.0.0.1")
+	for n := range 30 {
+		req := trackerapi.AnnounceRequest{Peer: testPeer(n), Addr: fmt.Sprintf("127.0.0.2:%d", 9000+n), Full: true,
+			Contents: []trackerapi.ContentState{{ID: m.ID(), Complete: true}}}
+		if code := rawAnnounce(t, attacker, tt.url, req); code != http.StatusOK {
+			t.Fatalf("announce %d: status %d", n, code)
+		}
+	}
+	hl := tt.holders(t, m.ID(), "")
+	if hl.Total != 30 {
+		t.Fatalf("%d holders, want 30", hl.Total)
+	}
+	for _, h := range hl.Holders {
+		if !strings.HasPrefix(h.Addr, "127.0.0.1:") {
+			t.Fatalf("holder listed at %s: the announce named the host", h.Addr)
+		}
+	}
+}
+
+// TestOneAddressIsOneEntry: 2,000 fake peers naming one port in 2,000
+// spellings end as one entry, and the peers of one source are capped, so
+// an honest seeder from another host stays on the first holders page.
+func TestOneAddressIsOneEntry(t *testing.T) {
+	tt := startTracker(t, Config{Now: newFakeClock().Now, MaxPeersPerSource: 64})
+	m := testManifest("m", 4, 1)
+	tt.publish(t, m)
+	seeder := trackerapi.AnnounceRequest{Peer: testPeer(100_000), Addr: ":7000", Full: true,
+		Contents: []trackerapi.ContentState{{ID: m.ID(), Complete: true}}}
+	if code := rawAnnounce(t, clientFrom("127.0.0.2"), tt.url, seeder); code != http.StatusOK {
+		t.Fatalf("seeder's announce: %d", code)
+	}
+	attacker := clientFrom("127.0.0.1")
+	spell := func(n int) string {
+		hosts := []string{"127.0.0.2", "[::ffff:127.0.0.2]", "victim.example", ""}
+		return hosts[n%len(hosts)] + ":" + strings.Repeat("0", n%5) + "9000"
+	}
+	for n := range 2000 {
+		req := trackerapi.AnnounceRequest{Peer: testPeer(n), Addr: spell(n), Full: true,
+			Contents: []trackerapi.ContentState{{ID: m.ID(), Have: haveOf(4)}}}
+		if code := rawAnnounce(t, attacker, tt.url, req); code != http.StatusOK {
+			t.Fatalf("announce %d (%q): status %d", n, req.Addr, code)
+		}
+	}
+	hl := tt.holders(t, m.ID(), "")
+	if hl.Total != 2 {
+		t.Fatalf("%d holders after 2,000 spellings of one address, want 2: %+v", hl.Total, hl.Holders)
+	}
+	for _, h := range hl.Holders {
+		if h.Addr != "127.0.0.1:9000" && h.Addr != "127.0.0.2:7000" {
+			t.Errorf("holder listed at %s", h.Addr)
+		}
+	}
+
+	// Distinct ports: the source's peers stop at the cap.
+	refused := 0
+	for n := range 2000 {
+		req := trackerapi.AnnounceRequest{Peer: testPeer(n), Addr: fmt.Sprintf(":%d", 10000+n), Full: true,
+			Contents: []trackerapi.ContentState{{ID: m.ID(), Have: haveOf(4)}}}
+		switch code := rawAnnounce(t, attacker, tt.url, req); code {
+		case http.StatusOK:
+		case http.StatusTooManyRequests:
+			refused++
+		default:
+			t.Fatalf("announce %d: status %d", n, code)
+		}
+	}
+	// Peer 0 took over its old entry at :9000 and is counted once.
+	if want := 2000 - 64; refused != want {
+		t.Errorf("%d announces refused, want %d", refused, want)
+	}
+	hl = tt.holders(t, m.ID(), "")
+	found := false
+	for _, h := range hl.Holders {
+		found = found || h.Peer == seeder.Peer
+	}
+	if hl.Total != 65 || !found {
+		t.Fatalf("holders: %d in all, seeder on the first page: %v", hl.Total, found)
+	}
+}
+
+// TestAnnounceRatePerSource: one source gets its burst and then its
+// rate; another source is not affected.
+func TestAnnounceRatePerSource(t *testing.T) {
+	clock := newFakeClock()
+	tt := startTracker(t, Config{Now: clock.Now, AnnounceRate: 10, AnnounceBurst: 20})
+	one, two := clientFrom("127.0.0.1"), clientFrom("127.0.0.2")
+	send := func(c *http.Client, n int) (ok int) {
+		for range n {
+			if rawAnnounce(t, c, tt.url, trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: ":7000"}) == http.StatusOK {
+				ok++
+			}
+		}
+		return ok
+	}
+	if ok := send(one, 50); ok != 20 {
+		t.Fatalf("%d of 50 announces at one instant taken, want the burst of 20", ok)
+	}
+	if ok := send(two, 5); ok != 5 {
+		t.Fatalf("the other source got %d of 5 through", ok)
+	}
+	clock.Advance(time.Second)
+	if ok := send(one, 50); ok != 10 {
+		t.Fatalf("%d announces taken a second later, want 10", ok)
+	}
+}
+
+// TestTrustForwarded: behind a proxy the source is the last
+// X-Forwarded-For entry; a tracker reached directly ignores the header.
+func TestTrustForwarded(t *testing.T) {
+	for _, trust := range []bool{false, true} {
+		tt := startTracker(t, Config{Now: newFakeClock().Now, TrustForwarded: trust})
+		m := testManifest("m", 4, 1)
+		tt.publish(t, m)
+		req := trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: ":7000", Full: true,
+			Contents: []trackerapi.ContentState{{ID: m.ID(), Complete: true}}}
+		if code := rawAnnounce(t, http.DefaultClient, tt.url, req, "X-Forwarded-For", "192.0.2.9, 198.51.100.7"); code != http.StatusOK {
+			t.Fatal(code)
+		}
+		want := "127.0.0.1:7000"
+		if trust {
+			want = "198.51.100.7:7000"
+		}
+		if hl := tt.holders(t, m.ID(), ""); len(hl.Holders) != 1 || hl.Holders[0].Addr != want {
+			t.Errorf("trust %v: %+v, want %s", trust, hl.Holders, want)
+		}
+	}
+}
+
+// slowBody opens a connection from src, sends the headers of an announce
+// that claims length bytes and then one byte, and leaves it hanging.
+func slowBody(t *testing.T, addr, src string, length int) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{", trackerapi.PathAnnounce, length)
+	return c
+}
+
+// waitBudget waits until the tracker's body budget has n bytes left,
+// which is when the requests under test are all reading their bodies.
+func waitBudget(t *testing.T, s *Server, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.budget.left.Load() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("body budget %d, want %d", s.budget.left.Load(), n)
+		}
+		runtime.Gosched()
+	}
+}
+
+// TestBodyMemoryFollowsBytesReceived: six connections that claim 64 MiB
+// bodies and send one byte cost a piece each, not 64 MiB each; once the
+// budget is spent, more bodies are answered 503 at once.
+func TestBodyMemoryFollowsBytesReceived(t *testing.T) {
+	const budget = 8 * bodyPiece
+	tt := startTracker(t, Config{Now: newFakeClock().Now, BodyBudget: budget})
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range 6 {
+		slowBody(t, tt.addr, "127.0.0.1", trackerapi.MaxAnnounceBody)
+	}
+	waitBudget(t, tt.Server, budget-6*bodyPiece)
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 16<<20 {
+		t.Errorf("heap grew %d MiB for 6 bodies of 1 byte", grew>>20)
+	}
+	// Two more take the rest; the ninth finds none left.
+	slowBody(t, tt.addr, "127.0.0.2", trackerapi.MaxAnnounceBody)
+	slowBody(t, tt.addr, "127.0.0.2", trackerapi.MaxAnnounceBody)
+	waitBudget(t, tt.Server, 0)
+	c := slowBody(t, tt.addr, "127.0.0.3", 100)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("status %d with the budget spent, want 503", resp.StatusCode)
+	}
+}
+
+// TestConnectionsPerSource: a source past its connection cap is cut off
+// at once; another source still gets in.
+func TestConnectionsPerSource(t *testing.T) {
+	tt := startTracker(t, Config{Now: newFakeClock().Now, MaxConnsPerSource: 4})
+	for range 4 {
+		slowBody(t, tt.addr, "127.0.0.1", 100)
+	}
+	waitBudget(t, tt.Server, tt.Server.cfg.BodyBudget-4*bodyPiece) // all four are being served
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.1")}}
+	c, err := d.Dial("tcp", tt.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("fifth connection from one source: read %d, %v; want it closed", n, err)
+	}
+	ctx := context.Background()
+	other, err := trackerapi.NewClient(tt.addr, trackerapi.ClientOptions{HTTPClient: clientFrom("127.0.0.2"), Retries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Health(ctx); err != nil {
+		t.Fatalf("another source: %v", err)
+	}
+}
