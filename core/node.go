@@ -34,7 +34,8 @@ type Options struct {
 	LAN bool
 	// UpLimit and DownLimit cap transfer rates in bytes/s; 0 = unlimited.
 	UpLimit, DownLimit int64
-	// Token is sent when publishing to trackers that require one.
+	// Token is sent when publishing to the trackers in Trackers (and any
+	// added by hand later) that require one; never to others.
 	Token string
 	// Logger receives the node's logs; default: discarded.
 	Logger *slog.Logger
@@ -108,7 +109,7 @@ func Open(dir string, opts Options) (*Node, error) {
 		shares:    make(map[content.ID]store.Entry),
 		changed:   make(map[content.ID]error),
 	}
-	n.pool = trackerapi.NewPool(trackerapi.PoolOptions{Manifest: n.sharedManifest, Client: trackerapi.ClientOptions{Token: opts.Token}})
+	n.pool = trackerapi.NewPool(trackerapi.PoolOptions{Manifest: n.sharedManifest, Token: opts.Token})
 	for _, addr := range opts.Trackers {
 		if err := n.pool.Add(addr, trackerapi.SourceManual); err != nil {
 			n.Close()
@@ -578,12 +579,9 @@ func (n *Node) announceAddr() string {
 	return net.JoinHostPort(host, port)
 }
 
-// Announcer timing: the heartbeat the trackers ask for, and how soon after
-// a change an announce goes out (changes come in bursts).
-const (
-	announceDebounce = 200 * time.Millisecond
-	announceRetry    = 5 * time.Second
-)
+// announceDebounce is how soon after a change an announce goes out
+// (changes come in bursts); each tracker's heartbeat is the pool's.
+const announceDebounce = 200 * time.Millisecond
 
 // announceLoop tells the trackers what this node holds: on every change
 // (shortly after, to batch bursts) and on every heartbeat.
@@ -600,14 +598,14 @@ func (n *Node) announceLoop() {
 		case <-timer.C:
 		}
 		res, err := n.pool.Announce(n.ctx, n.announceRequest())
-		next := res.Interval
+		next := time.Until(res.Next)
 		if err != nil {
 			if !errors.Is(err, trackerapi.ErrNoTrackers) && n.ctx.Err() == nil {
 				n.log.Debug("announce", "err", err)
 			}
-			next = announceRetry
+			next = trackerapi.RetryInterval
 		}
-		timer.Reset(next)
+		timer.Reset(max(next, announceDebounce))
 	}
 }
 

@@ -59,8 +59,11 @@ const (
 // incremental: listed contents are replaced, Stopped ones removed, the rest
 // kept. Either way the peer's lease is renewed.
 type AnnounceRequest struct {
-	Peer     peer.ID        `json:"peer_id"`
-	Addr     string         `json:"addr"` // host:port; an empty or unspecified host means "the address this request came from"
+	Peer peer.ID `json:"peer_id"`
+	// Addr is where the peer listens, "host:port" or ":port". Only the
+	// port is used: the tracker lists the peer at the address the request
+	// came from, so no one can list a third party's host.
+	Addr     string         `json:"addr"`
 	Full     bool           `json:"full,omitempty"`
 	Contents []ContentState `json:"contents,omitempty"`
 	Stopped  []content.ID   `json:"stopped,omitempty"`
@@ -80,6 +83,8 @@ type ContentState struct {
 
 // AnnounceResponse tells the peer when to announce again.
 type AnnounceResponse struct {
+	// IntervalSeconds is the heartbeat the tracker asks for; a client
+	// clamps it (see MinInterval and MaxInterval in pool.go).
 	IntervalSeconds int `json:"interval"`
 	LeaseSeconds    int `json:"lease"`
 	// Unknown lists announced contents the tracker has no manifest for;

@@ -108,8 +108,8 @@ type call struct {
 	query  url.Values
 	body   []byte
 	ctype  string
-	auth   bool
-	limit  int // bytes of answer read at most
+	token  string // sent as the bearer token if set
+	limit  int    // bytes of answer read at most
 }
 
 // do runs c, retrying transient failures, and returns the answer's body.
@@ -144,8 +144,8 @@ func (c *Client) once(ctx context.Context, cl call) (body []byte, retry bool, er
 	if cl.ctype != "" {
 		req.Header.Set("Content-Type", cl.ctype)
 	}
-	if cl.auth && c.opts.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.opts.Token)
+	if cl.token != "" {
+		req.Header.Set("Authorization", "Bearer "+cl.token)
 	}
 	resp, err := c.opts.HTTPClient.Do(req)
 	if err != nil {
@@ -200,11 +200,16 @@ func (c *Client) doJSON(ctx context.Context, cl call, v any) error {
 
 // Publish stores manifest m on the tracker, with the token if one is set.
 func (c *Client) Publish(ctx context.Context, m *content.Manifest) (PublishResponse, error) {
+	return c.publish(ctx, m, c.opts.Token)
+}
+
+// publish is Publish with the token to send ("" for none).
+func (c *Client) publish(ctx context.Context, m *content.Manifest, token string) (PublishResponse, error) {
 	var resp PublishResponse
 	body := m.Encode()
 	err := c.doJSON(ctx, call{
 		op: "publish " + content.ID(sha256.Sum256(body)).Short() + " to", method: http.MethodPost, path: PathManifests,
-		body: body, ctype: "application/octet-stream", auth: true, limit: MaxResponseBody,
+		body: body, ctype: "application/octet-stream", token: token, limit: MaxResponseBody,
 	}, &resp)
 	return resp, err
 }

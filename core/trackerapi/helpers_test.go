@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -132,4 +134,69 @@ func hangingAddr(t *testing.T) string {
 		}
 	})
 	return l.Addr().String()
+}
+
+// testClock is a clock that moves only when told.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newTestClock() *testClock { return &testClock{now: time.Unix(1_700_000_000, 0)} }
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// fakeTracker answers every announce with the given interval (seconds)
+// and every publish with 201, counting announces and the publish tokens
+// it was sent.
+type fakeTracker struct {
+	addr      string
+	mu        sync.Mutex
+	announces int
+	tokens    []string
+}
+
+// seen returns the announces and the tokens received so far.
+func (ft *fakeTracker) seen() (int, []string) {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	return ft.announces, slices.Clone(ft.tokens)
+}
+
+func serveFakeTracker(t *testing.T, interval int64) *fakeTracker {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ft := &fakeTracker{addr: l.Addr().String()}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ft.mu.Lock()
+		defer ft.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/v1/announce":
+			ft.announces++
+			fmt.Fprintf(w, `{"interval":%d,"lease":90}`, interval)
+		case "/v1/manifests":
+			ft.tokens = append(ft.tokens, r.Header.Get("Authorization"))
+			w.WriteHeader(http.StatusCreated)
+			fmt.Fprint(w, `{"id":"`+testManifest("x", 1, 1).ID().String()+`","created":true}`)
+		default:
+			http.NotFound(w, r)
+		}
+	})}
+	go hs.Serve(l)
+	t.Cleanup(func() { hs.Close() })
+	return ft
 }

@@ -57,7 +57,11 @@ var ErrNoTrackers = errors.New("no tracker known: add one by hand, open a share 
 
 // PoolOptions tune a Pool. Zero fields take defaults.
 type PoolOptions struct {
-	Client ClientOptions // for every tracker; one HTTP client is shared
+	Client ClientOptions // for every tracker; one HTTP client is shared; its Token is not used
+	// Token is sent when publishing to the trackers added by hand
+	// (SourceManual) only: never to one found on the LAN or named in a
+	// link, which could be anyone's.
+	Token string
 	// CallTimeout bounds each call over all trackers (they are asked in
 	// parallel), so a dead tracker cannot stall the node. Default 15 s.
 	CallTimeout time.Duration
@@ -92,9 +96,36 @@ type poolTracker struct {
 	// announces to it can be incremental.
 	synced atomic.Bool
 	// announceMu serializes announces to this tracker, so sent stays the
-	// state the tracker acknowledged last.
+	// state the tracker acknowledged last; it also guards the schedule:
+	// the heartbeat the tracker asked for (clamped) and when the next one
+	// is due.
 	announceMu sync.Mutex
 	sent       map[content.ID]ContentState
+	interval   time.Duration
+	due        time.Time
+}
+
+// Heartbeats a tracker may ask for are clamped to [MinInterval,
+// MaxInterval] before any arithmetic, so a rogue or broken tracker can
+// neither make the node flood every tracker nor silence it. A tracker
+// whose announce failed is tried again after RetryInterval.
+const (
+	MinInterval   = 15 * time.Second
+	MaxInterval   = time.Hour
+	RetryInterval = 5 * time.Second
+)
+
+// clampInterval turns a tracker's "interval" (seconds) into a heartbeat.
+func clampInterval(seconds int) time.Duration {
+	switch {
+	case seconds <= 0:
+		return DefaultIntervalSeconds * time.Second
+	case seconds < int(MinInterval/time.Second):
+		return MinInterval
+	case seconds > int(MaxInterval/time.Second):
+		return MaxInterval
+	}
+	return time.Duration(seconds) * time.Second
 }
 
 // NewPool returns an empty pool.
@@ -119,7 +150,9 @@ func (p *Pool) Add(addr string, src Source) error {
 		t.sources |= src
 		return nil
 	}
-	c, err := NewClient(addr, p.opts.Client)
+	opts := p.opts.Client
+	opts.Token = ""
+	c, err := NewClient(addr, opts)
 	if err != nil {
 		return err
 	}
@@ -223,68 +256,94 @@ func (p *Pool) record(t *poolTracker, err error) {
 
 // AnnounceResult sums up an announce to every tracker.
 type AnnounceResult struct {
-	// Interval is the shortest heartbeat a tracker asked for (the default
-	// if none answered): announce again after it.
-	Interval time.Duration
+	// Next is when the earliest tracker is due again (its heartbeat, or
+	// RetryInterval after a failure): call Announce then, or sooner if
+	// what the node holds changes.
+	Next     time.Time
 	Accepted int // trackers that took the announce
+	Skipped  int // trackers not due, with nothing new to tell
 	// Unknown lists, per tracker address, contents it has no manifest for
 	// and that were not published to it (no PoolOptions.Manifest for them,
 	// or the publish failed).
 	Unknown map[string][]content.ID
 }
 
-// Announce tells every tracker what the node holds. req lists everything
+// Announce tells the trackers what the node holds. req lists everything
 // the node holds now (req.Full and req.Stopped are ignored): the pool
 // sends a Full announce to a tracker that has not acknowledged one yet,
 // that failed the last announce or that asked for one (it restarted), and
-// otherwise only what changed since the last acknowledged announce. It
-// fails only if no tracker took the announce.
+// otherwise only what changed since the last acknowledged announce. A
+// tracker that is synced, not due for its heartbeat and would be told
+// nothing new is skipped, so each tracker hears from the node at its own
+// pace. It fails only if no tracker took the announce and none was
+// skipped.
 func (p *Pool) Announce(ctx context.Context, req AnnounceRequest) (AnnounceResult, error) {
-	res := AnnounceResult{Interval: DefaultIntervalSeconds * time.Second, Unknown: map[string][]content.ID{}}
+	res := AnnounceResult{Unknown: map[string][]content.ID{}}
 	var mu sync.Mutex
-	interval := time.Duration(0)
-	ok, err := p.each(ctx, func(ctx context.Context, t *poolTracker) error {
-		resp, unknown, err := p.announceTo(ctx, t, req)
-		if err != nil {
-			return err
-		}
+	next := func(t time.Time) {
 		mu.Lock()
 		defer mu.Unlock()
-		if d := time.Duration(resp.IntervalSeconds) * time.Second; d > 0 && (interval == 0 || d < interval) {
-			interval = d
+		if res.Next.IsZero() || t.Before(res.Next) {
+			res.Next = t
 		}
-		if len(unknown) > 0 {
+	}
+	ok, err := p.each(ctx, func(ctx context.Context, t *poolTracker) error {
+		unknown, skipped, due, err := p.announceTo(ctx, t, req)
+		next(due)
+		mu.Lock()
+		defer mu.Unlock()
+		if skipped {
+			res.Skipped++
+		}
+		if err == nil && len(unknown) > 0 {
 			res.Unknown[t.client.Addr()] = unknown
 		}
-		return nil
+		return err
 	})
-	if interval > 0 {
-		res.Interval = interval
+	res.Accepted = ok - res.Skipped
+	if res.Next.IsZero() {
+		res.Next = p.opts.Now().Add(RetryInterval)
 	}
-	res.Accepted = ok
 	if ok == 0 {
 		return res, fmt.Errorf("announce: no tracker took it: %w", err)
 	}
 	return res, nil
 }
 
-// announceTo announces req to one tracker (full or incremental), follows
-// up on NeedFull and on unknown contents, and returns the last answer
-// with the contents that stayed unknown.
-func (p *Pool) announceTo(ctx context.Context, t *poolTracker, req AnnounceRequest) (AnnounceResponse, []content.ID, error) {
+// announceTo announces req to one tracker (full or incremental) unless
+// it is skipped (see Announce), follows up on NeedFull and on unknown
+// contents, and schedules the tracker's next heartbeat. It returns the
+// contents that stayed unknown and when the tracker is due again.
+func (p *Pool) announceTo(ctx context.Context, t *poolTracker, req AnnounceRequest) (unknown []content.ID, skipped bool, due time.Time, err error) {
 	t.announceMu.Lock()
 	defer t.announceMu.Unlock()
-	resp, err := t.announce(ctx, t.delta(req))
+	d := t.delta(req)
+	now := p.opts.Now()
+	if !d.Full && len(d.Contents) == 0 && len(d.Stopped) == 0 && now.Before(t.due) {
+		return nil, true, t.due, nil
+	}
+	defer func() {
+		if err != nil {
+			t.due = p.opts.Now().Add(RetryInterval)
+		}
+		due = t.due
+	}()
+	resp, err := t.announce(ctx, d)
 	if err == nil && resp.NeedFull {
 		resp, err = t.announce(ctx, t.delta(req)) // delta is Full now
 	}
-	if err != nil || len(resp.Unknown) == 0 || p.opts.Manifest == nil {
-		return resp, resp.Unknown, err
+	if err != nil {
+		return nil, false, due, err
 	}
-	var published, unknown []content.ID
+	t.interval = clampInterval(resp.IntervalSeconds)
+	t.due = p.opts.Now().Add(t.interval)
+	if len(resp.Unknown) == 0 || p.opts.Manifest == nil {
+		return resp.Unknown, false, due, nil
+	}
+	var published []content.ID
 	for _, id := range resp.Unknown {
 		if m := p.opts.Manifest(id); m != nil {
-			if _, perr := t.client.Publish(ctx, m); perr == nil {
+			if _, perr := t.client.publish(ctx, m, p.tokenFor(t)); perr == nil {
 				published = append(published, id)
 				continue
 			}
@@ -292,15 +351,26 @@ func (p *Pool) announceTo(ctx context.Context, t *poolTracker, req AnnounceReque
 		unknown = append(unknown, id)
 	}
 	if len(published) == 0 {
-		return resp, unknown, nil
+		return unknown, false, due, nil
 	}
 	// The published contents are missing from sent, so the delta holds
 	// them (and anything else that changed meanwhile).
 	next, err := t.announce(ctx, t.delta(req))
 	if err != nil {
-		return resp, unknown, err
+		return unknown, false, due, err
 	}
-	return next, next.Unknown, nil
+	return next.Unknown, false, due, nil
+}
+
+// tokenFor is the publish token to send t: the pool's, if t was added by
+// hand.
+func (p *Pool) tokenFor(t *poolTracker) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t.sources&SourceManual == 0 {
+		return ""
+	}
+	return p.opts.Token
 }
 
 // delta is what to send t for the node's whole state req: all of it if t
@@ -364,7 +434,7 @@ func (t *poolTracker) announce(ctx context.Context, req AnnounceRequest) (Announ
 // status of each tracker says how its publish went.
 func (p *Pool) Publish(ctx context.Context, m *content.Manifest) error {
 	ok, err := p.each(ctx, func(ctx context.Context, t *poolTracker) error {
-		_, err := t.client.Publish(ctx, m)
+		_, err := t.client.publish(ctx, m, p.tokenFor(t))
 		return err
 	})
 	if ok == 0 {

@@ -63,7 +63,8 @@ func TestPoolAnnounceFullThenIncremental(t *testing.T) {
 	var log1, log2 announceLog
 	t1 := serveTracker(t, "", "", log1.wrap)
 	t2 := serveTracker(t, "", "", log2.wrap)
-	pool := trackerapi.NewPool(trackerapi.PoolOptions{Client: trackerapi.ClientOptions{Token: "tok"}})
+	clock := newTestClock()
+	pool := trackerapi.NewPool(trackerapi.PoolOptions{Token: "tok", Now: clock.Now})
 	defer pool.CloseIdleConnections()
 	for _, lt := range []*liveTracker{t1, t2} {
 		if err := pool.Add(lt.addr, trackerapi.SourceManual); err != nil {
@@ -81,7 +82,7 @@ func TestPoolAnnounceFullThenIncremental(t *testing.T) {
 	announce := func(step string, want1, want2 []string) {
 		t.Helper()
 		res, err := pool.Announce(ctx, trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: ":7000", Contents: state})
-		if err != nil || res.Accepted != 2 || res.Interval != trackerapi.DefaultIntervalSeconds*time.Second {
+		if err != nil || res.Accepted != 2 || !res.Next.Equal(clock.Now().Add(trackerapi.DefaultIntervalSeconds*time.Second)) {
 			t.Fatalf("%s: %+v, %v", step, res, err)
 		}
 		if got1, got2 := log1.take(), log2.take(); !slices.Equal(got1, want1) || !slices.Equal(got2, want2) {
@@ -89,6 +90,14 @@ func TestPoolAnnounceFullThenIncremental(t *testing.T) {
 		}
 	}
 	announce("first", []string{"full:2"}, []string{"full:2"})
+	// Nothing changed and no heartbeat is due: no tracker is asked.
+	if res, err := pool.Announce(ctx, trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: ":7000", Contents: state}); err != nil || res.Skipped != 2 || res.Accepted != 0 {
+		t.Fatalf("nothing new: %+v, %v", res, err)
+	}
+	if got := log1.take(); len(got) != 0 {
+		t.Fatalf("nothing new, yet tracker 1 got %v", got)
+	}
+	clock.Advance(trackerapi.DefaultIntervalSeconds * time.Second)
 	announce("heartbeat", []string{"inc:0-0"}, []string{"inc:0-0"})
 	state[0].Have = haveOf(8, 1, 2)
 	announce("one chunk more", []string{"inc:1-0"}, []string{"inc:1-0"})
@@ -104,18 +113,27 @@ func TestPoolAnnounceFullThenIncremental(t *testing.T) {
 	// gets it in the same call.
 	t2.stop()
 	t2 = serveTracker(t, t2.db, t2.addr, log2.wrap)
+	clock.Advance(trackerapi.DefaultIntervalSeconds * time.Second)
 	announce("after restart", []string{"inc:0-0"}, []string{"inc:0-0", "full:1"})
+	clock.Advance(trackerapi.DefaultIntervalSeconds * time.Second)
 	announce("synced again", []string{"inc:0-0"}, []string{"inc:0-0"})
 
-	// A tracker that failed gets a full announce next time.
+	// A tracker that failed is retried sooner, with a full announce.
 	t2.stop()
+	clock.Advance(trackerapi.DefaultIntervalSeconds * time.Second)
 	res, err := pool.Announce(ctx, trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: ":7000", Contents: state})
-	if err != nil || res.Accepted != 1 {
+	if err != nil || res.Accepted != 1 || !res.Next.Equal(clock.Now().Add(trackerapi.RetryInterval)) {
 		t.Fatalf("with tracker 2 down: %+v, %v", res, err)
 	}
 	log1.take()
 	t2 = serveTracker(t, t2.db, t2.addr, log2.wrap)
-	announce("tracker 2 back", []string{"inc:0-0"}, []string{"full:1"})
+	clock.Advance(trackerapi.RetryInterval)
+	if res, err := pool.Announce(ctx, trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: ":7000", Contents: state}); err != nil || res.Accepted != 1 || res.Skipped != 1 {
+		t.Fatalf("retry: %+v, %v", res, err)
+	}
+	if got1, got2 := log1.take(), log2.take(); len(got1) != 0 || !slices.Equal(got2, []string{"full:1"}) {
+		t.Fatalf("retry: tracker 1 got %v, tracker 2 got %v", got1, got2)
+	}
 }
 
 func TestPoolBoundsDeadTrackers(t *testing.T) {
@@ -170,7 +188,7 @@ func TestPoolPublishesUnknownContents(t *testing.T) {
 	}
 
 	with := trackerapi.NewPool(trackerapi.PoolOptions{
-		Client:   trackerapi.ClientOptions{Token: "tok"},
+		Token:    "tok",
 		Manifest: func(id content.ID) *content.Manifest { return map[content.ID]*content.Manifest{m.ID(): m}[id] },
 	})
 	defer with.CloseIdleConnections()
@@ -188,7 +206,7 @@ func TestPoolMergesAnswers(t *testing.T) {
 	t1, t2 := serveTracker(t, "", "", nil), serveTracker(t, "", "", nil)
 	ctx := context.Background()
 	only := func(lt *liveTracker) *trackerapi.Pool {
-		p := trackerapi.NewPool(trackerapi.PoolOptions{Client: trackerapi.ClientOptions{Token: "tok"}})
+		p := trackerapi.NewPool(trackerapi.PoolOptions{Token: "tok"})
 		t.Cleanup(p.CloseIdleConnections)
 		p.Add(lt.addr, trackerapi.SourceManual)
 		return p
@@ -255,5 +273,75 @@ func TestPoolMergesAnswers(t *testing.T) {
 	both.Remove(t2.addr, trackerapi.SourceManual)
 	if sts := both.Trackers(); len(sts) != 1 || sts[0].Addr != t1.addr {
 		t.Fatalf("trackers: %+v", sts)
+	}
+}
+
+// TestRogueIntervalIsClamped: a tracker that asks for a heartbeat of 1 s,
+// or of 2×10^16 s (which would wrap to nanoseconds once multiplied), sets
+// only its own schedule, clamped; the honest tracker hears from the node
+// at its normal rate.
+func TestRogueIntervalIsClamped(t *testing.T) {
+	for _, tc := range []struct {
+		interval int64
+		want     time.Duration
+	}{{1, trackerapi.MinInterval}, {20211507185753197, trackerapi.MaxInterval}, {-5, trackerapi.DefaultIntervalSeconds * time.Second}} {
+		rogue, honest := serveFakeTracker(t, tc.interval), serveFakeTracker(t, trackerapi.DefaultIntervalSeconds)
+		clock := newTestClock()
+		pool := trackerapi.NewPool(trackerapi.PoolOptions{Now: clock.Now})
+		pool.Add(rogue.addr, trackerapi.SourceLAN)
+		pool.Add(honest.addr, trackerapi.SourceManual)
+		req := trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: ":7000"}
+		res, err := pool.Announce(context.Background(), req)
+		if err != nil || !res.Next.Equal(clock.Now().Add(min(tc.want, trackerapi.DefaultIntervalSeconds*time.Second))) {
+			t.Fatalf("interval %d: %+v, %v", tc.interval, res, err)
+		}
+		// A node that calls Announce in a loop, as fast as it can, for
+		// 3 s of its clock: each tracker is asked only when it is due.
+		for range 300 {
+			clock.Advance(10 * time.Millisecond)
+			if _, err := pool.Announce(context.Background(), req); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r, _ := rogue.seen()
+		h, _ := honest.seen()
+		if r != 1 || h != 1 {
+			t.Errorf("interval %d: in 3 s the rogue tracker got %d announces, the honest one %d; want 1 each", tc.interval, r, h)
+		}
+		clock.Advance(tc.want)
+		pool.Announce(context.Background(), req)
+		if r, _ := rogue.seen(); r != 2 {
+			t.Errorf("interval %d: no heartbeat after %v", tc.interval, tc.want)
+		}
+		pool.CloseIdleConnections()
+	}
+}
+
+// TestTokenGoesOnlyToManualTrackers: the publish token is for the
+// trackers the user added by hand, never for one found on the LAN or
+// named in a link.
+func TestTokenGoesOnlyToManualTrackers(t *testing.T) {
+	manual, lan, link := serveFakeTracker(t, 30), serveFakeTracker(t, 30), serveFakeTracker(t, 30)
+	pool := trackerapi.NewPool(trackerapi.PoolOptions{Token: "s3cret"})
+	defer pool.CloseIdleConnections()
+	pool.Add(manual.addr, trackerapi.SourceManual)
+	pool.Add(link.addr, trackerapi.SourceLink)
+	if err := pool.Discovered(discover.Event{Kind: discover.Found, TrackerID: "lan", Addr: lan.addr}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.Publish(context.Background(), testManifest("m", 1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	_, mt := manual.seen()
+	_, lt := lan.seen()
+	_, kt := link.seen()
+	if !slices.Equal(mt, []string{"Bearer s3cret"}) || !slices.Equal(lt, []string{""}) || !slices.Equal(kt, []string{""}) {
+		t.Fatalf("tokens sent: manual %q, LAN %q, link %q", mt, lt, kt)
+	}
+	// Added by hand later, the LAN tracker gets it too.
+	pool.Add(lan.addr, trackerapi.SourceManual)
+	pool.Publish(context.Background(), testManifest("m", 1, 1))
+	if _, lt := lan.seen(); lt[len(lt)-1] != "Bearer s3cret" {
+		t.Fatalf("LAN tracker added by hand got %q", lt)
 	}
 }
