@@ -90,7 +90,7 @@ func Open(dir string, opts Options) (*Node, error) {
 		return nil, err
 	}
 	eng, err := transfer.Listen(transfer.Config{
-		Self: st.PeerID(), Listen: opts.Listen,
+		Key: st.Key(), Listen: opts.Listen,
 		UpLimit: opts.UpLimit, DownLimit: opts.DownLimit,
 		Logger: opts.Logger,
 	})

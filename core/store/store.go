@@ -1,11 +1,15 @@
 package store
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -21,11 +25,18 @@ var (
 	bucketManifests = []byte("manifests") // content ID → canonical manifest
 	bucketLibrary   = []byte("library")   // content ID → Entry (JSON)
 	bucketVerified  = []byte("verified")  // content ID → wire-form bitset of durable chunks
-	keyPeerID       = []byte("peer_id")
+	// keyOldPeerID held the random peer ID of releases before identity
+	// keys; Open deletes it.
+	keyOldPeerID = []byte("peer_id")
 )
 
-// DBName is the database file inside a node's data folder.
-const DBName = "peerflow.db"
+// DBName is the database file inside a node's data folder; KeyName is
+// the node's identity key beside it (see package peer), readable by its
+// owner only.
+const (
+	DBName  = "peerflow.db"
+	KeyName = "identity.key"
+)
 
 // ErrInUse is returned when another process has the data folder open.
 var ErrInUse = errors.New("the data folder is in use by another Peerflow process")
@@ -37,6 +48,7 @@ var ErrNotFound = errors.New("not in the library")
 type Store struct {
 	db     *bolt.DB
 	dir    string
+	key    ed25519.PrivateKey
 	peerID peer.ID
 }
 
@@ -54,19 +66,20 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	s := &Store{db: db, dir: dir}
+	// The key is read under the database's lock, so two processes never
+	// race to create it.
+	if s.key, err = loadKey(filepath.Join(dir, KeyName)); err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.peerID = peer.KeyID(s.key)
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketMeta, bucketManifests, bucketLibrary, bucketVerified} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get(keyPeerID); len(v) == len(s.peerID) {
-			copy(s.peerID[:], v)
-			return nil
-		}
-		s.peerID = peer.NewID()
-		return meta.Put(keyPeerID, s.peerID[:])
+		return tx.Bucket(bucketMeta).Delete(keyOldPeerID)
 	})
 	if err != nil {
 		db.Close()
@@ -75,13 +88,81 @@ func Open(dir string) (*Store, error) {
 	return s, nil
 }
 
+// loadKey reads the identity key at path, or makes one there if there is
+// none. The file is opened without following a symlink and kept at mode
+// 0600.
+func loadKey(path string) (ed25519.PrivateKey, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return createKey(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open identity key: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("identity key %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("identity key %s is not a regular file", path)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		if err := f.Chmod(0o600); err != nil {
+			return nil, fmt.Errorf("identity key %s is readable by others and cannot be restricted: %w", path, err)
+		}
+	}
+	b, err := io.ReadAll(io.LimitReader(f, peer.MaxKeyFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("read identity key %s: %w", path, err)
+	}
+	k, err := peer.ParseKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("identity key %s: %w (move it away to make a new identity)", path, err)
+	}
+	return k, nil
+}
+
+// createKey makes a new identity key at path, durably: written to a
+// temporary file, synced, renamed into place, and the folder synced.
+func createKey(path string) (ed25519.PrivateKey, error) {
+	k := peer.NewKey()
+	tmp := path + ".tmp"
+	os.Remove(tmp)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create identity key: %w", err)
+	}
+	_, err = f.Write(peer.EncodeKey(k))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return nil, fmt.Errorf("create identity key: %w", err)
+	}
+	return k, nil
+}
+
 // Close closes the database. Parts must be closed first.
 func (s *Store) Close() error { return s.db.Close() }
 
 // Dir is the data folder.
 func (s *Store) Dir() string { return s.dir }
 
-// PeerID is this node's identity, made on first open and kept.
+// Key is this node's identity key, made on first open and kept.
+func (s *Store) Key() ed25519.PrivateKey { return s.key }
+
+// PeerID is the peer ID of Key.
 func (s *Store) PeerID() peer.ID { return s.peerID }
 
 // Kind says whether an entry is shared from a local file or downloaded.
@@ -246,4 +327,18 @@ func CheckFile(e *Entry) error {
 // manifest m was just built from it.
 func ShareEntry(m *content.Manifest, path string, fi os.FileInfo) Entry {
 	return Entry{ID: m.ID(), Kind: KindShare, Path: path, Size: fi.Size(), ModTime: fi.ModTime(), Added: time.Now(), Manifest: m}
+}
+
+// syncDir fsyncs the folder dir, so that a file just linked or renamed
+// in it survives a crash.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

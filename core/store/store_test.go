@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"peerflow/core/content"
+	"peerflow/core/peer"
 )
 
 const testChunk = content.MinChunkSize
@@ -340,5 +341,49 @@ func TestLongNamesFit(t *testing.T) {
 	path := finishDownload(t, s, m, data, folder)
 	if base := filepath.Base(path); len(base) > content.MaxNameLen || !strings.HasSuffix(base, " (1).mp4") || !utf8.ValidString(base) {
 		t.Fatalf("placed as %q (%d bytes)", base, len(base))
+	}
+}
+
+// TestIdentityKey: the key is made once, readable by its owner only, and
+// is the peer ID's source; a key file widened by hand is narrowed again;
+// a symlink or a bad file in its place is refused with an error naming
+// it.
+func TestIdentityKey(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	id, key := s.PeerID(), s.Key()
+	s.Close()
+	path := filepath.Join(dir, KeyName)
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v, %v", fi.Mode(), err)
+	}
+	if id != peer.KeyID(key) {
+		t.Fatal("peer ID is not the key's")
+	}
+	os.Chmod(path, 0o644)
+	s = openStore(t, dir)
+	if s.PeerID() != id || !s.Key().Equal(key) {
+		t.Fatal("identity changed across a restart")
+	}
+	s.Close()
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("key file left at %v", fi.Mode())
+	}
+
+	elsewhere := filepath.Join(t.TempDir(), "other.key")
+	os.Rename(path, elsewhere)
+	if err := os.Symlink(elsewhere, path); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := Open(dir); err == nil {
+		s.Close()
+		t.Fatal("opened with a symlinked key file")
+	}
+	os.Remove(path)
+	os.WriteFile(path, []byte("not a key"), 0o600)
+	_, err = Open(dir)
+	if !errors.Is(err, peer.ErrBadKey) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("bad key file: %v", err)
 	}
 }

@@ -190,7 +190,7 @@ func (e *Engine) Download(entry store.Entry, part *store.Part, opts DownloadOpti
 	start := time.Now()
 	sc, err := sched.NewDownload(sched.Config{
 		Size: m.Size, ChunkSize: m.ChunkSize, Have: part.Have(),
-		Order: opts.Order, From: opts.From, Self: e.cfg.Self, Depth: e.cfg.Depth,
+		Order: opts.Order, From: opts.From, Self: e.self, Depth: e.cfg.Depth,
 		Origin: opts.Origin != "", Start: start,
 	})
 	if err != nil {
@@ -808,7 +808,7 @@ func (d *Download) findPeers() {
 		d.log.Debug("find holders", "err", err)
 	}
 	now := time.Now()
-	var targets []string
+	var targets []Holder
 	d.mu.Lock()
 	room := d.e.cfg.MaxPeers - d.s.Peers()
 	for _, h := range holders {
@@ -820,40 +820,40 @@ func (d *Download) findPeers() {
 		if len(targets) >= room {
 			break
 		}
-		if h.Peer == d.e.cfg.Self || h.Addr == "" || d.dialing[h.Addr] || d.sw.connected(h.Peer) || d.sw.isBanned(h.Peer) {
+		if h.Peer == d.e.self || h.Addr == "" || d.dialing[h.Addr] || d.sw.connected(h.Peer) || d.sw.isBanned(h.Peer) {
 			continue
 		}
 		if t, failed := d.dialFailed[h.Addr]; failed && now.Sub(t) < dialRetryAfter {
 			continue
 		}
 		d.dialing[h.Addr] = true
-		targets = append(targets, h.Addr)
+		targets = append(targets, h)
 	}
 	d.s.SetDiscovery(true, len(d.dialing))
 	d.mu.Unlock()
 	sem := make(chan struct{}, maxDialsAtOnce)
-	for i, addr := range targets {
+	for i, h := range targets {
 		select {
 		case sem <- struct{}{}:
 		case <-d.ctx.Done():
 			d.mu.Lock()
-			for _, a := range targets[i:] {
-				delete(d.dialing, a)
+			for _, t := range targets[i:] {
+				delete(d.dialing, t.Addr)
 			}
 			d.mu.Unlock()
 			return
 		}
 		d.e.wg.Go(func() {
 			defer func() { <-sem }()
-			err := d.e.dial(d.ctx, d.sw, addr)
+			err := d.e.dial(d.ctx, d.sw, h.Addr, h.Peer)
 			d.mu.Lock()
-			delete(d.dialing, addr)
+			delete(d.dialing, h.Addr)
 			if err != nil {
-				d.dialFailed[addr] = time.Now()
+				d.dialFailed[h.Addr] = time.Now()
 			}
 			d.mu.Unlock()
 			if err != nil {
-				d.log.Debug("dial holder", "addr", addr, "err", err)
+				d.log.Debug("dial holder", "addr", h.Addr, "peer", h.Peer.Short(), "err", err)
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,7 +20,9 @@ import (
 
 // Config tunes an Engine. The zero value of each field picks its default.
 type Config struct {
-	Self        peer.ID
+	// Key is the node's identity key (package peer); its peer ID is the
+	// engine's Self, proven to every peer over TLS. Required.
+	Key         ed25519.PrivateKey
 	Listen      string // host:port for peer connections; default 127.0.0.1:0
 	UpLimit     int64  // bytes/s for all uploads together; 0 = unlimited
 	DownLimit   int64  // bytes/s for all downloads together; 0 = unlimited
@@ -27,6 +30,10 @@ type Config struct {
 	MaxPeers    int    // connections per content; default 50
 	Depth       int    // requests in flight per peer; default DefaultDepth
 	Logger      *slog.Logger
+
+	// plaintext skips TLS and takes the Hello's peer ID on trust: only
+	// the benchmark that measures what TLS costs sets it, on every peer.
+	plaintext bool
 }
 
 // Defaults. Two requests in flight per peer kept loopback links full with
@@ -43,6 +50,8 @@ const (
 // (one per content this node serves or downloads).
 type Engine struct {
 	cfg  Config
+	self peer.ID
+	id   *wire.Identity
 	log  *slog.Logger
 	ln   net.Listener
 	port uint16
@@ -66,8 +75,12 @@ type Engine struct {
 
 // Listen starts an engine listening for peers.
 func Listen(cfg Config) (*Engine, error) {
-	if cfg.Self.IsZero() {
-		return nil, errors.New("transfer: engine needs a peer ID")
+	if len(cfg.Key) != ed25519.PrivateKeySize {
+		return nil, errors.New("transfer: engine needs an identity key")
+	}
+	id, err := wire.NewIdentity(cfg.Key)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
@@ -91,6 +104,8 @@ func Listen(cfg Config) (*Engine, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{
 		cfg:        cfg,
+		self:       id.ID,
+		id:         id,
 		log:        cfg.Logger,
 		ln:         ln,
 		port:       uint16(ln.Addr().(*net.TCPAddr).Port),
@@ -119,7 +134,7 @@ func (e *Engine) Addr() net.Addr { return e.ln.Addr() }
 func (e *Engine) Port() uint16 { return e.port }
 
 // Self is this node's peer ID.
-func (e *Engine) Self() peer.ID { return e.cfg.Self }
+func (e *Engine) Self() peer.ID { return e.self }
 
 // Close stops listening, closes every connection and download, and waits
 // until every goroutine the engine started has ended.
@@ -181,29 +196,38 @@ func (e *Engine) handshaking(ctx context.Context, nc net.Conn, handshake func() 
 	return err
 }
 
-// accept runs the answering side of a handshake and attaches the
-// connection to its swarm.
+// accept runs the answering side of TLS and of the Hello, and attaches
+// the connection to its swarm under the peer ID TLS proved.
 func (e *Engine) accept(nc net.Conn) {
-	c := wire.NewConn(nc)
+	tc, proven, err := e.secure(nc, false, peer.ID{})
+	if err != nil {
+		e.log.Debug("refused peer connection", "from", nc.RemoteAddr(), "err", err)
+		return
+	}
+	c := wire.NewConn(tc)
 	var sw *swarm
 	var hello wire.HelloMsg
-	err := e.handshaking(e.ctx, nc, func() (err error) {
-		hello, err = wire.ServerHandshake(c, e.answer(&sw))
+	err = e.handshaking(e.ctx, tc, func() (err error) {
+		hello, err = wire.ServerHandshake(c, e.answer(proven, &sw))
 		return err
 	})
 	if err != nil {
-		e.log.Debug("refused peer connection", "from", nc.RemoteAddr(), "err", err)
-		nc.Close()
+		e.log.Debug("refused peer connection", "from", nc.RemoteAddr(), "peer", proven.Short(), "err", err)
+		tc.Close()
 		return
 	}
 	sw.attach(c, hello, listenAddr(nc.RemoteAddr(), hello.ListenPort), false, 0)
 }
 
-// answer decides on a dialer's Hello: the swarm of the content it asks
-// for (stored in *sw), or why not.
-func (e *Engine) answer(sw **swarm) func(wire.HelloMsg) (wire.HelloMsg, wire.Limits, wire.Reason) {
+// answer decides on the Hello of a dialer whose TLS handshake proved
+// peer ID proven: the swarm of the content it asks for (stored in *sw),
+// or why not.
+func (e *Engine) answer(proven peer.ID, sw **swarm) func(wire.HelloMsg) (wire.HelloMsg, wire.Limits, wire.Reason) {
 	return func(h wire.HelloMsg) (wire.HelloMsg, wire.Limits, wire.Reason) {
-		if h.Peer == e.cfg.Self {
+		if h.Peer != proven && !e.cfg.plaintext {
+			return wire.HelloMsg{}, wire.Limits{}, wire.ReasonWrongID
+		}
+		if h.Peer == e.self {
 			return wire.HelloMsg{}, wire.Limits{}, wire.ReasonDuplicate
 		}
 		*sw = e.swarm(h.Content)
@@ -213,38 +237,60 @@ func (e *Engine) answer(sw **swarm) func(wire.HelloMsg) (wire.HelloMsg, wire.Lim
 		if (*sw).isBanned(h.Peer) {
 			return wire.HelloMsg{}, wire.Limits{}, wire.ReasonBanned
 		}
-		return wire.HelloMsg{Peer: e.cfg.Self, Content: h.Content, ListenPort: e.port}, wire.LimitsOf((*sw).m), wire.ReasonNone
+		return wire.HelloMsg{Peer: e.self, Content: h.Content, ListenPort: e.port}, wire.LimitsOf((*sw).m), wire.ReasonNone
 	}
 }
 
-// dial connects to a peer for sw's content.
-func (e *Engine) dial(ctx context.Context, sw *swarm, addr string) error {
+// dial connects to the peer at addr for sw's content. want, if not zero,
+// is the peer ID the tracker listed there: the peer must prove it holds
+// that ID's key, or the connection is dropped.
+func (e *Engine) dial(ctx context.Context, sw *swarm, addr string, want peer.ID) error {
 	d := net.Dialer{Timeout: dialTimeout}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("connect to peer %s: %w", addr, err)
 	}
-	c := wire.NewConn(nc)
-	start := time.Now()
+	tc, proven, err := e.secure(nc, true, want)
+	if err != nil {
+		return fmt.Errorf("peer %s: %w", addr, err)
+	}
+	c := wire.NewConn(tc)
+	start := time.Now() // the Hello's round trip, without TLS's
 	var hello wire.HelloMsg
-	err = e.handshaking(ctx, nc, func() (err error) {
-		hello, err = wire.ClientHandshake(c, wire.HelloMsg{Peer: e.cfg.Self, Content: sw.id, ListenPort: e.port})
+	err = e.handshaking(ctx, tc, func() (err error) {
+		hello, err = wire.ClientHandshake(c, wire.HelloMsg{Peer: e.self, Content: sw.id, ListenPort: e.port})
 		return err
 	})
 	rtt := time.Since(start)
-	if err != nil {
-		nc.Close()
-		return fmt.Errorf("handshake with peer %s: %w", addr, err)
+	switch {
+	case err != nil:
+	case hello.Peer == e.self:
+		err = errors.New("it is this node")
+	case hello.Peer != proven && !e.cfg.plaintext:
+		err = fmt.Errorf("its Hello names peer %s, its key is %s's", hello.Peer.Short(), proven.Short())
 	}
-	if hello.Peer == e.cfg.Self {
-		nc.Close()
-		return fmt.Errorf("peer %s is this node", addr)
+	if err != nil {
+		tc.Close()
+		return fmt.Errorf("handshake with peer %s: %w", addr, err)
 	}
 	c.SetLimits(wire.LimitsOf(sw.m))
 	if !sw.attach(c, hello, addr, true, rtt) {
 		return fmt.Errorf("peer %s: already connected", addr)
 	}
 	return nil
+}
+
+// secure runs the TLS handshake on nc, as the dialer (with the peer ID
+// it wants, zero for any) or the answering side, within the engine's
+// life. In the plaintext benchmark reference it returns nc as it is.
+func (e *Engine) secure(nc net.Conn, dialer bool, want peer.ID) (net.Conn, peer.ID, error) {
+	switch {
+	case e.cfg.plaintext:
+		return nc, peer.ID{}, nil
+	case dialer:
+		return e.id.Client(e.ctx, nc, want)
+	}
+	return e.id.Server(e.ctx, nc)
 }
 
 // listenAddr is where a connected peer accepts connections: its IP and

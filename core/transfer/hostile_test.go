@@ -1,16 +1,19 @@
 package transfer
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"peerflow/core/peer"
+	"peerflow/core/store"
 	"peerflow/core/wire"
 	"peerflow/flow/chunkset"
 )
@@ -23,7 +26,11 @@ func silentPeer(t *testing.T, f testFile) Holder {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := peer.NewID()
+	ident, err := wire.NewIdentity(peer.NewKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := ident.ID
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var conns []net.Conn
@@ -46,8 +53,12 @@ func silentPeer(t *testing.T, f testFile) Holder {
 			conns = append(conns, nc)
 			mu.Unlock()
 			wg.Go(func() {
-				c := wire.NewConn(nc)
-				_, err := wire.ServerHandshake(c, func(h wire.HelloMsg) (wire.HelloMsg, wire.Limits, wire.Reason) {
+				tc, _, err := ident.Server(context.Background(), nc)
+				if err != nil {
+					return
+				}
+				c := wire.NewConn(tc)
+				_, err = wire.ServerHandshake(c, func(h wire.HelloMsg) (wire.HelloMsg, wire.Limits, wire.Reason) {
 					return wire.HelloMsg{Peer: id, Content: h.Content}, wire.LimitsOf(f.m), wire.ReasonNone
 				})
 				if err != nil {
@@ -178,5 +189,53 @@ func TestHandshakeFlood(t *testing.T) {
 	case <-closed:
 	case <-time.After(wire.HandshakeTimeout / 2):
 		t.Fatal("Close waited for silent handshakes")
+	}
+}
+
+// TestSpoofedIdentityIsRefused: a peer cannot pass for another. One whose
+// Hello names the honest seeder's ID is refused (its key has another ID),
+// and an address listed under the seeder's ID but held by someone else
+// fails the TLS check; the download completes from the honest seeder,
+// which is not banned.
+func TestSpoofedIdentityIsRefused(t *testing.T) {
+	f := makeFile(t, 4<<20, 256<<10)
+	good := newPeer(t, Config{UpLimit: 8 << 20})
+	good.seed(t, f)
+	liar := newPeer(t, Config{})
+	badPath := corruptCopy(t, f)
+	fi, _ := os.Stat(badPath)
+	if err := liar.e.Seed(f.m, NewFileSource(store.ShareEntry(f.m, badPath, fi))); err != nil {
+		t.Fatal(err)
+	}
+	leech := newPeer(t, Config{})
+	impostor := Holder{Peer: good.e.Self(), Addr: liar.e.Addr().String()}
+	d, _ := leech.download(t, f, DownloadOptions{Holders: StaticHolders{impostor, good.holder()}})
+
+	mallory, err := wire.NewIdentity(peer.NewKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := net.Dial("tcp", leech.e.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	tc, proven, err := mallory.Client(context.Background(), nc, leech.e.Self())
+	if err != nil || proven != leech.e.Self() {
+		t.Fatalf("TLS to the leech: %v", err)
+	}
+	_, err = wire.ClientHandshake(wire.NewConn(tc), wire.HelloMsg{Peer: good.e.Self(), Content: f.m.ID()})
+	var rej *wire.RejectedError
+	if !errors.As(err, &rej) || rej.Reason != wire.ReasonWrongID {
+		t.Fatalf("a Hello with the seeder's ID over another key: %v, want a %q reject", err, wire.ReasonWrongID)
+	}
+
+	r := wait(t, d)
+	checkSame(t, r.Path, f.data)
+	if got := r.Sources[impostor.Addr]; got != 0 {
+		t.Errorf("the impostor's address delivered %d bytes", got)
+	}
+	if leech.e.swarm(f.m.ID()).isBanned(good.e.Self()) {
+		t.Error("the honest seeder was banned")
 	}
 }

@@ -123,7 +123,7 @@ func (sw *swarm) superSeed() bool {
 	if sw.seeder != nil || sw.dl != nil || sw.closed {
 		return false
 	}
-	seeder, err := sched.NewSeeder(sw.m.Size, sw.m.ChunkSize, sw.e.cfg.Self, time.Now())
+	seeder, err := sched.NewSeeder(sw.m.Size, sw.m.ChunkSize, sw.e.self, time.Now())
 	if err != nil {
 		return false // the manifest was validated: cannot happen
 	}
@@ -324,7 +324,7 @@ func (sw *swarm) connected(p peer.ID) bool {
 // once end up with two connections; both keep the one dialed by the
 // smaller peer ID, so they agree without talking.
 func (sw *swarm) attach(c *wire.Conn, hello wire.HelloMsg, addr string, outbound bool, rtt time.Duration) bool {
-	self := sw.e.cfg.Self
+	self := sw.e.self
 	s := newSession(sw, c, hello.Peer, addr, outbound)
 	s.rttNanos.Store(int64(rtt))
 	sw.mu.Lock()

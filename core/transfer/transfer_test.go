@@ -61,7 +61,7 @@ func newPeer(t testing.TB, cfg Config) *testPeer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Self = s.PeerID()
+	cfg.Key = s.Key()
 	e, err := Listen(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,12 @@
-// Package wire is the peer protocol: length-prefixed binary frames over TCP.
+// Package wire is the peer protocol: length-prefixed binary frames over
+// TLS 1.3 over TCP.
+//
+// Both sides of a connection present a self-signed certificate over
+// their identity key (tls.go), and each learns the other's peer ID from
+// the key that the handshake proved, never from what it is told: a
+// dialer names the ID it expects (the one a tracker listed) and drops a
+// peer that proves another; the answering side refuses a Hello whose
+// peer ID is not the proven one (ReasonWrongID).
 //
 // Every frame is a 4-byte big-endian length, then a type byte, then the
 // payload; the length counts the type byte and the payload. A connection

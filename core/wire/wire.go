@@ -14,10 +14,11 @@ import (
 	"peerflow/core/peer"
 )
 
-// Protocol identity, sent in every Hello.
+// Protocol identity, sent in every Hello. Version 2 runs over mutually
+// authenticated TLS (tls.go).
 const (
 	Magic   = "PFLW"
-	Version = 1
+	Version = 2
 )
 
 // Type is a frame's type byte.
@@ -60,10 +61,12 @@ const (
 	ReasonChanged        // the shared file changed on disk; it is no longer served
 	ReasonShutdown       // the peer is closing
 	ReasonDuplicate      // the two peers are already connected for this content
+	ReasonWrongID        // the Hello names another peer ID than the TLS handshake proved
 )
 
 var reasonNames = [...]string{"none", "bad magic", "unsupported protocol version", "content not shared here",
-	"chunk not held", "busy", "banned", "bad request", "shared file changed on disk", "shutting down", "already connected"}
+	"chunk not held", "busy", "banned", "bad request", "shared file changed on disk", "shutting down", "already connected",
+	"peer ID does not match its key"}
 
 func (r Reason) String() string {
 	if int(r) < len(reasonNames) {

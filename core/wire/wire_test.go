@@ -21,6 +21,14 @@ var testLimits = Limits{Chunks: 10, ChunkSize: 16 << 10, Size: 9*(16<<10) + 100}
 // tcpPair returns two ends of a real loopback TCP connection.
 func tcpPair(t testing.TB) (*Conn, *Conn) {
 	t.Helper()
+	a, b := rawTCPPair(t)
+	return NewConn(a), NewConn(b)
+}
+
+// rawTCPPair returns two ends of a loopback TCP connection, closed when
+// the test ends.
+func rawTCPPair(t testing.TB) (net.Conn, net.Conn) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +48,7 @@ func tcpPair(t testing.TB) (*Conn, *Conn) {
 		t.Fatal("accept failed")
 	}
 	t.Cleanup(func() { a.Close(); b.Close() })
-	return NewConn(a), NewConn(b)
+	return a, b
 }
 
 // frame builds raw frame bytes.
@@ -66,7 +74,7 @@ func TestRoundTrips(t *testing.T) {
 	a, b := tcpPair(t)
 	a.SetLimits(testLimits)
 	b.SetLimits(testLimits)
-	hello := HelloMsg{Version: Version, Peer: peer.NewID(), Content: content.ID{1, 2, 3}, ListenPort: 7001}
+	hello := HelloMsg{Version: Version, Peer: peer.KeyID(peer.NewKey()), Content: content.ID{1, 2, 3}, ListenPort: 7001}
 	bitfield := []byte{0xff, 0xc0} // chunks 0-9 held
 	data := bytes.Repeat([]byte{0xab}, 1000)
 	lastChunk := bytes.Repeat([]byte{0xcd}, 100)
@@ -217,7 +225,7 @@ func TestOversizeAllocatesNothing(t *testing.T) {
 
 func TestHandshake(t *testing.T) {
 	id := content.ID{9}
-	server := peer.NewID()
+	server := peer.KeyID(peer.NewKey())
 	tests := []struct {
 		name       string
 		hello      func(c *Conn) error
@@ -241,7 +249,7 @@ func TestHandshake(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a, b := tcpPair(t)
-			mine := HelloMsg{Peer: peer.NewID(), Content: id, ListenPort: 1}
+			mine := HelloMsg{Peer: peer.KeyID(peer.NewKey()), Content: id, ListenPort: 1}
 			done := make(chan error, 1)
 			go func() {
 				_, err := ServerHandshake(b, func(h HelloMsg) (HelloMsg, Limits, Reason) {
