@@ -109,7 +109,7 @@ func Open(dir string, opts Options) (*Node, error) {
 		shares:    make(map[content.ID]store.Entry),
 		changed:   make(map[content.ID]error),
 	}
-	n.pool = trackerapi.NewPool(trackerapi.PoolOptions{Manifest: n.sharedManifest, Token: opts.Token})
+	n.pool = trackerapi.NewPool(trackerapi.PoolOptions{Key: st.Key(), Manifest: n.sharedManifest, Token: opts.Token})
 	for _, addr := range opts.Trackers {
 		if err := n.pool.Add(addr, trackerapi.SourceManual); err != nil {
 			n.Close()

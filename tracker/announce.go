@@ -48,21 +48,12 @@ type update struct {
 // manifest for.
 type chunkCounter func(content.ID) (chunks int, ok bool)
 
-// decodeAnnounce turns the body of an announce into a validated announce.
-// The peer is listed at source, the IP the request came from, with the
-// port of the announced address: a peer cannot name another host, so a
-// swarm cannot be aimed at a third party. Contents without a manifest (per
+// validateAnnounce checks a decoded and authenticated announce. The peer
+// is listed at source, the IP the request came from, with the port of
+// the announced address: a peer cannot name another host, so a swarm
+// cannot be aimed at a third party. Contents without a manifest (per
 // chunks) are listed in unknown, not refused. Every error wraps
 // errBadAnnounce.
-func decodeAnnounce(body []byte, source netip.Addr, chunks chunkCounter) (*announce, error) {
-	req, err := parseAnnounce(body)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errBadAnnounce, err)
-	}
-	return validateAnnounce(req, source, chunks)
-}
-
-// validateAnnounce checks a decoded announce; see decodeAnnounce.
 func validateAnnounce(req trackerapi.AnnounceRequest, source netip.Addr, chunks chunkCounter) (*announce, error) {
 	if req.Peer.IsZero() {
 		return nil, fmt.Errorf("%w: peer_id is missing", errBadAnnounce)

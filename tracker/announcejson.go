@@ -48,6 +48,19 @@ func (s *jsonScanner) announceField(req *trackerapi.AnnounceRequest, key []byte)
 		return s.text(func(v []byte) error { req.Addr = string(v); return nil })
 	case "full":
 		return s.boolean(&req.Full)
+	case "key":
+		if s.null() {
+			req.Key = nil
+			return nil
+		}
+		return s.text(func(v []byte) (err error) {
+			req.Key = make([]byte, base64.StdEncoding.DecodedLen(len(v)))
+			n, err := base64.StdEncoding.Decode(req.Key, v)
+			req.Key = req.Key[:n]
+			return err
+		})
+	case "nonce":
+		return s.text(func(v []byte) error { req.Nonce = string(v); return nil })
 	case "contents":
 		if s.null() {
 			req.Contents = nil

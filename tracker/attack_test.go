@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -29,14 +32,17 @@ func clientFrom(src string) *http.Client {
 	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
 }
 
-// rawAnnounce posts req with c and returns the status code.
-func rawAnnounce(t *testing.T, c *http.Client, url string, req trackerapi.AnnounceRequest, header ...string) int {
+// rawAnnounce posts req, signed and with a fresh nonce, with c and
+// returns the status code.
+func rawAnnounce(t *testing.T, c *http.Client, tt *testTracker, req trackerapi.AnnounceRequest, header ...string) int {
 	t.Helper()
-	r, err := http.NewRequest("POST", url+trackerapi.PathAnnounce, bytes.NewReader(mustJSON(t, req)))
+	body, sig := tt.signed(t, req)
+	r, err := http.NewRequest("POST", tt.url+trackerapi.PathAnnounce, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set(trackerapi.SignatureHeader, sig)
 	for i := 0; i+1 < len(header); i += 2 {
 		r.Header.Set(header[i], header[i+1])
 	}
@@ -59,7 +65,7 @@ func TestSwarmCannotBeAimedAtAThirdParty(t *testing.T) {
 	for n := range 30 {
 		req := trackerapi.AnnounceRequest{Peer: testPeer(n), Addr: fmt.Sprintf("127.0.0.2:%d", 9000+n), Full: true,
 			Contents: []trackerapi.ContentState{{ID: m.ID(), Complete: true}}}
-		if code := rawAnnounce(t, attacker, tt.url, req); code != http.StatusOK {
+		if code := rawAnnounce(t, attacker, tt, req); code != http.StatusOK {
 			t.Fatalf("announce %d: status %d", n, code)
 		}
 	}
@@ -83,7 +89,7 @@ func TestOneAddressIsOneEntry(t *testing.T) {
 	tt.publish(t, m)
 	seeder := trackerapi.AnnounceRequest{Peer: testPeer(100_000), Addr: ":7000", Full: true,
 		Contents: []trackerapi.ContentState{{ID: m.ID(), Complete: true}}}
-	if code := rawAnnounce(t, clientFrom("127.0.0.2"), tt.url, seeder); code != http.StatusOK {
+	if code := rawAnnounce(t, clientFrom("127.0.0.2"), tt, seeder); code != http.StatusOK {
 		t.Fatalf("seeder's announce: %d", code)
 	}
 	attacker := clientFrom("127.0.0.1")
@@ -94,7 +100,7 @@ func TestOneAddressIsOneEntry(t *testing.T) {
 	for n := range 2000 {
 		req := trackerapi.AnnounceRequest{Peer: testPeer(n), Addr: spell(n), Full: true,
 			Contents: []trackerapi.ContentState{{ID: m.ID(), Have: haveOf(4)}}}
-		if code := rawAnnounce(t, attacker, tt.url, req); code != http.StatusOK {
+		if code := rawAnnounce(t, attacker, tt, req); code != http.StatusOK {
 			t.Fatalf("announce %d (%q): status %d", n, req.Addr, code)
 		}
 	}
@@ -113,7 +119,7 @@ func TestOneAddressIsOneEntry(t *testing.T) {
 	for n := range 2000 {
 		req := trackerapi.AnnounceRequest{Peer: testPeer(n), Addr: fmt.Sprintf(":%d", 10000+n), Full: true,
 			Contents: []trackerapi.ContentState{{ID: m.ID(), Have: haveOf(4)}}}
-		switch code := rawAnnounce(t, attacker, tt.url, req); code {
+		switch code := rawAnnounce(t, attacker, tt, req); code {
 		case http.StatusOK:
 		case http.StatusTooManyRequests:
 			refused++
@@ -143,7 +149,7 @@ func TestAnnounceRatePerSource(t *testing.T) {
 	one, two := clientFrom("127.0.0.1"), clientFrom("127.0.0.2")
 	send := func(c *http.Client, n int) (ok int) {
 		for range n {
-			if rawAnnounce(t, c, tt.url, trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: ":7000"}) == http.StatusOK {
+			if rawAnnounce(t, c, tt, trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: ":7000"}) == http.StatusOK {
 				ok++
 			}
 		}
@@ -170,7 +176,7 @@ func TestTrustForwarded(t *testing.T) {
 		tt.publish(t, m)
 		req := trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: ":7000", Full: true,
 			Contents: []trackerapi.ContentState{{ID: m.ID(), Complete: true}}}
-		if code := rawAnnounce(t, http.DefaultClient, tt.url, req, "X-Forwarded-For", "192.0.2.9, 198.51.100.7"); code != http.StatusOK {
+		if code := rawAnnounce(t, http.DefaultClient, tt, req, "X-Forwarded-For", "192.0.2.9, 198.51.100.7"); code != http.StatusOK {
 			t.Fatal(code)
 		}
 		want := "127.0.0.1:7000"
@@ -250,7 +256,7 @@ func TestConnectionsPerSource(t *testing.T) {
 	for range 4 {
 		slowBody(t, tt.addr, "127.0.0.1", 100)
 	}
-	waitBudget(t, tt.Server, tt.Server.cfg.BodyBudget-4*bodyPiece) // all four are being served
+	waitBudget(t, tt.Server, tt.Server.cfg.BodyBudget-4*100) // all four are reading their 100-byte bodies
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.1")}}
 	c, err := d.Dial("tcp", tt.addr)
 	if err != nil {
@@ -268,5 +274,131 @@ func TestConnectionsPerSource(t *testing.T) {
 	}
 	if _, err := other.Health(ctx); err != nil {
 		t.Fatalf("another source: %v", err)
+	}
+}
+
+// postAnnounce posts body with the signature sig ("" for none) and
+// returns the status and the error body.
+func postAnnounce(t *testing.T, tt *testTracker, body []byte, sig string) (int, trackerapi.ErrorBody) {
+	t.Helper()
+	r, _ := http.NewRequest("POST", tt.url+trackerapi.PathAnnounce, bytes.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	if sig != "" {
+		r.Header.Set(trackerapi.SignatureHeader, sig)
+	}
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var eb trackerapi.ErrorBody
+	json.NewDecoder(resp.Body).Decode(&eb)
+	return resp.StatusCode, eb
+}
+
+// sign returns the signature header value of body by k.
+func sign(k ed25519.PrivateKey, body []byte) string {
+	return base64.StdEncoding.EncodeToString(ed25519.Sign(k, trackerapi.SignedAnnounce(body)))
+}
+
+// TestForgedAnnouncesAreRefused: only the holder of a peer's key can
+// announce for it, and each signed announce counts once. The forged
+// "full, holds nothing" announce that used to remove a seeder for good
+// is refused in every form, and the seeder stays listed.
+func TestForgedAnnouncesAreRefused(t *testing.T) {
+	clock := newFakeClock()
+	tt := startTracker(t, Config{Now: clock.Now})
+	m := testManifest("m", 4, 1)
+	tt.publish(t, m)
+	seeder := testPeer(1)
+	tt.announce(t, trackerapi.AnnounceRequest{Peer: seeder, Addr: ":7000", Full: true,
+		Contents: []trackerapi.ContentState{{ID: m.ID(), Complete: true}}})
+
+	forged := trackerapi.AnnounceRequest{Peer: seeder, Addr: ":6666", Full: true}
+	malloryKey := testKey(2).Public().(ed25519.PublicKey)
+	withKey := func(key []byte, nonce string) []byte {
+		r := forged
+		r.Key, r.Nonce = key, nonce
+		return mustJSON(t, r)
+	}
+	seederKey := testKey(1).Public().(ed25519.PublicKey)
+	fresh := tt.nonces.issue(seeder, clock.Now())
+	for _, tc := range []struct {
+		name string
+		body []byte
+		sig  string
+		want int
+	}{
+		{"no key", mustJSON(t, forged), "", http.StatusBadRequest},
+		{"another key", withKey(malloryKey, fresh), sign(testKey(2), withKey(malloryKey, fresh)), http.StatusBadRequest},
+		{"the seeder's key, unsigned", withKey(seederKey, fresh), "", http.StatusUnauthorized},
+		{"the seeder's key, signed by another", withKey(seederKey, fresh), sign(testKey(2), withKey(seederKey, fresh)), http.StatusUnauthorized},
+		{"signature of another body", withKey(seederKey, fresh), sign(testKey(1), mustJSON(t, forged)), http.StatusUnauthorized},
+		{"garbage signature", withKey(seederKey, fresh), "!!", http.StatusUnauthorized},
+	} {
+		if code, _ := postAnnounce(t, tt, tc.body, tc.sig); code != tc.want {
+			t.Errorf("%s: status %d, want %d", tc.name, code, tc.want)
+		}
+	}
+	hl := tt.holders(t, m.ID(), "")
+	if len(hl.Holders) != 1 || hl.Holders[0].Peer != seeder || !hl.Holders[0].Complete || hl.Holders[0].Addr != "127.0.0.1:7000" {
+		t.Fatalf("after forged announces: %+v", hl.Holders)
+	}
+}
+
+// TestNoncesCountOnce: an announce without a nonce gets one in its 401;
+// a signed announce replayed, a nonce issued to another peer, one from
+// another tracker and one older than a lease are all refused.
+func TestNoncesCountOnce(t *testing.T) {
+	clock := newFakeClock()
+	tt := startTracker(t, Config{Now: clock.Now})
+	other := startTracker(t, Config{Now: clock.Now})
+	p := testPeer(1)
+	k := testKey(1)
+	req := trackerapi.AnnounceRequest{Peer: p, Addr: ":7000", Key: k.Public().(ed25519.PublicKey)}
+	with := func(nonce string) ([]byte, string) {
+		r := req
+		r.Nonce = nonce
+		b := mustJSON(t, r)
+		return b, sign(k, b)
+	}
+
+	body, sig := with("")
+	code, eb := postAnnounce(t, tt, body, sig)
+	if code != http.StatusUnauthorized || eb.Nonce == "" {
+		t.Fatalf("no nonce: %d %+v, want 401 with a nonce", code, eb)
+	}
+	body, sig = with(eb.Nonce)
+	if code, eb := postAnnounce(t, tt, body, sig); code != http.StatusOK {
+		t.Fatalf("with the nonce given: %d %+v", code, eb)
+	}
+	if code, eb := postAnnounce(t, tt, body, sig); code != http.StatusUnauthorized || eb.Nonce == "" {
+		t.Fatalf("replayed: %d %+v, want 401 with a fresh nonce", code, eb)
+	}
+	for name, nonce := range map[string]string{
+		"issued to another peer": tt.nonces.issue(testPeer(2), clock.Now()),
+		"from another tracker":   other.nonces.issue(p, clock.Now()),
+		"not a nonce":            "abc",
+	} {
+		body, sig := with(nonce)
+		if code, _ := postAnnounce(t, tt, body, sig); code != http.StatusUnauthorized {
+			t.Errorf("nonce %s: status %d, want 401", name, code)
+		}
+	}
+	old := tt.nonces.issue(p, clock.Now())
+	clock.Advance(tt.Server.cfg.Lease + time.Second)
+	body, sig = with(old)
+	if code, _ := postAnnounce(t, tt, body, sig); code != http.StatusUnauthorized {
+		t.Errorf("a nonce older than a lease: status %d, want 401", code)
+	}
+	// An older nonce than the one used last is refused too.
+	n1, n2 := tt.nonces.issue(p, clock.Now()), tt.nonces.issue(p, clock.Now())
+	body, sig = with(n2)
+	if code, _ := postAnnounce(t, tt, body, sig); code != http.StatusOK {
+		t.Fatalf("fresh nonce: %d", code)
+	}
+	body, sig = with(n1)
+	if code, _ := postAnnounce(t, tt, body, sig); code != http.StatusUnauthorized {
+		t.Errorf("an older nonce after a newer one: status %d, want 401", code)
 	}
 }

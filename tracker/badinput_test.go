@@ -2,6 +2,8 @@ package tracker
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -118,6 +120,16 @@ func TestBadInput(t *testing.T) {
 			}
 			if tc.auth != "" {
 				req.Header.Set("Authorization", tc.auth)
+			}
+			if body, ok := strings.CutPrefix(tc.body, `{"peer_id":"`+p+`"`); ok && tc.path == trackerapi.PathAnnounce {
+				// Signed, with a fresh nonce: what is refused is the
+				// content, not the authentication.
+				body = `{"peer_id":"` + p + `","key":"` + base64.StdEncoding.EncodeToString(testKey(1).Public().(ed25519.PublicKey)) +
+					`","nonce":"` + tt.nonces.issue(testPeer(1), tt.Server.cfg.Now()) + `"` + body
+				sig := ed25519.Sign(testKey(1), trackerapi.SignedAnnounce([]byte(body)))
+				req.Body = io.NopCloser(strings.NewReader(body))
+				req.ContentLength = int64(len(body))
+				req.Header.Set(trackerapi.SignatureHeader, base64.StdEncoding.EncodeToString(sig))
 			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {

@@ -31,12 +31,12 @@ func TestConcurrentAnnounces(t *testing.T) {
 			for i := range perWorker {
 				n := w*perWorker + i
 				req := trackerapi.AnnounceRequest{Peer: testPeer(n), Addr: testAddr(n), Full: true, Contents: ms}
-				if _, err := tt.client.Announce(ctx, req); err != nil {
+				if _, err := tt.client.Announce(ctx, keyOf(t, req.Peer), req); err != nil {
 					t.Error(err)
 					return
 				}
 				req.Full, req.Contents = false, ms[:1] // a heartbeat with one change
-				if _, err := tt.client.Announce(ctx, req); err != nil {
+				if _, err := tt.client.Announce(ctx, keyOf(t, req.Peer), req); err != nil {
 					t.Error(err)
 					return
 				}

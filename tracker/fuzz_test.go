@@ -2,9 +2,12 @@ package tracker
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"math/bits"
+	"net/http"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -12,6 +15,7 @@ import (
 	"time"
 
 	"peerflow/core/content"
+	"peerflow/core/peer"
 	"peerflow/core/trackerapi"
 )
 
@@ -29,7 +33,7 @@ func FuzzAnnounce(f *testing.F) {
 			{ID: empty.ID(), Complete: true},
 			{ID: unknown.ID(), Complete: true},
 		}},
-		{Peer: p, Addr: ":7000", Stopped: []content.ID{known.ID()}},
+		{Peer: p, Addr: ":7000", Stopped: []content.ID{known.ID()}, Key: testKey(1).Public().(ed25519.PublicKey), Nonce: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},
 		{Peer: p, Addr: "[::]:1", Contents: []trackerapi.ContentState{{ID: known.ID(), Complete: true}}},
 		{Peer: p, Addr: "host.example:65535", Contents: []trackerapi.ContentState{{ID: known.ID(), Have: haveOf(10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0)}}},
 	} {
@@ -79,7 +83,7 @@ func FuzzAnnounce(f *testing.F) {
 		st := newState(lease, 0)
 		st.addSwarm(known.ID(), known)
 		st.addSwarm(empty.ID(), empty)
-		if _, err := st.apply(a, time.Unix(0, 0)); err != nil {
+		if _, err := st.apply(a, time.Unix(0, 0), 1); err != nil {
 			t.Fatal(err)
 		}
 		for _, sw := range st.swarms {
@@ -181,6 +185,7 @@ func compareWithEncodingJSON(t *testing.T, body []byte) {
 
 func sameRequest(a, b trackerapi.AnnounceRequest) bool {
 	if a.Peer != b.Peer || a.Addr != b.Addr || a.Full != b.Full || !slices.Equal(a.Stopped, b.Stopped) ||
+		!bytes.Equal(a.Key, b.Key) || (a.Key == nil) != (b.Key == nil) || a.Nonce != b.Nonce ||
 		(a.Contents == nil) != (b.Contents == nil) || (a.Stopped == nil) != (b.Stopped == nil) || len(a.Contents) != len(b.Contents) {
 		return false
 	}
@@ -238,4 +243,37 @@ func hasDuplicateKeys(body []byte) bool {
 			stack[len(stack)-1].wantKey = true
 		}
 	}
+}
+
+// FuzzAuthenticate: whatever body, signature header and nonce a client
+// sends, authentication never panics, and it lets an announce through
+// only if its key is its peer ID's, the signature verifies and the nonce
+// is one this tracker issued to that peer.
+func FuzzAuthenticate(f *testing.F) {
+	clock := newFakeClock()
+	s := &Server{cfg: Config{Now: clock.Now, Lease: lease}, nonces: newNonces(lease)}
+	k := testKey(1)
+	req := trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: ":1", Key: k.Public().(ed25519.PublicKey), Nonce: s.nonces.issue(testPeer(1), clock.Now())}
+	good := mustJSON(f, req)
+	f.Add(good, base64.StdEncoding.EncodeToString(ed25519.Sign(k, trackerapi.SignedAnnounce(good))))
+	f.Add([]byte(`{"peer_id":"`+testPeer(1).String()+`","key":"AAAA","nonce":"x"}`), "AAAA")
+	f.Add([]byte(`{}`), "")
+	f.Fuzz(func(t *testing.T, body []byte, sig string) {
+		r, err := parseAnnounce(body)
+		if err != nil {
+			return
+		}
+		hr, _ := http.NewRequest("POST", "/", nil)
+		hr.Header.Set(trackerapi.SignatureHeader, sig)
+		if _, err := s.authenticate(hr, body, &r, clock.Now()); err != nil {
+			return
+		}
+		raw, err := base64.StdEncoding.DecodeString(sig)
+		if peer.IDOf(r.Key) != r.Peer || err != nil || !ed25519.Verify(r.Key, trackerapi.SignedAnnounce(body), raw) {
+			t.Fatal("authenticated an announce that does not prove its key")
+		}
+		if _, err := s.nonces.check(r.Peer, r.Nonce, clock.Now()); err != nil {
+			t.Fatal("authenticated an announce with a nonce not issued here")
+		}
+	})
 }

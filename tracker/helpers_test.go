@@ -3,11 +3,15 @@ package tracker
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"testing"
@@ -62,12 +66,43 @@ func testManifest(name string, chunks int, seed uint64) *content.Manifest {
 // lists it at 127.0.0.1, a port of its own.
 func testAddr(n int) string { return ":" + strconv.Itoa(1000+n) }
 
-// testPeer returns a distinct non-zero peer ID for n.
+// testKey returns the identity key of test peer n, made from a seed.
+func testKey(n int) ed25519.PrivateKey {
+	seed := make([]byte, ed25519.SeedSize)
+	seed[0] = 0xff
+	binary.BigEndian.PutUint64(seed[24:], uint64(n))
+	return ed25519.NewKeyFromSeed(seed)
+}
+
+// testKeys maps the peer IDs testPeer returned to their keys.
+var testKeys sync.Map
+
+// testPeer returns the peer ID of test peer n.
 func testPeer(n int) peer.ID {
-	var id peer.ID
-	id[0] = 0xff
-	binary.BigEndian.PutUint64(id[8:], uint64(n))
+	k := testKey(n)
+	id := peer.KeyID(k)
+	testKeys.Store(id, k)
 	return id
+}
+
+// keyOf returns the key of a peer ID testPeer returned.
+func keyOf(t testing.TB, id peer.ID) ed25519.PrivateKey {
+	k, ok := testKeys.Load(id)
+	if !ok {
+		t.Fatalf("peer %s is not a test peer", id.Short())
+	}
+	return k.(ed25519.PrivateKey)
+}
+
+// signed returns the body of req, made as a client would (Key from the
+// peer's key, a fresh nonce from tt), and its signature header value.
+func (tt *testTracker) signed(t testing.TB, req trackerapi.AnnounceRequest) (body []byte, sig string) {
+	t.Helper()
+	k := keyOf(t, req.Peer)
+	req.Key = k.Public().(ed25519.PublicKey)
+	req.Nonce = tt.nonces.issue(req.Peer, tt.Server.cfg.Now())
+	body = mustJSON(t, req)
+	return body, base64.StdEncoding.EncodeToString(ed25519.Sign(k, trackerapi.SignedAnnounce(body)))
 }
 
 // haveOf returns the wire bitfield of chunks chunks with the given set.
@@ -148,7 +183,7 @@ func (tt *testTracker) publish(t testing.TB, m *content.Manifest) {
 // announce sends req through the client and fails the test on error.
 func (tt *testTracker) announce(t testing.TB, req trackerapi.AnnounceRequest) trackerapi.AnnounceResponse {
 	t.Helper()
-	resp, err := tt.client.Announce(context.Background(), req)
+	resp, err := tt.client.Announce(context.Background(), keyOf(t, req.Peer), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,4 +241,14 @@ func mustJSON(t testing.TB, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// decodeAnnounce parses and validates an announce body, as the handler
+// does after authenticating it.
+func decodeAnnounce(body []byte, source netip.Addr, chunks chunkCounter) (*announce, error) {
+	req, err := parseAnnounce(body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errBadAnnounce, err)
+	}
+	return validateAnnounce(req, source, chunks)
 }

@@ -84,13 +84,15 @@ func TestPickHoldersSeeder(t *testing.T) {
 	st := newState(lease, 0)
 	m := testManifest("m", 10, 1)
 	st.addSwarm(m.ID(), m)
+	nonce := int64(0)
 	apply := func(n int, cs trackerapi.ContentState) {
+		nonce++
 		a, err := decodeAnnounce(mustJSON(t, trackerapi.AnnounceRequest{Peer: testPeer(n), Addr: testAddr(n), Full: true,
 			Contents: []trackerapi.ContentState{cs}}), netip.MustParseAddr("127.0.0.1"), st.chunks)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := st.apply(a, newFakeClock().Now()); err != nil {
+		if _, err := st.apply(a, newFakeClock().Now(), nonce); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -24,12 +24,13 @@ import (
 type apiError struct {
 	status int
 	msg    string
+	nonce  string // a fresh announce nonce, with a 401 (see auth.go)
 }
 
 func (e *apiError) Error() string { return e.msg }
 
 func errorf(status int, format string, args ...any) error {
-	return &apiError{status, fmt.Sprintf(format, args...)}
+	return &apiError{status: status, msg: fmt.Sprintf(format, args...)}
 }
 
 // routes builds the API. Each path also gets a method-less pattern, which
@@ -72,9 +73,9 @@ func (s *Server) handle(h func(http.ResponseWriter, *http.Request) error) http.H
 		var ae *apiError
 		if !errors.As(err, &ae) {
 			s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-			ae = &apiError{http.StatusInternalServerError, "internal error"}
+			ae = &apiError{status: http.StatusInternalServerError, msg: "internal error"}
 		}
-		writeJSON(w, ae.status, trackerapi.ErrorBody{Error: ae.msg})
+		writeJSON(w, ae.status, trackerapi.ErrorBody{Error: ae.msg, Nonce: ae.nonce})
 	})
 }
 
@@ -131,22 +132,28 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, mediaType stri
 	rd := http.MaxBytesReader(w, r.Body, int64(limit))
 	var body []byte
 	for {
-		if !s.budget.take(bodyPiece) {
+		n := bodyPiece
+		if r.ContentLength >= 0 { // known: read that much, no more
+			if n = min(n, int(r.ContentLength)-len(body)); n == 0 {
+				return body, nil
+			}
+		}
+		if !s.budget.take(int64(n)) {
 			s.budget.give(int64(len(body)))
 			// The rest of the body is not read: close rather than wait
 			// for it to keep the connection.
 			w.Header().Set("Connection", "close")
 			return nil, errBusy
 		}
-		body = slices.Grow(body, bodyPiece)
-		n, err := io.ReadFull(rd, body[len(body):len(body)+bodyPiece])
-		body = body[:len(body)+n]
-		s.budget.give(int64(bodyPiece - n))
+		body = slices.Grow(body, n)
+		got, err := io.ReadFull(rd, body[len(body):len(body)+n])
+		body = body[:len(body)+got]
+		s.budget.give(int64(n - got))
 		var tooBig *http.MaxBytesError
 		switch {
 		case err == nil:
 			continue
-		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		case (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) && r.ContentLength < 0:
 			return body, nil
 		case errors.As(err, &tooBig):
 			err = errorf(http.StatusRequestEntityTooLarge, "body is over the %d-byte limit", limit)
@@ -241,12 +248,22 @@ func (s *Server) announce(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer s.budget.give(int64(len(body)))
-	a, err := decodeAnnounce(body, src, s.state.chunks)
+	req, err := parseAnnounce(body)
+	if err != nil {
+		return errorf(http.StatusBadRequest, "%v: %v", errBadAnnounce, err)
+	}
+	issued, err := s.authenticate(r, body, &req, now)
+	if err != nil {
+		return err
+	}
+	a, err := validateAnnounce(req, src, s.state.chunks)
 	if err != nil {
 		return errorf(http.StatusBadRequest, "%v", err)
 	}
-	needFull, err := s.state.apply(a, now)
+	needFull, err := s.state.apply(a, now, issued)
 	switch {
+	case errors.Is(err, errNonceUsed):
+		return s.nonceError(a.peer, now)
 	case errors.Is(err, errTooManyPeers):
 		return errorf(http.StatusTooManyRequests, "%v", err)
 	case err != nil:
@@ -254,6 +271,7 @@ func (s *Server) announce(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, trackerapi.AnnounceResponse{
 		IntervalSeconds: int(s.cfg.Interval / time.Second),
+		Nonce:           s.nonces.issue(a.peer, now),
 		LeaseSeconds:    int(s.cfg.Lease / time.Second),
 		Unknown:         a.unknown,
 		NeedFull:        needFull,

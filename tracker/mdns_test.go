@@ -118,7 +118,7 @@ func TestTwoTrackersOnTheLAN(t *testing.T) {
 			}
 		}
 	}
-	pool := trackerapi.NewPool(trackerapi.PoolOptions{})
+	pool := trackerapi.NewPool(trackerapi.PoolOptions{Key: testKey(1)})
 	for found := 0; found < 2; found++ {
 		ev := next()
 		tt := trackers[ev.TrackerID]

@@ -109,6 +109,7 @@ type Server struct {
 	// bounds request bodies in memory.
 	announces *announceLimiter
 	budget    *bodyBudget
+	nonces    *nonces
 
 	stop        chan struct{} // closed by Close: stops the janitor
 	janitorDone chan struct{}
@@ -133,8 +134,8 @@ func Open(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, store: st, state: newState(cfg.Lease, max(cfg.MaxPeersPerSource, 0)),
-		budget: newBodyBudget(cfg.BodyBudget),
-		stop:   make(chan struct{}), janitorDone: make(chan struct{}),
+		budget: newBodyBudget(cfg.BodyBudget), nonces: newNonces(cfg.Lease),
+		stop: make(chan struct{}), janitorDone: make(chan struct{}),
 		servers: make(map[*http.Server]struct{}),
 	}
 	if cfg.AnnounceRate > 0 {

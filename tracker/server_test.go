@@ -163,7 +163,7 @@ func TestBadAnnounceChangesNothing(t *testing.T) {
 	a, b := testManifest("a", 10, 1), testManifest("b", 10, 2)
 	tt.publish(t, a)
 	tt.publish(t, b)
-	_, err := tt.client.Announce(context.Background(), trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: "10.0.0.1:1", Full: true,
+	_, err := tt.client.Announce(context.Background(), testKey(1), trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: "10.0.0.1:1", Full: true,
 		Contents: []trackerapi.ContentState{{ID: a.ID(), Complete: true}, {ID: b.ID(), Have: []byte{1}}}})
 	var se *trackerapi.StatusError
 	if !errors.As(err, &se) || se.Code != http.StatusBadRequest {

@@ -79,6 +79,9 @@ type peerState struct {
 	addr     string     // canonical source:port
 	source   netip.Addr // the host of addr
 	lastSeen time.Time
+	// lastNonce is the issue time of the nonce of its last announce: a
+	// nonce is taken only if newer (see auth.go).
+	lastNonce int64
 	// synced is set once the peer sent a Full announce to this process;
 	// until then its incremental announces are answered with NeedFull,
 	// since what it told an earlier process may not all have been flushed.
@@ -109,6 +112,10 @@ func newState(lease time.Duration, maxPerSource int) *state {
 		dirty:        make(map[peer.ID]dirtyBits),
 	}
 }
+
+// errNonceUsed refuses an announce whose nonce is not newer than the
+// peer's last: a replay.
+var errNonceUsed = errors.New("nonce used already")
 
 // errTooManyPeers refuses a new peer from a source IP that already has
 // the most live peers allowed.
@@ -160,14 +167,18 @@ func (st *state) known(id content.ID) bool {
 // apply stores a validated announce. It fails, changing nothing, if the
 // peer would hold more than MaxContentsPerPeer contents (errBadAnnounce)
 // or if it is new and its source already has maxPerSource live peers
-// (errTooManyPeers). Another peer listed at the same address is dropped:
+// (errTooManyPeers), or if nonce (its issue time) is not newer than the
+// peer's last (errNonceUsed). Another peer listed at the same address is dropped:
 // the address is the announcing peer's now. needFull asks the peer to
 // send its whole state next.
-func (st *state) apply(a *announce, now time.Time) (needFull bool, err error) {
+func (st *state) apply(a *announce, now time.Time, nonce int64) (needFull bool, err error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.prune(now)
 	p := st.peers[a.peer]
+	if p != nil && nonce <= p.lastNonce {
+		return false, errNonceUsed
+	}
 	if n := st.heldAfter(p, a); n > trackerapi.MaxContentsPerPeer {
 		return false, fmt.Errorf("%w: peer would hold %d contents, more than %d", errBadAnnounce, n, trackerapi.MaxContentsPerPeer)
 	}
@@ -192,7 +203,7 @@ func (st *state) apply(a *announce, now time.Time) (needFull bool, err error) {
 	}
 	st.pushNewest(p)
 	st.setAddr(p, a.addr, a.source)
-	p.lastSeen = now
+	p.lastSeen, p.lastNonce = now, nonce
 	bits := dirtyLease
 	if a.full {
 		p.synced = true

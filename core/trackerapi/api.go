@@ -67,6 +67,27 @@ type AnnounceRequest struct {
 	Full     bool           `json:"full,omitempty"`
 	Contents []ContentState `json:"contents,omitempty"`
 	Stopped  []content.ID   `json:"stopped,omitempty"`
+	// Key is the peer's Ed25519 public key: Peer must be its ID. The
+	// body is signed with it (SignatureHeader), so only the holder of
+	// the key can announce for Peer.
+	Key []byte `json:"key"`
+	// Nonce is the one this tracker gave the peer last (in
+	// AnnounceResponse, or in the ErrorBody of a 401). A tracker takes
+	// each nonce once, so an announce cannot be replayed, nor one sent to
+	// another tracker be used here.
+	Nonce string `json:"nonce,omitempty"`
+}
+
+// SignatureHeader carries the base64 (standard, padded) Ed25519
+// signature of SignedAnnounce(body) by AnnounceRequest.Key.
+const SignatureHeader = "Peerflow-Signature"
+
+// announceTag separates announce signatures from any other use of a key.
+const announceTag = "peerflow announce v1\x00"
+
+// SignedAnnounce returns what a peer signs for an announce body.
+func SignedAnnounce(body []byte) []byte {
+	return append([]byte(announceTag), body...)
 }
 
 // ContentState is what a peer holds of one content.
@@ -86,7 +107,9 @@ type AnnounceResponse struct {
 	// IntervalSeconds is the heartbeat the tracker asks for; a client
 	// clamps it (see MinInterval and MaxInterval in pool.go).
 	IntervalSeconds int `json:"interval"`
-	LeaseSeconds    int `json:"lease"`
+	// Nonce is for the peer's next announce.
+	Nonce        string `json:"nonce,omitempty"`
+	LeaseSeconds int    `json:"lease"`
 	// Unknown lists announced contents the tracker has no manifest for;
 	// the peer should publish them.
 	Unknown []content.ID `json:"unknown,omitempty"`
@@ -150,4 +173,7 @@ type Health struct {
 // ErrorBody is the body of every error response.
 type ErrorBody struct {
 	Error string `json:"error"`
+	// Nonce comes with a 401 to an announce whose nonce was missing,
+	// used or expired: announce again with it.
+	Nonce string `json:"nonce,omitempty"`
 }

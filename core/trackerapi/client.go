@@ -3,7 +3,9 @@ package trackerapi
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"peerflow/core/content"
@@ -52,6 +55,9 @@ type Client struct {
 	addr string
 	base string
 	opts ClientOptions
+
+	mu     sync.Mutex
+	nonces map[peer.ID]string // the tracker's last nonce for each peer announced as
 }
 
 // NewClient returns a client for the tracker at addr (host:port).
@@ -87,6 +93,7 @@ func (c *Client) Addr() string { return c.addr }
 type StatusError struct {
 	Code    int    // HTTP status
 	Message string // the tracker's ErrorBody, or the status text
+	Nonce   string // a 401's fresh nonce (see AnnounceRequest.Nonce)
 }
 
 func (e *StatusError) Error() string {
@@ -109,7 +116,8 @@ type call struct {
 	body   []byte
 	ctype  string
 	token  string // sent as the bearer token if set
-	limit  int    // bytes of answer read at most
+	header http.Header
+	limit  int // bytes of answer read at most
 }
 
 // do runs c, retrying transient failures, and returns the answer's body.
@@ -147,6 +155,9 @@ func (c *Client) once(ctx context.Context, cl call) (body []byte, retry bool, er
 	if cl.token != "" {
 		req.Header.Set("Authorization", "Bearer "+cl.token)
 	}
+	for k, v := range cl.header {
+		req.Header[k] = v
+	}
 	resp, err := c.opts.HTTPClient.Do(req)
 	if err != nil {
 		// Refused, reset or timed out: worth another try unless the
@@ -164,7 +175,7 @@ func (c *Client) once(ctx context.Context, cl call) (body []byte, retry bool, er
 		se := &StatusError{Code: resp.StatusCode, Message: http.StatusText(resp.StatusCode)}
 		var eb ErrorBody
 		if json.Unmarshal(body, &eb) == nil && eb.Error != "" {
-			se.Message = eb.Error
+			se.Message, se.Nonce = eb.Error, eb.Nonce
 		}
 		return nil, resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests, se
 	}
@@ -214,8 +225,47 @@ func (c *Client) publish(ctx context.Context, m *content.Manifest, token string)
 	return resp, err
 }
 
-// Announce sends req and returns the tracker's answer.
-func (c *Client) Announce(ctx context.Context, req AnnounceRequest) (AnnounceResponse, error) {
+// Announce sends req for the peer whose key is key (req.Peer and req.Key
+// are set from it; req.Nonce from the last answer of this tracker),
+// signed, and returns the tracker's answer. A tracker that refuses the
+// nonce (it restarted, or the nonce expired) answers with a fresh one,
+// and the announce is sent again with it, once.
+func (c *Client) Announce(ctx context.Context, key ed25519.PrivateKey, req AnnounceRequest) (AnnounceResponse, error) {
+	if len(key) != ed25519.PrivateKeySize {
+		return AnnounceResponse{}, fmt.Errorf("announce to %s: no identity key to sign with", c.addr)
+	}
+	req.Key = key.Public().(ed25519.PublicKey)
+	req.Peer = peer.IDOf(req.Key)
+	for attempt := 0; ; attempt++ {
+		req.Nonce = c.nonce(req.Peer, "")
+		resp, err := c.announceOnce(ctx, key, req)
+		var se *StatusError
+		if attempt == 0 && errors.As(err, &se) && se.Code == http.StatusUnauthorized && se.Nonce != "" {
+			c.nonce(req.Peer, se.Nonce)
+			continue
+		}
+		if err == nil {
+			c.nonce(req.Peer, resp.Nonce)
+		}
+		return resp, err
+	}
+}
+
+// nonce returns the nonce kept for p, after replacing it with next if
+// next is not "".
+func (c *Client) nonce(p peer.ID, next string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if next != "" {
+		if c.nonces == nil {
+			c.nonces = make(map[peer.ID]string)
+		}
+		c.nonces[p] = next
+	}
+	return c.nonces[p]
+}
+
+func (c *Client) announceOnce(ctx context.Context, key ed25519.PrivateKey, req AnnounceRequest) (AnnounceResponse, error) {
 	var resp AnnounceResponse
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -224,9 +274,11 @@ func (c *Client) Announce(ctx context.Context, req AnnounceRequest) (AnnounceRes
 	if len(body) > MaxAnnounceBody {
 		return resp, fmt.Errorf("announce to %s: %d bytes is over the %d-byte limit", c.addr, len(body), MaxAnnounceBody)
 	}
+	sig := ed25519.Sign(key, SignedAnnounce(body))
 	err = c.doJSON(ctx, call{
 		op: "announce to", method: http.MethodPost, path: PathAnnounce,
 		body: body, ctype: "application/json", limit: MaxResponseBody,
+		header: http.Header{SignatureHeader: {base64.StdEncoding.EncodeToString(sig)}},
 	}, &resp)
 	return resp, err
 }

@@ -31,7 +31,7 @@ func TestClientRoundTrip(t *testing.T) {
 		t.Fatalf("publish: %+v, %v", resp, err)
 	}
 	for n, cs := range []trackerapi.ContentState{{ID: m.ID(), Have: haveOf(12, 2, 11)}, {ID: m.ID(), Complete: true}} {
-		resp, err := c.Announce(ctx, trackerapi.AnnounceRequest{Peer: testPeer(byte(n)), Addr: fmt.Sprintf(":%d", 7000+n), Full: true, Contents: []trackerapi.ContentState{cs}})
+		resp, err := c.Announce(ctx, testKey(byte(n)), trackerapi.AnnounceRequest{Addr: fmt.Sprintf(":%d", 7000+n), Full: true, Contents: []trackerapi.ContentState{cs}})
 		if err != nil || resp.IntervalSeconds != trackerapi.DefaultIntervalSeconds {
 			t.Fatalf("announce: %+v, %v", resp, err)
 		}
@@ -123,7 +123,7 @@ func TestClientDeadTracker(t *testing.T) {
 				t.Fatal(err)
 			}
 			start := time.Now()
-			_, err = c.Announce(context.Background(), trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: ":1"})
+			_, err = c.Announce(context.Background(), testKey(1), trackerapi.AnnounceRequest{Addr: ":1"})
 			if err == nil || !strings.HasPrefix(err.Error(), "announce to "+tc.addr+": ") {
 				t.Fatalf("error %v", err)
 			}

@@ -2,6 +2,7 @@ package trackerapi_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -30,7 +31,14 @@ func testManifest(name string, chunks int, seed uint64) *content.Manifest {
 	return m
 }
 
-func testPeer(n byte) peer.ID { return peer.ID{0xff, n} }
+// testKey is the identity key of test peer n; testPeer its peer ID.
+func testKey(n byte) ed25519.PrivateKey {
+	seed := make([]byte, ed25519.SeedSize)
+	seed[0], seed[1] = 0xff, n
+	return ed25519.NewKeyFromSeed(seed)
+}
+
+func testPeer(n byte) peer.ID { return peer.KeyID(testKey(n)) }
 
 func haveOf(chunks int, set ...int) []byte {
 	b := chunkset.New(chunks)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"net/http"
@@ -58,6 +59,9 @@ var ErrNoTrackers = errors.New("no tracker known: add one by hand, open a share 
 // PoolOptions tune a Pool. Zero fields take defaults.
 type PoolOptions struct {
 	Client ClientOptions // for every tracker; one HTTP client is shared; its Token is not used
+	// Key is the node's identity key: announces are signed with it and
+	// name its peer ID (AnnounceRequest.Peer is ignored).
+	Key ed25519.PrivateKey
 	// Token is sent when publishing to the trackers added by hand
 	// (SourceManual) only: never to one found on the LAN or named in a
 	// link, which could be anyone's.
@@ -328,9 +332,9 @@ func (p *Pool) announceTo(ctx context.Context, t *poolTracker, req AnnounceReque
 		}
 		due = t.due
 	}()
-	resp, err := t.announce(ctx, d)
+	resp, err := t.announce(ctx, p.opts.Key, d)
 	if err == nil && resp.NeedFull {
-		resp, err = t.announce(ctx, t.delta(req)) // delta is Full now
+		resp, err = t.announce(ctx, p.opts.Key, t.delta(req)) // delta is Full now
 	}
 	if err != nil {
 		return nil, false, due, err
@@ -355,7 +359,7 @@ func (p *Pool) announceTo(ctx context.Context, t *poolTracker, req AnnounceReque
 	}
 	// The published contents are missing from sent, so the delta holds
 	// them (and anything else that changed meanwhile).
-	next, err := t.announce(ctx, t.delta(req))
+	next, err := t.announce(ctx, p.opts.Key, t.delta(req))
 	if err != nil {
 		return unknown, false, due, err
 	}
@@ -404,8 +408,8 @@ func sameState(a, b ContentState) bool {
 // announce sends one announce and updates what t is known to hold of the
 // node. Any failure unsyncs t, so the next announce is Full: after an
 // error the node cannot know what the tracker kept.
-func (t *poolTracker) announce(ctx context.Context, req AnnounceRequest) (AnnounceResponse, error) {
-	resp, err := t.client.Announce(ctx, req)
+func (t *poolTracker) announce(ctx context.Context, key ed25519.PrivateKey, req AnnounceRequest) (AnnounceResponse, error) {
+	resp, err := t.client.Announce(ctx, key, req)
 	if err != nil {
 		t.synced.Store(false)
 		t.sent = nil

@@ -17,7 +17,9 @@ import (
 	"peerflow/core/trackerapi"
 )
 
-// announceLog records the announces a tracker receives.
+// announceLog records the announces a tracker takes (answers 200): a
+// first announce that is answered 401 with a nonce and sent again counts
+// once.
 type announceLog struct {
 	mu   sync.Mutex
 	reqs []trackerapi.AnnounceRequest
@@ -29,13 +31,29 @@ func (l *announceLog) wrap(next http.Handler) http.Handler {
 			body, _ := io.ReadAll(r.Body)
 			var req trackerapi.AnnounceRequest
 			json.Unmarshal(body, &req)
-			l.mu.Lock()
-			l.reqs = append(l.reqs, req)
-			l.mu.Unlock()
 			r.Body = io.NopCloser(bytes.NewReader(body))
+			sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+			next.ServeHTTP(sw, r)
+			if sw.status == http.StatusOK {
+				l.mu.Lock()
+				l.reqs = append(l.reqs, req)
+				l.mu.Unlock()
+			}
+			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// statusWriter notes the status a handler answered.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
 }
 
 // take returns the announces since the last call, summed up as
@@ -64,7 +82,7 @@ func TestPoolAnnounceFullThenIncremental(t *testing.T) {
 	t1 := serveTracker(t, "", "", log1.wrap)
 	t2 := serveTracker(t, "", "", log2.wrap)
 	clock := newTestClock()
-	pool := trackerapi.NewPool(trackerapi.PoolOptions{Token: "tok", Now: clock.Now})
+	pool := trackerapi.NewPool(trackerapi.PoolOptions{Key: testKey(1), Token: "tok", Now: clock.Now})
 	defer pool.CloseIdleConnections()
 	for _, lt := range []*liveTracker{t1, t2} {
 		if err := pool.Add(lt.addr, trackerapi.SourceManual); err != nil {
@@ -140,6 +158,7 @@ func TestPoolBoundsDeadTrackers(t *testing.T) {
 	live := serveTracker(t, "", "", nil)
 	dead, silent := deadAddr(t), hangingAddr(t)
 	pool := trackerapi.NewPool(trackerapi.PoolOptions{
+		Key:         testKey(1),
 		Client:      trackerapi.ClientOptions{Timeout: 100 * time.Millisecond, Backoff: time.Millisecond},
 		CallTimeout: time.Second,
 	})
@@ -179,7 +198,7 @@ func TestPoolPublishesUnknownContents(t *testing.T) {
 	state := trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: ":7000", Contents: []trackerapi.ContentState{{ID: m.ID(), Complete: true}}}
 	ctx := context.Background()
 
-	without := trackerapi.NewPool(trackerapi.PoolOptions{})
+	without := trackerapi.NewPool(trackerapi.PoolOptions{Key: testKey(1)})
 	defer without.CloseIdleConnections()
 	without.Add(lt.addr, trackerapi.SourceManual)
 	res, err := without.Announce(ctx, state)
@@ -188,6 +207,7 @@ func TestPoolPublishesUnknownContents(t *testing.T) {
 	}
 
 	with := trackerapi.NewPool(trackerapi.PoolOptions{
+		Key:      testKey(1),
 		Token:    "tok",
 		Manifest: func(id content.ID) *content.Manifest { return map[content.ID]*content.Manifest{m.ID(): m}[id] },
 	})
@@ -217,7 +237,10 @@ func TestPoolMergesAnswers(t *testing.T) {
 	p2.Publish(ctx, a)
 	p2.Publish(ctx, b)
 	announce := func(p *trackerapi.Pool, peer byte, cs ...trackerapi.ContentState) {
-		if _, err := p.Announce(ctx, trackerapi.AnnounceRequest{Peer: testPeer(peer), Addr: fmt.Sprintf(":%d", 7000+int(peer)), Contents: cs}); err != nil {
+		// One pool per node: a node's pool announces with its key.
+		c, _ := trackerapi.NewClient(p.Trackers()[0].Addr, trackerapi.ClientOptions{})
+		defer c.CloseIdleConnections()
+		if _, err := c.Announce(ctx, testKey(peer), trackerapi.AnnounceRequest{Addr: fmt.Sprintf(":%d", 7000+int(peer)), Full: true, Contents: cs}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -287,7 +310,7 @@ func TestRogueIntervalIsClamped(t *testing.T) {
 	}{{1, trackerapi.MinInterval}, {20211507185753197, trackerapi.MaxInterval}, {-5, trackerapi.DefaultIntervalSeconds * time.Second}} {
 		rogue, honest := serveFakeTracker(t, tc.interval), serveFakeTracker(t, trackerapi.DefaultIntervalSeconds)
 		clock := newTestClock()
-		pool := trackerapi.NewPool(trackerapi.PoolOptions{Now: clock.Now})
+		pool := trackerapi.NewPool(trackerapi.PoolOptions{Key: testKey(1), Now: clock.Now})
 		pool.Add(rogue.addr, trackerapi.SourceLAN)
 		pool.Add(honest.addr, trackerapi.SourceManual)
 		req := trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: ":7000"}

@@ -1,0 +1,113 @@
+package tracker
+
+import (
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"peerflow/core/peer"
+	"peerflow/core/trackerapi"
+)
+
+// An announce for peer ID X is taken only if it proves X's key: the body
+// names the public key (whose hash must be X) and carries a nonce this
+// tracker issued to X, and the request carries the key's signature of
+// the body. The tracker takes each nonce once (a peer's nonces are taken
+// in the order they were issued) and only within a lease of issuing it,
+// so a captured announce cannot be replayed, here or at another tracker
+// (whose nonces another secret made). Nonces need no state: each is the
+// time it was issued, with a MAC over it and X under a secret made at
+// start. A restart makes a new secret, so old nonces fail and peers are
+// answered 401 with a fresh one, which clients retry with once.
+
+// nonceSize is the bytes of a nonce: issue time (8) and MAC (16).
+const nonceSize = 8 + 16
+
+// Errors of announce authentication.
+var (
+	errBadKey       = errors.New("key is missing or is not the key of peer_id")
+	errBadSignature = errors.New("signature is missing or does not verify with key")
+	errBadNonce     = errors.New("nonce is missing, expired, used already or not from this tracker")
+)
+
+// nonces issues and checks announce nonces.
+type nonces struct {
+	secret [32]byte
+	life   time.Duration
+	last   atomic.Int64 // issue time of the newest nonce, unix ns: nonces are strictly ordered
+}
+
+func newNonces(life time.Duration) *nonces {
+	n := &nonces{life: life}
+	rand.Read(n.secret[:])
+	return n
+}
+
+func (n *nonces) mac(p peer.ID, issued int64) []byte {
+	m := hmac.New(sha256.New, n.secret[:])
+	m.Write(p[:])
+	binary.Write(m, binary.BigEndian, issued)
+	return m.Sum(nil)[:nonceSize-8]
+}
+
+// issue returns a fresh nonce for p, issued now (or just after the last
+// one, so that nonces never tie).
+func (n *nonces) issue(p peer.ID, now time.Time) string {
+	t := now.UnixNano()
+	for {
+		last := n.last.Load()
+		t = max(t, last+1)
+		if n.last.CompareAndSwap(last, t) {
+			break
+		}
+	}
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, nonceSize), uint64(t))
+	return base64.RawURLEncoding.EncodeToString(append(b, n.mac(p, t)...))
+}
+
+// check returns the issue time of a nonce this tracker gave p and that is
+// not older than a lease; the caller takes it only if it is newer than
+// the last one p used (state.apply).
+func (n *nonces) check(p peer.ID, nonce string, now time.Time) (int64, error) {
+	b, err := base64.RawURLEncoding.DecodeString(nonce)
+	if err != nil || len(b) != nonceSize {
+		return 0, errBadNonce
+	}
+	t := int64(binary.BigEndian.Uint64(b))
+	if !hmac.Equal(b[8:], n.mac(p, t)) || now.Sub(time.Unix(0, t)) > n.life {
+		return 0, errBadNonce
+	}
+	return t, nil
+}
+
+// authenticate checks that req (whose body is body) comes from the
+// holder of the key of req.Peer, with a nonce of this tracker's. It
+// returns the nonce's issue time. A 401 for a nonce carries a fresh one.
+func (s *Server) authenticate(r *http.Request, body []byte, req *trackerapi.AnnounceRequest, now time.Time) (int64, error) {
+	if len(req.Key) != ed25519.PublicKeySize || req.Peer.IsZero() || peer.IDOf(req.Key) != req.Peer {
+		return 0, errorf(http.StatusBadRequest, "%v: %v", errBadAnnounce, errBadKey)
+	}
+	sig, err := base64.StdEncoding.DecodeString(r.Header.Get(trackerapi.SignatureHeader))
+	if err != nil || len(sig) != ed25519.SignatureSize || !ed25519.Verify(req.Key, trackerapi.SignedAnnounce(body), sig) {
+		return 0, errorf(http.StatusUnauthorized, "%v", errBadSignature)
+	}
+	issued, err := s.nonces.check(req.Peer, req.Nonce, now)
+	if err != nil {
+		return 0, s.nonceError(req.Peer, now)
+	}
+	return issued, nil
+}
+
+// nonceError is the 401 that gives p a fresh nonce.
+func (s *Server) nonceError(p peer.ID, now time.Time) error {
+	return &apiError{status: http.StatusUnauthorized, msg: fmt.Sprintf("%v; announce again with the nonce given", errBadNonce),
+		nonce: s.nonces.issue(p, now)}
+}
