@@ -706,6 +706,7 @@ func (d *Download) data(s *session, c int, off uint32, data []byte) bool {
 	cancels, reqs := d.requestsLocked(out.Cancels), d.requestsLocked(out.Requests)
 	d.mu.Unlock()
 	s.downloaded.Add(n)
+	s.markActive()
 	if fresh {
 		d.sw.countDownload(n)
 	}

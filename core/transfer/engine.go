@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,9 @@ type Config struct {
 	// plaintext skips TLS and takes the Hello's peer ID on trust: only
 	// the benchmark that measures what TLS costs sets it, on every peer.
 	plaintext bool
+	// clock, if set, replaces time.Now for when sessions were last
+	// active (tests of idle eviction).
+	clock func() time.Time
 }
 
 // Defaults. Two requests in flight per peer kept loopback links full with
@@ -61,8 +65,10 @@ type Engine struct {
 	// slots bounds concurrent uploads: an uploader holds a token while it
 	// sends one chunk.
 	slots chan struct{}
-	// handshakes bounds accepted connections still in their handshake.
-	handshakes chan struct{}
+	// handshakes bounds accepted connections still in their handshake,
+	// and inHandshake counts them per source IP (under mu).
+	handshakes  chan struct{}
+	inHandshake map[netip.Addr]int
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -103,17 +109,18 @@ func Listen(cfg Config) (*Engine, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{
-		cfg:        cfg,
-		self:       id.ID,
-		id:         id,
-		log:        cfg.Logger,
-		ln:         ln,
-		port:       uint16(ln.Addr().(*net.TCPAddr).Port),
-		slots:      make(chan struct{}, cfg.UploadSlots),
-		handshakes: make(chan struct{}, maxHandshakes),
-		ctx:        ctx,
-		cancel:     cancel,
-		swarms:     make(map[content.ID]*swarm),
+		cfg:         cfg,
+		self:        id.ID,
+		id:          id,
+		log:         cfg.Logger,
+		ln:          ln,
+		port:        uint16(ln.Addr().(*net.TCPAddr).Port),
+		slots:       make(chan struct{}, cfg.UploadSlots),
+		handshakes:  make(chan struct{}, maxHandshakes),
+		inHandshake: make(map[netip.Addr]int),
+		ctx:         ctx,
+		cancel:      cancel,
+		swarms:      make(map[content.ID]*swarm),
 	}
 	e.SetLimits(cfg.UpLimit, cfg.DownLimit)
 	e.wg.Go(e.acceptLoop)
@@ -169,21 +176,70 @@ func (e *Engine) acceptLoop() {
 			return
 		}
 		// Connections that have not finished their handshake cost buffers
-		// and a goroutine each: beyond a bound, new ones are dropped.
+		// and a goroutine each: beyond a bound in all, or per source IP
+		// (so that one host's silent connections cannot lock the others
+		// out), new ones are dropped.
+		src := sourceIP(nc.RemoteAddr())
+		if !e.takeHandshake(src) {
+			nc.Close()
+			continue
+		}
 		select {
 		case e.handshakes <- struct{}{}:
 			e.wg.Go(func() {
-				defer func() { <-e.handshakes }()
+				defer func() {
+					<-e.handshakes
+					e.giveHandshake(src)
+				}()
 				e.accept(nc)
 			})
 		default:
+			e.giveHandshake(src)
 			nc.Close()
 		}
 	}
 }
 
-// maxHandshakes bounds connections in their handshake at once.
-const maxHandshakes = 64
+// Handshakes in progress at once: in all, and from one source IP.
+const (
+	maxHandshakes          = 64
+	maxHandshakesPerSource = 8
+)
+
+// sourceIP is the IP of a remote address, canonical (see netip.Addr.Unmap).
+func sourceIP(a net.Addr) netip.Addr {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+func (e *Engine) takeHandshake(src netip.Addr) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.inHandshake[src] >= maxHandshakesPerSource {
+		return false
+	}
+	e.inHandshake[src]++
+	return true
+}
+
+func (e *Engine) giveHandshake(src netip.Addr) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.inHandshake[src]--; e.inHandshake[src] <= 0 {
+		delete(e.inHandshake, src)
+	}
+}
+
+// now is the engine's clock for session activity.
+func (e *Engine) now() time.Time {
+	if e.cfg.clock != nil {
+		return e.cfg.clock()
+	}
+	return time.Now()
+}
 
 // handshaking runs a handshake on nc that Close (or ctx) cuts short: a
 // silent peer must not hold up shutting down for the handshake timeout.

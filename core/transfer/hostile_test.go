@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
 
+	"peerflow/core/content"
 	"peerflow/core/peer"
 	"peerflow/core/store"
 	"peerflow/core/wire"
@@ -237,5 +239,130 @@ func TestSpoofedIdentityIsRefused(t *testing.T) {
 	}
 	if leech.e.swarm(f.m.ID()).isBanned(good.e.Self()) {
 		t.Error("the honest seeder was banned")
+	}
+}
+
+// Starvation: attacks from another host (127.0.0.2) on one seeder, each
+// followed by an honest download from 127.0.0.1 that must complete within
+// a stated time, well under what the attack used to cost.
+
+// attacker dials addr from 127.0.0.2 with a fresh identity and, if
+// content is not zero, runs the Hello for it; rcvbuf, if not zero, is
+// its socket's receive buffer.
+func attacker(t *testing.T, addr string, content content.ID, m *content.Manifest, rcvbuf int) *wire.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+	nc, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	if rcvbuf > 0 {
+		nc.(*net.TCPConn).SetReadBuffer(rcvbuf)
+	}
+	id, err := wire.NewIdentity(peer.NewKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, _, err := id.Client(context.Background(), nc, peer.ID{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := wire.NewConn(tc)
+	if _, err := wire.ClientHandshake(c, wire.HelloMsg{Peer: id.ID, Content: content}); err != nil {
+		t.Fatal(err)
+	}
+	c.SetLimits(wire.LimitsOf(m))
+	return c
+}
+
+// downloadWithin downloads f from p and fails the test if it takes longer
+// than limit.
+func downloadWithin(t *testing.T, p *testPeer, f testFile, limit time.Duration) {
+	t.Helper()
+	leech := newPeer(t, Config{})
+	start := time.Now()
+	d, _ := leech.download(t, f, DownloadOptions{Holders: StaticHolders{p.holder()}})
+	checkSame(t, wait(t, d).Path, f.data)
+	if took := time.Since(start); took > limit {
+		t.Fatalf("the honest download took %v, want at most %v", took.Round(time.Millisecond), limit)
+	}
+}
+
+// TestSilentConnectionsDoNotLockOthersOut: 64 connections from one host
+// that never say a word fill only that host's handshake slots.
+func TestSilentConnectionsDoNotLockOthersOut(t *testing.T) {
+	f := makeFile(t, 4<<20, 256<<10)
+	p := newPeer(t, Config{})
+	p.seed(t, f)
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+	for range maxHandshakes {
+		nc, err := d.Dial("tcp", p.e.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nc.Close() })
+	}
+	// Before, the honest peer waited for the silent ones' handshake
+	// timeout (10 s) at least.
+	downloadWithin(t, p, f, wire.HandshakeTimeout/2)
+}
+
+// TestIdleSessionsGiveWay: a swarm full of sessions that pass no data
+// drops the idlest for a newcomer.
+func TestIdleSessionsGiveWay(t *testing.T) {
+	f := makeFile(t, 4<<20, 256<<10)
+	var mu sync.Mutex
+	now := time.Unix(1_700_000_000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	p := newPeer(t, Config{MaxPeers: 8, clock: clock})
+	p.seed(t, f)
+	for range 8 {
+		attacker(t, p.e.Addr().String(), f.m.ID(), f.m, 0)
+	}
+	waitConnected(t, p, f, 8)
+	mu.Lock()
+	now = now.Add(IdleEvict)
+	mu.Unlock()
+	downloadWithin(t, p, f, 5*time.Second)
+}
+
+// TestSlowReadersFreeTheirSlots: 8 peers that ask for every chunk and
+// stop reading lose their uploads once their buffers are full, instead
+// of holding every upload slot for the 30 s write timeout.
+func TestSlowReadersFreeTheirSlots(t *testing.T) {
+	f := makeFile(t, 64<<20, 4<<20) // chunks larger than socket buffers hold
+	p := newPeer(t, Config{})
+	p.seed(t, f)
+	for range 8 {
+		c := attacker(t, p.e.Addr().String(), f.m.ID(), f.m, 4<<10)
+		// Ask for what the seeder offers (it super-seeds: each peer is
+		// offered its own chunks), then never read again.
+		var msg wire.Msg
+		if err := c.ReadMsg(&msg); err != nil || msg.Type != wire.Bitfield {
+			t.Fatalf("attacker's first frame: %v %v", msg.Type, err)
+		}
+		offered, _ := chunkset.FromBytes(msg.Payload, f.m.NumChunks())
+		for i := range f.m.NumChunks() {
+			if offered.Has(i) {
+				if err := c.WriteRequest(uint32(i), 0, uint32(f.m.ChunkLen(i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	waitConnected(t, p, f, 8)
+	downloadWithin(t, p, f, 15*time.Second)
+}
+
+// waitConnected waits until p has n peers connected for f.
+func waitConnected(t *testing.T, p *testPeer, f testFile, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(p.e.Connected(f.m.ID())) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d peers connected, want %d", len(p.e.Connected(f.m.ID())), n)
+		}
+		runtime.Gosched()
 	}
 }

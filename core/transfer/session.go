@@ -30,6 +30,10 @@ type session struct {
 	downloaded atomic.Int64
 	rttNanos   atomic.Int64 // round-trip estimate: handshake (dialer) or hello-to-bitfield (answerer)
 	started    time.Time
+	// active is when data last passed either way (or the session
+	// started), on the engine's clock, unix ns: a full swarm makes room
+	// by dropping the session idle longest (swarm.attach).
+	active atomic.Int64
 
 	mu      sync.Mutex
 	have    *chunkset.Set // the remote's chunks
@@ -57,8 +61,18 @@ func newSession(sw *swarm, c *wire.Conn, remote peer.ID, addr string, outbound b
 	}
 	c.NewBuffer = getBuffer
 	c.WantData = s.wantData
+	c.MinDataRate = MinReadRate
+	s.active.Store(sw.e.now().UnixNano())
 	return s
 }
+
+// MinReadRate is the slowest a peer may read a chunk we send it: below
+// it the upload fails and the connection is closed, so a peer that asks
+// and stops reading frees its upload slot within about a second.
+const MinReadRate = 128 << 10
+
+// markActive notes that data passed.
+func (s *session) markActive() { s.active.Store(s.sw.e.now().UnixNano()) }
 
 // model is what a session reports to: the download of its content, when
 // one runs. The session never holds the download itself (the shape of
@@ -325,6 +339,7 @@ func (s *session) serve(a sched.Ask, f **os.File, fsrc *Source) (int64, error) {
 		return 0, err
 	}
 	s.uploaded.Add(int64(a.Length))
+	s.markActive()
 	s.sw.countUpload(s.remote, int64(a.Length))
 	return int64(a.Length), nil
 }

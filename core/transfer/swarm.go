@@ -329,7 +329,7 @@ func (sw *swarm) attach(c *wire.Conn, hello wire.HelloMsg, addr string, outbound
 	s.rttNanos.Store(int64(rtt))
 	sw.mu.Lock()
 	reject := wire.ReasonNone
-	var replaced *session
+	var replaced, evicted *session
 	switch old := sw.sessions[hello.Peer]; {
 	case sw.closed:
 		reject = wire.ReasonShutdown
@@ -350,7 +350,9 @@ func (sw *swarm) attach(c *wire.Conn, hello wire.HelloMsg, addr string, outbound
 			replaced = old
 		}
 	case len(sw.sessions) >= sw.e.cfg.MaxPeers:
-		reject = wire.ReasonBusy
+		if evicted = sw.idlestLocked(); evicted == nil {
+			reject = wire.ReasonBusy
+		}
 	}
 	if reject != wire.ReasonNone {
 		sw.mu.Unlock()
@@ -378,6 +380,10 @@ func (sw *swarm) attach(c *wire.Conn, hello wire.HelloMsg, addr string, outbound
 	if replaced != nil {
 		replaced.close()
 	}
+	if evicted != nil {
+		sw.e.log.Debug("dropped an idle peer to make room", "peer", evicted.remote.Short())
+		evicted.close() // it detaches itself
+	}
 	s.start()
 	if dl != nil {
 		dl.peerJoined(s)
@@ -386,6 +392,26 @@ func (sw *swarm) attach(c *wire.Conn, hello wire.HelloMsg, addr string, outbound
 }
 
 // detach forgets a closed session (unless a newer one replaced it).
+// IdleEvict is how long a session must have passed no data before a
+// newcomer to a full swarm takes its place: idle connections cannot keep
+// honest peers out.
+const IdleEvict = 5 * time.Second
+
+// idlestLocked returns the open session that has passed no data for
+// longest, if that is at least IdleEvict, or nil.
+func (sw *swarm) idlestLocked() *session {
+	var idlest *session
+	for _, s := range sw.sessions {
+		if !s.closed() && (idlest == nil || s.active.Load() < idlest.active.Load()) {
+			idlest = s
+		}
+	}
+	if idlest == nil || sw.e.now().Sub(time.Unix(0, idlest.active.Load())) < IdleEvict {
+		return nil
+	}
+	return idlest
+}
+
 func (sw *swarm) detach(s *session) {
 	sw.mu.Lock()
 	if sw.sessions[s.remote] == s {

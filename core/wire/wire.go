@@ -164,6 +164,9 @@ type Conn struct {
 
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
+	// MinDataRate, if set, is the slowest a peer may read the data we
+	// send (bytes/s): below it, WriteDataFrom fails (see write.go).
+	MinDataRate int64
 
 	// WantData, if set, is asked about every Data frame before its bytes
 	// are read: a frame it refuses is read past without keeping its bytes,

@@ -123,8 +123,11 @@ func (c *Conn) putDataHeader(index, offset uint32, n int) {
 
 // WriteDataFrom sends n bytes read from r as the data at offset of chunk
 // index. When r is an *os.File positioned at the chunk and the connection
-// is TCP, the kernel copies the bytes (sendfile): they never pass through
-// user memory. On error the stream is broken mid-frame: close the Conn.
+// is plain TCP, the kernel copies the bytes (sendfile): they never pass
+// through user memory. With MinDataRate set, the bytes go in pieces of
+// dataPiece, each with its own deadline, so a peer that stops reading is
+// found within about a second once its buffers are full, not after
+// WriteTimeout. On error the stream is broken mid-frame: close the Conn.
 func (c *Conn) WriteDataFrom(index, offset uint32, n int64, r io.Reader) error {
 	if err := c.lockWrite(); err != nil {
 		return err
@@ -134,6 +137,25 @@ func (c *Conn) WriteDataFrom(index, offset uint32, n int64, r io.Reader) error {
 	if err := c.send(dataHeader, nil); err != nil {
 		return err
 	}
-	_, err := io.CopyN(c.rw, r, n)
-	return err
+	for n > 0 {
+		k := min(n, dataPiece)
+		if c.nc != nil && c.MinDataRate > 0 {
+			d := dataSlack + time.Duration(k)*time.Second/time.Duration(c.MinDataRate)
+			if err := c.nc.SetWriteDeadline(time.Now().Add(min(d, c.WriteTimeout))); err != nil {
+				return err
+			}
+		}
+		if _, err := io.CopyN(c.rw, r, k); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
 }
+
+// A data frame is written in pieces of dataPiece bytes; with MinDataRate
+// set, each may take dataSlack plus its time at that rate.
+const (
+	dataPiece = 64 << 10
+	dataSlack = 500 * time.Millisecond
+)
