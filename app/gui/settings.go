@@ -222,7 +222,9 @@ func (s *settingsScreen) read() (settings, error) {
 // parseLimit parses a rate limit typed in MB/s into bytes/s.
 func parseLimit(what, text string) (int64, error) {
 	v, err := strconv.ParseFloat(strings.TrimSpace(text), 64)
-	if err != nil || v < 0 || math.IsInf(v, 0) || v > 1e6 {
+	// !(v >= 0) also refuses NaN, which every comparison fails; a rate
+	// above 0 must be at least 1 byte/s.
+	if err != nil || !(v >= 0) || math.IsInf(v, 0) || v > 1e6 || (v > 0 && v*1e6 < 1) {
 		return 0, fmt.Errorf("%s limit %q: type a number of MB/s, e.g. 2.5, or 0 for unlimited", what, text)
 	}
 	return int64(v * 1e6), nil

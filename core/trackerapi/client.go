@@ -14,8 +14,11 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"peerflow/core/content"
 	"peerflow/core/peer"
@@ -175,7 +178,7 @@ func (c *Client) once(ctx context.Context, cl call) (body []byte, retry bool, er
 		se := &StatusError{Code: resp.StatusCode, Message: http.StatusText(resp.StatusCode)}
 		var eb ErrorBody
 		if json.Unmarshal(body, &eb) == nil && eb.Error != "" {
-			se.Message, se.Nonce = eb.Error, eb.Nonce
+			se.Message, se.Nonce = cleanText(eb.Error), eb.Nonce
 		}
 		return nil, resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests, se
 	}
@@ -382,3 +385,24 @@ func (c *Client) Health(ctx context.Context) (Health, error) {
 // CloseIdleConnections closes the kept-alive connections of the client's
 // HTTP client, e.g. when the node stops.
 func (c *Client) CloseIdleConnections() { c.opts.HTTPClient.CloseIdleConnections() }
+
+// maxMessage bounds a tracker's error text kept for the user.
+const maxMessage = 500
+
+// cleanText makes text from a tracker fit to print: control characters
+// (which could move a terminal's cursor or change its colours) and bidi
+// overrides are dropped, invalid UTF-8 replaced, and the length bounded.
+func cleanText(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+			continue
+		}
+		if b.Len()+utf8.RuneLen(r) > maxMessage {
+			b.WriteString("…")
+			break
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

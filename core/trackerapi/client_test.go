@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -201,5 +202,30 @@ func TestNewClientRefusesBadAddress(t *testing.T) {
 		if _, err := trackerapi.NewClient(addr, trackerapi.ClientOptions{}); !errors.Is(err, content.ErrBadAddr) {
 			t.Errorf("NewClient(%q): %v", addr, err)
 		}
+	}
+}
+
+// TestTrackerTextIsCleaned: a tracker's error text reaches the user
+// without terminal escapes, bidi overrides or unbounded length.
+func TestTrackerTextIsCleaned(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"error":"\u001b[2J\u001b[31mred\u001b[0m \u202eevil\r\n%s"}`, strings.Repeat("x", 2000))
+	})}
+	go hs.Serve(l)
+	defer hs.Close()
+	c, _ := trackerapi.NewClient(l.Addr().String(), trackerapi.ClientOptions{Retries: -1})
+	defer c.CloseIdleConnections()
+	_, err = c.Contents(context.Background(), "", 0, 0)
+	var se *trackerapi.StatusError
+	if !errors.As(err, &se) {
+		t.Fatalf("%v", err)
+	}
+	if strings.ContainsAny(se.Message, "\x1b\r\n\u202e") || !strings.HasPrefix(se.Message, "[2J[31mred[0m evil") || len(se.Message) > 510 {
+		t.Fatalf("message %q", se.Message)
 	}
 }
