@@ -25,6 +25,7 @@ func runTracker(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	db := fs.String("db", defaultDB, "database `FILE`; created if missing")
 	token := fs.String("token", "", "require this `T`oken to publish manifests (announcing and reading stay open)")
 	noMDNS := fs.Bool("no-mdns", false, "do not advertise the tracker on the LAN over mDNS")
+	trustForwarded := fs.Bool("trust-forwarded", false, "behind a reverse proxy: list peers at the address in the last X-Forwarded-For entry (never set it for a tracker reached directly)")
 	verbose := fs.Bool("v", false, "log more")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -40,7 +41,8 @@ func runTracker(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 	}
 	h, err := tracker.Host(tracker.HostConfig{
-		Config:    tracker.Config{DB: *db, Token: *token, Version: core.Version, Logger: newLogger(stderr, *verbose)},
+		Config: tracker.Config{DB: *db, Token: *token, Version: core.Version, Logger: newLogger(stderr, *verbose),
+			TrustForwarded: *trustForwarded},
 		Listen:    string(listen),
 		Advertise: !*noMDNS,
 	})
