@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -73,11 +74,19 @@ func (s *Store) OpenPart(e Entry) (*Part, error) {
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("download folder %s is not a folder", e.Folder)
 	}
-	f, err := os.OpenFile(p.path, os.O_RDWR|os.O_CREATE, 0o644)
+	// An existing part file is resumed, a missing one created; never
+	// through a symlink, and nothing but a regular file is written to.
+	f, err := os.OpenFile(p.path, os.O_RDWR|oNoFollow, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		f, err = os.OpenFile(p.path, os.O_RDWR|os.O_CREATE|os.O_EXCL|oNoFollow, 0o644)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open part file: %w", err)
 	}
 	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%s is not a regular file", p.path)
+	}
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("open part file: %w", err)

@@ -301,23 +301,23 @@ func TestUnusableFolder(t *testing.T) {
 	}
 }
 
-// TestDiskFull writes through a part file that is /dev/full, which fails
-// every write with ENOSPC: the error is clear and nothing verified is lost.
+// TestDiskFull writes through a part file swapped for /dev/full, which
+// fails every write with ENOSPC: the error is clear and nothing verified
+// is lost. (OpenPart itself refuses a symlink or a device at its path.)
 func TestDiskFull(t *testing.T) {
-	if _, err := os.Stat("/dev/full"); err != nil {
+	full, err := os.OpenFile("/dev/full", os.O_RDWR, 0)
+	if err != nil {
 		t.Skip("no /dev/full on this system")
 	}
 	s := openStore(t, t.TempDir())
 	defer s.Close()
 	_, data, m := sample(t, t.TempDir(), 3*testChunk)
-	folder := t.TempDir()
-	if err := os.Symlink("/dev/full", PartPath(folder, m)); err != nil {
-		t.Fatal(err)
-	}
-	p, err := s.OpenPart(downloadEntry(m, folder))
+	p, err := s.OpenPart(downloadEntry(m, t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.f.Close()
+	p.f = full
 	defer p.Close()
 	_, err = p.PutChunk(0, chunkOf(data, m, 0))
 	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("no space left")) {
@@ -385,5 +385,27 @@ func TestIdentityKey(t *testing.T) {
 	_, err = Open(dir)
 	if !errors.Is(err, peer.ErrBadKey) || !strings.Contains(err.Error(), path) {
 		t.Fatalf("bad key file: %v", err)
+	}
+}
+
+// TestPartFileRefusesSymlinks: a symlink planted where the part file goes
+// is not followed, so a download cannot be made to write another file.
+func TestPartFileRefusesSymlinks(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	_, _, m := sample(t, t.TempDir(), 3*testChunk)
+	folder := t.TempDir()
+	victim := filepath.Join(t.TempDir(), "victim")
+	os.WriteFile(victim, []byte("keep me"), 0o644)
+	e := downloadEntry(m, folder)
+	if err := os.Symlink(victim, PartPath(folder, m)); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.OpenPart(e); err == nil {
+		p.Close()
+		t.Fatal("opened a part file through a symlink")
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "keep me" {
+		t.Fatalf("the symlink's target was changed: %q", b)
 	}
 }
