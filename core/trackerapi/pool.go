@@ -100,12 +100,10 @@ type poolTracker struct {
 	// announces to it can be incremental.
 	synced atomic.Bool
 	// announceMu serializes announces to this tracker, so sent stays the
-	// state the tracker acknowledged last; it also guards the schedule:
-	// the heartbeat the tracker asked for (clamped) and when the next one
-	// is due.
+	// state the tracker acknowledged last; it also guards due, when the
+	// next heartbeat is (at the clamped interval the tracker asked for).
 	announceMu sync.Mutex
 	sent       map[content.ID]ContentState
-	interval   time.Duration
 	due        time.Time
 }
 
@@ -118,6 +116,9 @@ const (
 	MaxInterval   = time.Hour
 	RetryInterval = 5 * time.Second
 )
+
+// errNotDue is what announceTo returns for a tracker it skipped.
+var errNotDue = errors.New("not due")
 
 // clampInterval turns a tracker's "interval" (seconds) into a heartbeat.
 func clampInterval(seconds int) time.Duration {
@@ -231,9 +232,12 @@ func (p *Pool) each(ctx context.Context, f func(context.Context, *poolTracker) e
 	for i, t := range ts {
 		wg.Go(func() {
 			errs[i] = f(ctx, t)
+			switch {
+			case errors.Is(errs[i], errNotDue): // not asked: nothing to record
+				errs[i] = nil
 			// A call abandoned (the caller gave up, or another tracker
 			// answered first) says nothing about this tracker.
-			if !errors.Is(errs[i], context.Canceled) || ctx.Err() == nil {
+			case !errors.Is(errs[i], context.Canceled) || ctx.Err() == nil:
 				p.record(t, errs[i])
 			}
 		})
@@ -292,11 +296,11 @@ func (p *Pool) Announce(ctx context.Context, req AnnounceRequest) (AnnounceResul
 		}
 	}
 	ok, err := p.each(ctx, func(ctx context.Context, t *poolTracker) error {
-		unknown, skipped, due, err := p.announceTo(ctx, t, req)
+		unknown, due, err := p.announceTo(ctx, t, req)
 		next(due)
 		mu.Lock()
 		defer mu.Unlock()
-		if skipped {
+		if errors.Is(err, errNotDue) {
 			res.Skipped++
 		}
 		if err == nil && len(unknown) > 0 {
@@ -317,14 +321,15 @@ func (p *Pool) Announce(ctx context.Context, req AnnounceRequest) (AnnounceResul
 // announceTo announces req to one tracker (full or incremental) unless
 // it is skipped (see Announce), follows up on NeedFull and on unknown
 // contents, and schedules the tracker's next heartbeat. It returns the
-// contents that stayed unknown and when the tracker is due again.
-func (p *Pool) announceTo(ctx context.Context, t *poolTracker, req AnnounceRequest) (unknown []content.ID, skipped bool, due time.Time, err error) {
+// contents that stayed unknown and when the tracker is due again; a
+// skipped tracker returns errNotDue.
+func (p *Pool) announceTo(ctx context.Context, t *poolTracker, req AnnounceRequest) (unknown []content.ID, due time.Time, err error) {
 	t.announceMu.Lock()
 	defer t.announceMu.Unlock()
 	d := t.delta(req)
 	now := p.opts.Now()
 	if !d.Full && len(d.Contents) == 0 && len(d.Stopped) == 0 && now.Before(t.due) {
-		return nil, true, t.due, nil
+		return nil, t.due, errNotDue
 	}
 	defer func() {
 		if err != nil {
@@ -337,12 +342,11 @@ func (p *Pool) announceTo(ctx context.Context, t *poolTracker, req AnnounceReque
 		resp, err = t.announce(ctx, p.opts.Key, t.delta(req)) // delta is Full now
 	}
 	if err != nil {
-		return nil, false, due, err
+		return nil, due, err
 	}
-	t.interval = clampInterval(resp.IntervalSeconds)
-	t.due = p.opts.Now().Add(t.interval)
+	t.due = p.opts.Now().Add(clampInterval(resp.IntervalSeconds))
 	if len(resp.Unknown) == 0 || p.opts.Manifest == nil {
-		return resp.Unknown, false, due, nil
+		return resp.Unknown, due, nil
 	}
 	var published []content.ID
 	for _, id := range resp.Unknown {
@@ -355,15 +359,15 @@ func (p *Pool) announceTo(ctx context.Context, t *poolTracker, req AnnounceReque
 		unknown = append(unknown, id)
 	}
 	if len(published) == 0 {
-		return unknown, false, due, nil
+		return unknown, due, nil
 	}
 	// The published contents are missing from sent, so the delta holds
 	// them (and anything else that changed meanwhile).
 	next, err := t.announce(ctx, p.opts.Key, t.delta(req))
 	if err != nil {
-		return unknown, false, due, err
+		return unknown, due, err
 	}
-	return next.Unknown, false, due, nil
+	return next.Unknown, due, nil
 }
 
 // tokenFor is the publish token to send t: the pool's, if t was added by
