@@ -11,6 +11,7 @@ import (
 
 	"peerflow/core/content"
 	"peerflow/core/peer"
+	"peerflow/core/sources"
 	"peerflow/core/trackerapi"
 	"peerflow/flow/chunkset"
 )
@@ -142,10 +143,7 @@ func listenAddr(addr string, source netip.Addr) (string, error) {
 	if !source.IsValid() {
 		return "", errors.New("the request's source address is unknown")
 	}
-	return netip.AddrPortFrom(canonicalIP(source), uint16(n)).String(), nil
+	return netip.AddrPortFrom(sources.Canonical(source), uint16(n)).String(), nil
 }
-
-// canonicalIP is ip without a zone and with IPv4-mapped IPv6 unmapped.
-func canonicalIP(ip netip.Addr) netip.Addr { return ip.Unmap().WithZone("") }
 
 func compareIDs(x, y content.ID) int { return bytes.Compare(x[:], y[:]) }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"peerflow/core/sources"
 )
 
 // Limits per source address keep one host from crowding out the others:
@@ -28,7 +30,7 @@ func sourceOf(r *http.Request, trustForwarded bool) netip.Addr {
 				last = last[i+1:]
 			}
 			if ip, err := netip.ParseAddr(strings.TrimSpace(last)); err == nil {
-				return canonicalIP(ip)
+				return sources.Canonical(ip)
 			}
 		}
 	}
@@ -36,7 +38,7 @@ func sourceOf(r *http.Request, trustForwarded bool) netip.Addr {
 	if err != nil {
 		return netip.Addr{}
 	}
-	return canonicalIP(ap.Addr())
+	return sources.Canonical(ap.Addr())
 }
 
 // announceLimiter allows each source a rate of announces with a burst.
@@ -96,15 +98,11 @@ func (l *announceLimiter) sweep(now time.Time) {
 // either bound is closed as soon as it is accepted.
 type connLimiter struct {
 	net.Listener
-	total, perSource int
-
-	mu   sync.Mutex
-	open int
-	by   map[netip.Addr]int
+	open *sources.Counter
 }
 
 func limitConns(l net.Listener, total, perSource int) *connLimiter {
-	return &connLimiter{Listener: l, total: total, perSource: perSource, by: make(map[netip.Addr]int)}
+	return &connLimiter{Listener: l, open: sources.NewCounter(total, perSource)}
 }
 
 func (l *connLimiter) Accept() (net.Conn, error) {
@@ -113,34 +111,11 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		var src netip.Addr
-		if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
-			src = canonicalIP(ap.Addr())
-		}
-		if l.take(src) {
-			return &limitedConn{Conn: c, release: func() { l.release(src) }}, nil
+		src := sources.Of(c.RemoteAddr())
+		if l.open.Take(src) {
+			return &limitedConn{Conn: c, release: func() { l.open.Give(src) }}, nil
 		}
 		c.Close()
-	}
-}
-
-func (l *connLimiter) take(src netip.Addr) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.open >= l.total || l.by[src] >= l.perSource {
-		return false
-	}
-	l.open++
-	l.by[src]++
-	return true
-}
-
-func (l *connLimiter) release(src netip.Addr) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.open--
-	if l.by[src]--; l.by[src] <= 0 {
-		delete(l.by, src)
 	}
 }
 

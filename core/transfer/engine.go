@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,7 @@ import (
 
 	"peerflow/core/content"
 	"peerflow/core/peer"
+	"peerflow/core/sources"
 	"peerflow/core/wire"
 	"peerflow/flow/chunkset"
 )
@@ -66,9 +66,8 @@ type Engine struct {
 	// sends one chunk.
 	slots chan struct{}
 	// handshakes bounds accepted connections still in their handshake,
-	// and inHandshake counts them per source IP (under mu).
-	handshakes  chan struct{}
-	inHandshake map[netip.Addr]int
+	// in all and per source IP.
+	handshakes *sources.Counter
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -109,18 +108,17 @@ func Listen(cfg Config) (*Engine, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{
-		cfg:         cfg,
-		self:        id.ID,
-		id:          id,
-		log:         cfg.Logger,
-		ln:          ln,
-		port:        uint16(ln.Addr().(*net.TCPAddr).Port),
-		slots:       make(chan struct{}, cfg.UploadSlots),
-		handshakes:  make(chan struct{}, maxHandshakes),
-		inHandshake: make(map[netip.Addr]int),
-		ctx:         ctx,
-		cancel:      cancel,
-		swarms:      make(map[content.ID]*swarm),
+		cfg:        cfg,
+		self:       id.ID,
+		id:         id,
+		log:        cfg.Logger,
+		ln:         ln,
+		port:       uint16(ln.Addr().(*net.TCPAddr).Port),
+		slots:      make(chan struct{}, cfg.UploadSlots),
+		handshakes: sources.NewCounter(maxHandshakes, maxHandshakesPerSource),
+		ctx:        ctx,
+		cancel:     cancel,
+		swarms:     make(map[content.ID]*swarm),
 	}
 	e.SetLimits(cfg.UpLimit, cfg.DownLimit)
 	e.wg.Go(e.acceptLoop)
@@ -179,24 +177,15 @@ func (e *Engine) acceptLoop() {
 		// and a goroutine each: beyond a bound in all, or per source IP
 		// (so that one host's silent connections cannot lock the others
 		// out), new ones are dropped.
-		src := sourceIP(nc.RemoteAddr())
-		if !e.takeHandshake(src) {
+		src := sources.Of(nc.RemoteAddr())
+		if !e.handshakes.Take(src) {
 			nc.Close()
 			continue
 		}
-		select {
-		case e.handshakes <- struct{}{}:
-			e.wg.Go(func() {
-				defer func() {
-					<-e.handshakes
-					e.giveHandshake(src)
-				}()
-				e.accept(nc)
-			})
-		default:
-			e.giveHandshake(src)
-			nc.Close()
-		}
+		e.wg.Go(func() {
+			defer e.handshakes.Give(src)
+			e.accept(nc)
+		})
 	}
 }
 
@@ -205,33 +194,6 @@ const (
 	maxHandshakes          = 64
 	maxHandshakesPerSource = 8
 )
-
-// sourceIP is the IP of a remote address, canonical (see netip.Addr.Unmap).
-func sourceIP(a net.Addr) netip.Addr {
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
-		return netip.Addr{}
-	}
-	return ap.Addr().Unmap()
-}
-
-func (e *Engine) takeHandshake(src netip.Addr) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.inHandshake[src] >= maxHandshakesPerSource {
-		return false
-	}
-	e.inHandshake[src]++
-	return true
-}
-
-func (e *Engine) giveHandshake(src netip.Addr) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.inHandshake[src]--; e.inHandshake[src] <= 0 {
-		delete(e.inHandshake, src)
-	}
-}
 
 // now is the engine's clock for session activity.
 func (e *Engine) now() time.Time {
