@@ -127,19 +127,37 @@ func checkSwarm(t testing.TB, sw *swarm) {
 	}
 }
 
-// FuzzHoldingsRecord feeds the on-disk holdings decoder arbitrary bytes;
+// FuzzHoldingRecord feeds the on-disk holding decoder arbitrary bytes;
 // what it accepts must survive an encode and decode unchanged.
-func FuzzHoldingsRecord(f *testing.F) {
-	m := testManifest("m", 10, 1)
-	f.Add(appendHoldings(nil, []trackerapi.ContentState{{ID: m.ID(), Have: haveOf(10, 3), Uploaded: 1 << 40}, {ID: m.ID(), Complete: true}}))
-	f.Add(appendHoldings(nil, nil))
-	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0x0f})
+func FuzzHoldingRecord(f *testing.F) {
+	f.Add(appendHolding(nil, trackerapi.ContentState{Have: haveOf(10, 3), Uploaded: 1 << 40}))
+	f.Add(appendHolding(nil, trackerapi.ContentState{Complete: true}))
+	f.Add([]byte{1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		hs, err := decodeHoldings(b)
+		h, err := decodeHolding(b)
 		if err != nil {
 			return
 		}
-		again, err := decodeHoldings(appendHoldings(nil, hs))
+		again, err := decodeHolding(appendHolding(nil, h))
+		if err != nil || !reflect.DeepEqual(h, again) {
+			t.Fatalf("re-decode: %v", err)
+		}
+	})
+}
+
+// FuzzOldHoldingsRecord feeds the decoder of the old per-peer record,
+// read once when an old database is converted, arbitrary bytes.
+func FuzzOldHoldingsRecord(f *testing.F) {
+	m := testManifest("m", 10, 1)
+	f.Add(appendOldHoldings(nil, []trackerapi.ContentState{{ID: m.ID(), Have: haveOf(10, 3), Uploaded: 1 << 40}, {ID: m.ID(), Complete: true}}))
+	f.Add(appendOldHoldings(nil, nil))
+	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		hs, err := decodeOldHoldings(b)
+		if err != nil {
+			return
+		}
+		again, err := decodeOldHoldings(appendOldHoldings(nil, hs))
 		if err != nil || !reflect.DeepEqual(hs, again) {
 			t.Fatalf("re-decode: %v", err)
 		}

@@ -69,7 +69,7 @@ func TestJanitorPrunesDB(t *testing.T) {
 	if err := tt.tick(); err != nil {
 		t.Fatal(err)
 	}
-	if n := countRecords(t, tt.Server, bucketLeases) + countRecords(t, tt.Server, bucketHoldings); n != 4 {
+	if n := countRecords(t, tt.Server, bucketLeases) + countRecords(t, tt.Server, bucketHeld); n != 4 {
 		t.Fatalf("%d peer records after the janitor ran, want 4 (2 peers)", n)
 	}
 	// Restart later than every lease: the last peers are dropped on load.
@@ -82,7 +82,7 @@ func TestJanitorPrunesDB(t *testing.T) {
 	if err := tt.tick(); err != nil {
 		t.Fatal(err)
 	}
-	if n := countRecords(t, tt.Server, bucketLeases) + countRecords(t, tt.Server, bucketHoldings); n != 0 {
+	if n := countRecords(t, tt.Server, bucketLeases) + countRecords(t, tt.Server, bucketHeld); n != 0 {
 		t.Fatalf("%d peer records left", n)
 	}
 	if l := tt.list(t, ""); l.Total != 1 {

@@ -3,6 +3,8 @@ package tracker
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -97,6 +99,121 @@ func TestCrashLosesOnlyUnflushedAnnounces(t *testing.T) {
 	if after.ID() != tt.ID() {
 		t.Fatal("tracker ID lost")
 	}
+}
+
+// appendOldHoldings encodes a record of bucketOldHoldings, as trackers
+// before per-content records wrote it.
+func appendOldHoldings(b []byte, hs []trackerapi.ContentState) []byte {
+	b = append(b, recordVersion)
+	b = binary.AppendUvarint(b, uint64(len(hs)))
+	for _, h := range hs {
+		b = append(b, h.ID[:]...)
+		b = appendHoldingFields(b, h)
+	}
+	return b
+}
+
+// TestOldHoldingsAreConverted opens a database written in the old layout
+// (one holdings record per peer): every holding is kept, stored one record
+// per content, and the old bucket is gone.
+func TestOldHoldingsAreConverted(t *testing.T) {
+	clock := newFakeClock()
+	cfg := Config{Now: clock.Now, DB: t.TempDir() + "/t.db"}
+	tt := startTracker(t, cfg)
+	a, b := testManifest("a", 10, 1), testManifest("b", 20, 2)
+	tt.publish(t, a)
+	tt.publish(t, b)
+	tt.announce(t, trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: testAddr(1), Full: true,
+		Contents: []trackerapi.ContentState{{ID: a.ID(), Have: haveOf(10, 1, 3), Uploaded: 7}, {ID: b.ID(), Complete: true}}})
+	before := tt.list(t, "")
+	tt.stop()
+
+	db, err := bolt.Open(cfg.DB, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bucketHeld); err != nil {
+			return err
+		}
+		old, err := tx.CreateBucket(bucketOldHoldings)
+		if err != nil {
+			return err
+		}
+		id := testPeer(1)
+		rec := appendOldHoldings(nil, []trackerapi.ContentState{
+			{ID: a.ID(), Have: haveOf(10, 1, 3), Uploaded: 7}, {ID: b.ID(), Complete: true}})
+		return errors.Join(old.Put(id[:], rec), old.Put([]byte("short key"), rec), old.Put(heldKey(testPeer(2), a.ID())[:16], []byte{1, 9}))
+	})
+	if err := errors.Join(err, db.Close()); err != nil {
+		t.Fatal(err)
+	}
+
+	tt = startTracker(t, cfg)
+	if after := tt.list(t, ""); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("list after conversion:\n%+v\nbefore:\n%+v", after, before)
+	}
+	if n := countRecords(t, tt.Server, bucketHeld); n != 2 {
+		t.Fatalf("%d holding records, want 2 (one per content)", n)
+	}
+	err = tt.store.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketOldHoldings) != nil {
+			return errors.New("old holdings bucket still there")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFlushWritesOnlyWhatChanged is the amplified-writes attack: a peer
+// holds many contents with large bitfields, then sends small announces
+// that each change one content. Each flush must write about that
+// content's record, not the peer's whole library (what the old layout
+// rewrote). Bytes are counted as bbolt counts the pages a commit writes.
+func TestFlushWritesOnlyWhatChanged(t *testing.T) {
+	const contents, chunks = 100, 1 << 13 // 1 KiB bitfields
+	tt := startTracker(t, Config{Now: newFakeClock().Now, FlushInterval: time.Hour})
+	full := trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: testAddr(1), Full: true}
+	have := make([]int, 0, chunks/2)
+	for i := 0; i < chunks; i += 2 {
+		have = append(have, i)
+	}
+	for n := range contents {
+		m := testManifest(fmt.Sprint("m", n), chunks, uint64(n))
+		tt.publish(t, m)
+		full.Contents = append(full.Contents, trackerapi.ContentState{ID: m.ID(), Have: haveOf(chunks, have...)})
+	}
+	tt.announce(t, full)
+	written := func() int64 {
+		before := tt.store.db.Stats()
+		if err := tt.tick(); err != nil {
+			t.Fatal(err)
+		}
+		after := tt.store.db.Stats()
+		return after.TxStats.GetPageAlloc() - before.TxStats.GetPageAlloc()
+	}
+	if w := written(); w < contents*chunks/8 {
+		t.Fatalf("the first flush wrote %d bytes, less than the bitfields", w)
+	}
+	var total int64
+	const rounds = 20
+	for i := range rounds {
+		cs := full.Contents[i%contents]
+		cs.Uploaded = int64(i + 1)
+		tt.announce(t, trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: testAddr(1), Contents: []trackerapi.ContentState{cs}})
+		total += written()
+	}
+	// A flush writes the leaf pages that hold the changed record (bbolt
+	// keeps at least two records on a leaf), the branches above it, the
+	// lease's leaf and bbolt's freelist: a few pages. The old layout wrote
+	// the whole library, over 100 KiB, on every flush.
+	library := int64(len(appendOldHoldings(nil, full.Contents)))
+	if perFlush := total / rounds; perFlush > library/4 {
+		t.Fatalf("a flush after a one-content announce wrote %d bytes on average (%d in %d flushes); the whole library is %d", perFlush, total, rounds, library)
+	}
+	t.Logf("%d bytes in %d flushes; the library's record is %d bytes", total, rounds, library)
 }
 
 func copyFile(t *testing.T, from, to string) {

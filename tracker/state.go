@@ -40,18 +40,35 @@ type state struct {
 	// oldest and newest end the list of live peers in the order they last
 	// announced, which is the order their leases end.
 	oldest, newest *peerState
-	// dirty marks peers whose bbolt records are stale; a peer in dirty but
-	// not in peers is to be deleted.
-	dirty map[peer.ID]dirtyBits
+	// dirty marks the bbolt records that are stale, per peer. A flush
+	// writes a marked record from the live state, or deletes it when the
+	// peer (or its holding of the content) is gone.
+	dirty map[peer.ID]*dirtyPeer
 }
 
-// dirtyBits says which records of a peer the next flush rewrites.
-type dirtyBits uint8
+// dirtyPeer is what the next flush writes of one peer.
+type dirtyPeer struct {
+	lease    bool                    // address and last announce
+	contents map[content.ID]struct{} // holdings: bitfields and counters
+}
 
-const (
-	dirtyLease    dirtyBits = 1 << iota // address and last announce
-	dirtyHoldings                       // bitfields and counters
-)
+// marks returns the dirty marks of peer id, made on first use.
+func (st *state) marks(id peer.ID) *dirtyPeer {
+	d := st.dirty[id]
+	if d == nil {
+		d = &dirtyPeer{}
+		st.dirty[id] = d
+	}
+	return d
+}
+
+// content marks the holding record of content id.
+func (d *dirtyPeer) content(id content.ID) {
+	if d.contents == nil {
+		d.contents = make(map[content.ID]struct{})
+	}
+	d.contents[id] = struct{}{}
+}
 
 // swarm is one published content and its live holders.
 type swarm struct {
@@ -109,7 +126,7 @@ func newState(lease time.Duration, maxPerSource int) *state {
 		byAddr:       make(map[string]*peerState),
 		perSource:    make(map[netip.Addr]int),
 		maxPerSource: maxPerSource,
-		dirty:        make(map[peer.ID]dirtyBits),
+		dirty:        make(map[peer.ID]*dirtyPeer),
 	}
 }
 
@@ -204,28 +221,28 @@ func (st *state) apply(a *announce, now time.Time, nonce int64) (needFull bool, 
 	st.pushNewest(p)
 	st.setAddr(p, a.addr, a.source)
 	p.lastSeen, p.lastNonce = now, nonce
-	bits := dirtyLease
+	d := st.marks(p.id)
+	d.lease = true
 	if a.full {
 		p.synced = true
 		for id, h := range p.holdings {
 			if _, found := slices.BinarySearchFunc(a.updates, id, func(u update, id content.ID) int { return compareIDs(u.id, id) }); !found {
 				st.drop(p, id, h)
-				bits |= dirtyHoldings
+				d.content(id)
 			}
 		}
 	}
 	for _, id := range a.stopped {
 		if h := p.holdings[id]; h != nil {
 			st.drop(p, id, h)
-			bits |= dirtyHoldings
+			d.content(id)
 		}
 	}
 	for i := range a.updates {
 		if st.set(p, &a.updates[i]) {
-			bits |= dirtyHoldings
+			d.content(a.updates[i].id)
 		}
 	}
-	st.dirty[p.id] |= bits
 	return !p.synced, nil
 }
 
@@ -395,13 +412,15 @@ func (st *state) clearAddr(p *peerState) {
 
 // remove forgets p and marks its records for deletion.
 func (st *state) remove(p *peerState) {
+	d := st.marks(p.id)
+	d.lease = true
 	for id, h := range p.holdings {
 		st.drop(p, id, h)
+		d.content(id)
 	}
 	st.unlink(p)
 	st.clearAddr(p)
 	delete(st.peers, p.id)
-	st.dirty[p.id] = dirtyLease | dirtyHoldings
 }
 
 // pruneNow prunes under the write lock; the janitor calls it.
@@ -470,8 +489,8 @@ func (st *state) holders(id content.ID, exclude peer.ID, limit int, now time.Tim
 
 // restore rebuilds the live state from disk at start. Peers whose lease
 // ended while the tracker was down, and anything that does not fit a
-// known manifest, are dropped and marked so the first flush rewrites or
-// deletes their records. It returns how many peers are live.
+// known manifest, are dropped and marked so the first flush deletes their
+// records. It returns how many peers are live.
 func (st *state) restore(d *stored, now time.Time) int {
 	for id, m := range d.manifests {
 		st.addSwarm(id, m)
@@ -483,7 +502,7 @@ func (st *state) restore(d *stored, now time.Time) int {
 		p := &peerState{id: l.peer, lastSeen: l.lastSeen, holdings: make(map[content.ID]*holding)}
 		ap, err := netip.ParseAddrPort(l.addr)
 		if st.expired(p, now) || err != nil {
-			st.dirty[p.id] = dirtyLease | dirtyHoldings
+			st.marks(p.id).lease = true
 			continue
 		}
 		if other := st.byAddr[l.addr]; other != nil { // leases are sorted: the later one keeps the address
@@ -493,26 +512,26 @@ func (st *state) restore(d *stored, now time.Time) int {
 		st.pushNewest(p)
 		st.setAddr(p, l.addr, ap.Addr())
 	}
+	for _, id := range d.bad {
+		st.marks(id).lease = true
+	}
+	for _, r := range d.badHeld {
+		st.marks(r.peer).content(r.content)
+	}
 	for id, hs := range d.holdings {
 		p := st.peers[id]
-		if p == nil {
-			st.dirty[id] = dirtyLease | dirtyHoldings
-			continue
-		}
 		for _, cs := range hs {
+			if p == nil {
+				st.marks(id).content(cs.ID)
+				continue
+			}
 			u, known, err := decodeState(cs, st.chunksLocked)
 			if err != nil || !known {
-				st.dirty[id] |= dirtyHoldings
+				st.marks(id).content(cs.ID)
 				continue
 			}
 			st.set(p, &u)
 		}
-	}
-	for _, id := range d.bad {
-		if p := st.peers[id]; p != nil {
-			st.remove(p)
-		}
-		st.dirty[id] = dirtyLease | dirtyHoldings
 	}
 	return len(st.peers)
 }
@@ -526,20 +545,23 @@ func (st *state) takeDirty() []peerSnapshot {
 		return nil
 	}
 	snaps := make([]peerSnapshot, 0, len(st.dirty))
-	for id, bits := range st.dirty {
+	for id, d := range st.dirty {
+		s := peerSnapshot{id: id, lease: d.lease}
 		p := st.peers[id]
-		if p == nil {
-			snaps = append(snaps, peerSnapshot{id: id, gone: true})
-			continue
+		if p != nil {
+			s.live, s.addr, s.lastSeen = true, p.addr, p.lastSeen
 		}
-		s := peerSnapshot{id: id, bits: bits, addr: p.addr, lastSeen: p.lastSeen}
-		if bits&dirtyHoldings != 0 {
-			s.holdings = make([]trackerapi.ContentState, 0, len(p.holdings))
-			s.haves = make([]*chunkset.Set, 0, len(p.holdings))
-			for cid, h := range p.holdings {
-				s.holdings = append(s.holdings, trackerapi.ContentState{ID: cid, Complete: h.have == nil, Uploaded: h.uploaded, Downloaded: h.downloaded})
-				s.haves = append(s.haves, h.have)
+		for cid := range d.contents {
+			var h *holding
+			if p != nil {
+				h = p.holdings[cid]
 			}
+			if h == nil {
+				s.deletes = append(s.deletes, cid)
+				continue
+			}
+			s.puts = append(s.puts, trackerapi.ContentState{ID: cid, Complete: h.have == nil, Uploaded: h.uploaded, Downloaded: h.downloaded})
+			s.haves = append(s.haves, h.have)
 		}
 		snaps = append(snaps, s)
 	}
@@ -547,12 +569,19 @@ func (st *state) takeDirty() []peerSnapshot {
 	return snaps
 }
 
-// redirty marks the peers of a failed flush again, so the next flush
-// writes their current state.
+// redirty marks the records of a failed flush again, so the next flush
+// writes them from the state it finds then.
 func (st *state) redirty(snaps []peerSnapshot) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for _, s := range snaps {
-		st.dirty[s.id] = dirtyLease | dirtyHoldings
+		d := st.marks(s.id)
+		d.lease = d.lease || s.lease
+		for _, h := range s.puts {
+			d.content(h.ID)
+		}
+		for _, id := range s.deletes {
+			d.content(id)
+		}
 	}
 }

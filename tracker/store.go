@@ -29,9 +29,12 @@ import (
 //     survives any crash.
 //   - Announces are soft state that every peer repeats each heartbeat. They
 //     change memory only; a write-behind flush (the janitor, every
-//     Config.FlushInterval, 1 s by default, and Close) commits every peer
-//     changed since the last flush in one transaction: one fsync per flush
-//     instead of one (~6 ms) per announce. A kill -9 or a power cut loses at
+//     Config.FlushInterval, 1 s by default, and Close) commits what changed
+//     since the last flush in one transaction: one fsync per flush instead
+//     of one (~6 ms) per announce. What changed is counted in records: a
+//     peer's lease, and one record per peer and content it holds, so an
+//     announce that changes one content rewrites that content's record
+//     only, never the peer's whole library. A kill -9 or a power cut loses at
 //     most the announces of the last flush interval. That is harmless: each
 //     of those peers announces again within one heartbeat (30 s), well
 //     inside its lease (three heartbeats), and a peer re-sends its whole
@@ -43,9 +46,20 @@ var (
 	bucketMeta      = []byte("meta")      // keyTrackerID → tracker ID
 	bucketManifests = []byte("manifests") // content ID (32 bytes) → canonical manifest
 	bucketLeases    = []byte("leases")    // peer ID (16 bytes) → lease record
-	bucketHoldings  = []byte("holdings")  // peer ID (16 bytes) → holdings record
+	bucketHeld      = []byte("held")      // peer ID ‖ content ID (48 bytes) → holding record
 	keyTrackerID    = []byte("tracker_id")
+	// bucketOldHoldings (peer ID → every holding of the peer in one record)
+	// is how trackers before per-content records stored holdings; it is
+	// converted when the database is opened.
+	bucketOldHoldings = []byte("holdings")
 )
+
+// heldKeyLen is the length of a key in bucketHeld.
+const heldKeyLen = len(peer.ID{}) + len(content.ID{})
+
+func heldKey(p peer.ID, c content.ID) []byte {
+	return append(p[:len(p):len(p)], c[:]...)
+}
 
 // store is the tracker's bbolt file.
 type store struct {
@@ -67,10 +81,13 @@ func openStore(path string) (*store, error) {
 	}
 	s := &store{db: db}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketManifests, bucketLeases, bucketHoldings} {
+		for _, name := range [][]byte{bucketMeta, bucketManifests, bucketLeases, bucketHeld} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
+		}
+		if err := convertOldHoldings(tx); err != nil {
+			return err
 		}
 		meta := tx.Bucket(bucketMeta)
 		if v := meta.Get(keyTrackerID); v != nil {
@@ -90,6 +107,38 @@ func openStore(path string) (*store, error) {
 }
 
 func (s *store) close() error { return s.db.Close() }
+
+// convertOldHoldings splits each record of bucketOldHoldings into one
+// record per content, then deletes the old bucket. A record it cannot read
+// is dropped: holdings are soft state that the peer sends again in full to
+// a restarted tracker.
+func convertOldHoldings(tx *bolt.Tx) error {
+	old := tx.Bucket(bucketOldHoldings)
+	if old == nil {
+		return nil
+	}
+	held := tx.Bucket(bucketHeld)
+	err := old.ForEach(func(k, v []byte) error {
+		id, err := peerKey(k)
+		if err != nil {
+			return nil
+		}
+		hs, err := decodeOldHoldings(v)
+		if err != nil {
+			return nil
+		}
+		for _, h := range hs {
+			if err := held.Put(heldKey(id, h.ID), appendHolding(nil, h)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("convert holdings: %w", err)
+	}
+	return tx.DeleteBucket(bucketOldHoldings)
+}
 
 // putManifest stores a canonical manifest durably (committed and fsynced
 // when it returns) and reports whether it was new.
@@ -127,8 +176,15 @@ type stored struct {
 	manifests map[content.ID]*content.Manifest
 	leases    []storedLease
 	holdings  map[peer.ID][]trackerapi.ContentState
-	bad       []peer.ID // peers with unreadable records, to delete
+	bad       []peer.ID // peers with unreadable lease records, to delete
+	badHeld   []heldRef // unreadable holding records, to delete
 	skipped   []string  // manifests that failed to decode, for the log
+}
+
+// heldRef names one holding record: a peer and a content.
+type heldRef struct {
+	peer    peer.ID
+	content content.ID
 }
 
 type storedLease struct {
@@ -175,14 +231,18 @@ func (s *store) load() (*stored, error) {
 		if err != nil {
 			return err
 		}
-		return tx.Bucket(bucketHoldings).ForEach(func(k, v []byte) error {
-			id, err := peerKey(k)
+		return tx.Bucket(bucketHeld).ForEach(func(k, v []byte) error {
+			if len(k) != heldKeyLen {
+				return fmt.Errorf("holding key of %d bytes", len(k))
+			}
+			ref := heldRef{peer: peer.ID(k), content: content.ID(k[len(peer.ID{}):])}
+			h, err := decodeHolding(v)
 			if err != nil {
-				return err
+				out.badHeld = append(out.badHeld, ref)
+				return nil
 			}
-			if out.holdings[id], err = decodeHoldings(v); err != nil {
-				out.bad = append(out.bad, id)
-			}
+			h.ID = ref.content
+			out.holdings[ref.peer] = append(out.holdings[ref.peer], h)
 			return nil
 		})
 	})
@@ -210,40 +270,23 @@ func peerKey(k []byte) (peer.ID, error) {
 // lock and encoded outside it.
 type peerSnapshot struct {
 	id       peer.ID
-	bits     dirtyBits
-	gone     bool // expired or never valid: delete its records
+	lease    bool // write the lease record: put it when live, else delete it
+	live     bool
 	addr     string
 	lastSeen time.Time
-	holdings []trackerapi.ContentState // when bits has dirtyHoldings; Have unset
-	haves    []*chunkset.Set           // Have of holdings[i] still to encode; nil when complete
+	puts     []trackerapi.ContentState // holding records to put; Have unset
+	haves    []*chunkset.Set           // Have of puts[i] still to encode; nil when complete
+	deletes  []content.ID              // holding records to delete
 }
 
 // write commits a flush in one transaction.
 func (s *store) write(snaps []peerSnapshot) error {
 	slices.SortFunc(snaps, func(a, b peerSnapshot) int { return bytes.Compare(a.id[:], b.id[:]) })
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		leases, holdings := tx.Bucket(bucketLeases), tx.Bucket(bucketHoldings)
+		leases, held := tx.Bucket(bucketLeases), tx.Bucket(bucketHeld)
 		for i := range snaps {
-			p := &snaps[i]
-			var err error
-			switch {
-			case p.gone:
-				err = errors.Join(leases.Delete(p.id[:]), holdings.Delete(p.id[:]))
-			default:
-				if p.bits&dirtyLease != 0 {
-					err = leases.Put(p.id[:], appendLease(nil, p.lastSeen, p.addr))
-				}
-				if err == nil && p.bits&dirtyHoldings != 0 {
-					for j, have := range p.haves {
-						if have != nil {
-							p.holdings[j].Have = have.Bytes()
-						}
-					}
-					err = holdings.Put(p.id[:], appendHoldings(nil, p.holdings))
-				}
-			}
-			if err != nil {
-				return fmt.Errorf("peer %s: %w", p.id, err)
+			if err := snaps[i].write(leases, held); err != nil {
+				return fmt.Errorf("peer %s: %w", snaps[i].id, err)
 			}
 		}
 		return nil
@@ -254,13 +297,43 @@ func (s *store) write(snaps []peerSnapshot) error {
 	return nil
 }
 
+func (p *peerSnapshot) write(leases, held *bolt.Bucket) error {
+	switch {
+	case p.lease && p.live:
+		if err := leases.Put(p.id[:], appendLease(nil, p.lastSeen, p.addr)); err != nil {
+			return err
+		}
+	case p.lease:
+		if err := leases.Delete(p.id[:]); err != nil {
+			return err
+		}
+	}
+	for j, h := range p.puts {
+		if have := p.haves[j]; have != nil {
+			h.Have = have.Bytes()
+		}
+		if err := held.Put(heldKey(p.id, h.ID), appendHolding(nil, h)); err != nil {
+			return err
+		}
+	}
+	for _, id := range p.deletes {
+		if err := held.Delete(heldKey(p.id, id)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Record layouts (integers big-endian or uvarint), each led by a version
 // byte so a later tracker can read or skip older records:
 //
-//	lease:    0x01, int64 last announce (Unix ns), address bytes
-//	holdings: 0x01, uvarint count, then per content:
-//	          32-byte content ID, flags (bit 0: complete),
-//	          uvarint uploaded, uvarint downloaded, uvarint len, have bytes
+//	lease:   0x01, int64 last announce (Unix ns), address bytes
+//	holding: 0x01, flags (bit 0: complete), uvarint uploaded,
+//	         uvarint downloaded, uvarint len, have bytes
+//
+// The old holdings record (bucketOldHoldings) was 0x01, uvarint count,
+// then per content its 32-byte ID and a holding record without the
+// version byte.
 const recordVersion = 1
 
 // maxHaveLen bounds a stored bitfield: one bit per chunk.
@@ -288,27 +361,72 @@ func decodeLease(b []byte) (storedLease, error) {
 	return l, nil
 }
 
-func appendHoldings(b []byte, hs []trackerapi.ContentState) []byte {
+// appendHolding encodes h without its content ID, which is in the key.
+func appendHolding(b []byte, h trackerapi.ContentState) []byte {
 	b = append(b, recordVersion)
-	b = binary.AppendUvarint(b, uint64(len(hs)))
-	for _, h := range hs {
-		b = append(b, h.ID[:]...)
-		var flags byte
-		if h.Complete {
-			flags = 1
-		}
-		b = append(b, flags)
-		b = binary.AppendUvarint(b, uint64(h.Uploaded))
-		b = binary.AppendUvarint(b, uint64(h.Downloaded))
-		b = binary.AppendUvarint(b, uint64(len(h.Have)))
-		b = append(b, h.Have...)
-	}
-	return b
+	return appendHoldingFields(b, h)
 }
 
-// decodeHoldings parses a holdings record; every count and length is
-// checked against its bound and the bytes left before it is used.
-func decodeHoldings(b []byte) ([]trackerapi.ContentState, error) {
+func appendHoldingFields(b []byte, h trackerapi.ContentState) []byte {
+	var flags byte
+	if h.Complete {
+		flags = 1
+	}
+	b = append(b, flags)
+	b = binary.AppendUvarint(b, uint64(h.Uploaded))
+	b = binary.AppendUvarint(b, uint64(h.Downloaded))
+	b = binary.AppendUvarint(b, uint64(len(h.Have)))
+	return append(b, h.Have...)
+}
+
+// decodeHolding parses a holding record; every length is checked against
+// its bound and the bytes left before it is used. The ID is left unset.
+func decodeHolding(b []byte) (trackerapi.ContentState, error) {
+	if len(b) < 1 || b[0] != recordVersion {
+		return trackerapi.ContentState{}, errRecord
+	}
+	b = b[1:]
+	h, err := readHoldingFields(&b)
+	if err == nil && len(b) != 0 {
+		err = fmt.Errorf("%w: %d trailing bytes", errRecord, len(b))
+	}
+	return h, err
+}
+
+// minHoldingFields is the shortest encoding of a holding's fields: flags
+// and three one-byte uvarints.
+const minHoldingFields = 4
+
+func readHoldingFields(b *[]byte) (trackerapi.ContentState, error) {
+	var h trackerapi.ContentState
+	if len(*b) < minHoldingFields {
+		return h, fmt.Errorf("%w: truncated", errRecord)
+	}
+	flags := (*b)[0]
+	*b = (*b)[1:]
+	if flags > 1 {
+		return h, fmt.Errorf("%w: flags %#x", errRecord, flags)
+	}
+	h.Complete = flags == 1
+	up, err1 := readUvarint(b, 1<<63-1)
+	down, err2 := readUvarint(b, 1<<63-1)
+	l, err3 := readUvarint(b, maxHaveLen)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return h, err
+	}
+	if l > uint64(len(*b)) {
+		return h, fmt.Errorf("%w: truncated bitfield", errRecord)
+	}
+	h.Uploaded, h.Downloaded = int64(up), int64(down)
+	if l > 0 {
+		h.Have = bytes.Clone((*b)[:l])
+	}
+	*b = (*b)[l:]
+	return h, nil
+}
+
+// decodeOldHoldings parses a record of bucketOldHoldings.
+func decodeOldHoldings(b []byte) ([]trackerapi.ContentState, error) {
 	if len(b) < 1 || b[0] != recordVersion {
 		return nil, errRecord
 	}
@@ -317,37 +435,21 @@ func decodeHoldings(b []byte) ([]trackerapi.ContentState, error) {
 	if err != nil {
 		return nil, err
 	}
-	const minEntry = sha256.Size + 4 // ID, flags and three one-byte uvarints
+	const minEntry = sha256.Size + minHoldingFields
 	if n > uint64(len(b)/minEntry) {
 		return nil, fmt.Errorf("%w: %d entries in %d bytes", errRecord, n, len(b))
 	}
 	hs := make([]trackerapi.ContentState, n)
 	for i := range hs {
-		h := &hs[i]
-		if len(b) < minEntry {
+		if len(b) < sha256.Size {
 			return nil, fmt.Errorf("%w: truncated", errRecord)
 		}
-		copy(h.ID[:], b)
-		flags := b[sha256.Size]
-		b = b[sha256.Size+1:]
-		if flags > 1 {
-			return nil, fmt.Errorf("%w: flags %#x", errRecord, flags)
-		}
-		h.Complete = flags == 1
-		up, err1 := readUvarint(&b, 1<<63-1)
-		down, err2 := readUvarint(&b, 1<<63-1)
-		l, err3 := readUvarint(&b, maxHaveLen)
-		if err := errors.Join(err1, err2, err3); err != nil {
+		id := content.ID(b)
+		b = b[sha256.Size:]
+		if hs[i], err = readHoldingFields(&b); err != nil {
 			return nil, err
 		}
-		if l > uint64(len(b)) {
-			return nil, fmt.Errorf("%w: truncated bitfield", errRecord)
-		}
-		h.Uploaded, h.Downloaded = int64(up), int64(down)
-		if l > 0 {
-			h.Have = bytes.Clone(b[:l])
-		}
-		b = b[l:]
+		hs[i].ID = id
 	}
 	if len(b) != 0 {
 		return nil, fmt.Errorf("%w: %d trailing bytes", errRecord, len(b))
