@@ -148,13 +148,21 @@ func (n *Node) restore() error {
 	return nil
 }
 
-// serve starts serving a complete file, unless it changed on disk.
+// serve starts serving a complete file, unless it changed on disk. An
+// entry recorded before file IDs were kept is stored again with its
+// file's ID.
 func (n *Node) serve(e store.Entry) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	recorded := e.File
 	if err := store.CheckFile(&e); err != nil {
 		n.changed[e.ID] = err
 		return
+	}
+	if e.File != recorded {
+		if err := n.store.Put(e); err != nil {
+			n.log.Warn("could not record the shared file's ID", "path", e.Path, "err", err)
+		}
 	}
 	delete(n.changed, e.ID)
 	n.shares[e.ID] = e
@@ -205,18 +213,31 @@ func (n *Node) Share(ctx context.Context, path string, opts ShareOptions) (Share
 	if err != nil {
 		return Shared{}, err
 	}
-	before, err := os.Stat(path)
-	if err != nil {
-		return Shared{}, fmt.Errorf("share %s: %w", path, err)
-	}
-	if before.IsDir() {
-		return Shared{}, fmt.Errorf("share %s: %w", path, ErrIsFolder)
-	}
-	m, err := content.Build(ctx, path, content.BuildOptions{Origin: opts.Origin})
+	// A symlink is shared as the file it names, under the link's name: the
+	// library records the real path, which is then never opened through a
+	// symlink again.
+	name := filepath.Base(path)
+	real, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		return Shared{}, fmt.Errorf("share: %w", err)
 	}
-	after, err := os.Stat(path)
+	path = real
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return Shared{}, fmt.Errorf("share %s: %w", path, ErrIsFolder)
+	}
+	// The manifest is built from this descriptor and the entry records
+	// its device and inode: what is served later is checked to be the
+	// file that was hashed.
+	f, before, err := store.OpenRegular(path)
+	if err != nil {
+		return Shared{}, fmt.Errorf("share: %w", err)
+	}
+	defer f.Close()
+	m, err := content.Build(ctx, f, content.BuildOptions{Name: name, Origin: opts.Origin})
+	if err != nil {
+		return Shared{}, fmt.Errorf("share: %w", err)
+	}
+	after, err := f.Stat()
 	if err != nil {
 		return Shared{}, fmt.Errorf("share %s: %w", path, err)
 	}

@@ -135,6 +135,32 @@ func TestUserErrors(t *testing.T) {
 	}
 }
 
+// A symlink is shared as the file it names, under the link's name, and
+// the library records the real path.
+func TestShareSymlink(t *testing.T) {
+	n := openNode(t, t.TempDir(), core.Options{})
+	dir := t.TempDir()
+	real, _ := randomFile(t, dir, "d41d8cd9.bin", 300<<10)
+	link := filepath.Join(dir, "holiday.mp4")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	sh, err := n.Share(context.Background(), link, core.ShareOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sh.Manifest.Name != "holiday.mp4" {
+		t.Errorf("shared as %q, want the link's name", sh.Manifest.Name)
+	}
+	items, err := n.Library()
+	if err != nil || len(items) != 1 {
+		t.Fatalf("library: %v, %v", items, err)
+	}
+	if want, _ := filepath.EvalSymlinks(real); items[0].Path != want || items[0].Problem != "" {
+		t.Errorf("library has %q (%q), want the real path %q", items[0].Path, items[0].Problem, want)
+	}
+}
+
 // ourGoroutines lists goroutines running code of this module (or the HTTP
 // connections its tracker client opened).
 func ourGoroutines() []string {

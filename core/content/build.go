@@ -15,22 +15,19 @@ import (
 
 // BuildOptions tune Build. The zero value picks defaults.
 type BuildOptions struct {
+	Name      string // "": the file's base name
 	ChunkSize int64  // 0: ChunkSizeFor(size)
 	Origin    string // optional origin URL recorded in the manifest
 	Workers   int    // hashing goroutines; 0: GOMAXPROCS
 }
 
-// Build streams the file at path once and returns its manifest. The name is
-// the file's base name and Created its modification time, so the same file
-// gives the same content ID on every run and on every machine that has an
-// identical copy. Memory stays at about two chunk buffers per worker,
-// whatever the file's size.
-func Build(ctx context.Context, path string, opts BuildOptions) (*Manifest, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("build manifest: %w", err)
-	}
-	defer f.Close()
+// Build streams the open file f once, from its start, and returns its
+// manifest. The name is the file's base name unless opts gives one, and
+// Created its modification time, so the same file gives the same content
+// ID on every run and on every machine that has an identical copy. Memory
+// stays at about two chunk buffers per worker, whatever the file's size.
+func Build(ctx context.Context, f *os.File, opts BuildOptions) (*Manifest, error) {
+	path := f.Name()
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("build manifest: %w", err)
@@ -38,8 +35,11 @@ func Build(ctx context.Context, path string, opts BuildOptions) (*Manifest, erro
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("build manifest: %s is not a regular file", path)
 	}
+	if opts.Name == "" {
+		opts.Name = filepath.Base(path)
+	}
 	m := &Manifest{
-		Name:      filepath.Base(path),
+		Name:      opts.Name,
 		Size:      fi.Size(),
 		ChunkSize: opts.ChunkSize,
 		Origin:    opts.Origin,
@@ -54,7 +54,7 @@ func Build(ctx context.Context, path string, opts BuildOptions) (*Manifest, erro
 	if err := validateShape(m.Size, m.ChunkSize); err != nil {
 		return nil, fmt.Errorf("build manifest of %s: %w", path, err)
 	}
-	if m.Hashes, err = HashChunks(ctx, f, m.Size, m.ChunkSize, opts.Workers); err != nil {
+	if m.Hashes, err = HashChunks(ctx, io.NewSectionReader(f, 0, m.Size), m.Size, m.ChunkSize, opts.Workers); err != nil {
 		return nil, fmt.Errorf("build manifest of %s: %w", path, err)
 	}
 	if err := m.Validate(); err != nil {

@@ -271,7 +271,7 @@ func (p *Part) Finish(e Entry) (Entry, error) {
 	if err != nil {
 		return e, err
 	}
-	e.Path, e.Size, e.ModTime = final, fi.Size(), fi.ModTime()
+	e.Path, e.Size, e.ModTime, e.File = final, fi.Size(), fi.ModTime(), fileIDOf(fi)
 	err = p.s.db.Update(func(tx *bolt.Tx) error {
 		v, err := marshalEntry(e)
 		if err != nil {

@@ -180,10 +180,11 @@ type Entry struct {
 	// Path is the file served in place: the shared file, or the finished
 	// download. Empty while a download is unfinished.
 	Path string `json:"path,omitempty"`
-	// Size and ModTime are the file's as recorded when it was shared or
-	// finished; a file that no longer matches is not served.
+	// Size, ModTime and File are the file's as recorded when it was shared
+	// or finished; a file that no longer matches is not served.
 	Size    int64     `json:"size,omitempty"`
 	ModTime time.Time `json:"mtime,omitzero"`
+	File    FileID    `json:"file,omitzero"`
 	// Folder is where a download goes.
 	Folder string    `json:"folder,omitempty"`
 	Paused bool      `json:"paused,omitempty"`
@@ -309,23 +310,87 @@ func (s *Store) Remove(id content.ID) error {
 // what was recorded: it must be shared again before it is served.
 var ErrChanged = errors.New("the file changed on disk since it was shared; share it again")
 
-// CheckFile verifies that a complete entry's file still has the recorded
-// size and modification time.
+// FileID names a file on its device (device and inode numbers), so that
+// another file put at the same path, or a symlink, is told from it. It is
+// zero where the OS gives no such numbers.
+type FileID struct {
+	Dev uint64 `json:"dev"`
+	Ino uint64 `json:"ino"`
+}
+
+// CheckFile verifies that the path of a complete entry still names the
+// file recorded: a regular file, not a symlink, with the same device and
+// inode, size and modification time. An entry recorded before file IDs
+// were kept takes the ID of the file it finds, if all else matches.
 func CheckFile(e *Entry) error {
-	fi, err := os.Stat(e.Path)
+	fi, err := os.Lstat(e.Path)
 	if err != nil {
 		return fmt.Errorf("shared file %s: %w", e.Path, err)
 	}
-	if fi.Size() != e.Size || !fi.ModTime().Equal(e.ModTime) {
+	if err := e.matches(fi); err != nil {
+		return err
+	}
+	if e.File == (FileID{}) {
+		e.File = fileIDOf(fi)
+	}
+	return nil
+}
+
+// matches reports ErrChanged unless fi is the entry's file.
+func (e *Entry) matches(fi os.FileInfo) error {
+	switch {
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%s is no longer a regular file (%s): %w", e.Path, fi.Mode().Type(), ErrChanged)
+	case e.File != (FileID{}) && fileIDOf(fi) != e.File:
+		return fmt.Errorf("%s is another file now: %w", e.Path, ErrChanged)
+	case fi.Size() != e.Size || !fi.ModTime().Equal(e.ModTime):
 		return fmt.Errorf("%s: %w", e.Path, ErrChanged)
 	}
 	return nil
 }
 
+// OpenRegular opens path for reading, refusing a symlink at its end and
+// anything but a regular file; it returns the file and its Stat.
+func OpenRegular(path string) (*os.File, os.FileInfo, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|oNoFollow, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%s is not a regular file", path)
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, fi, nil
+}
+
+// OpenEntry opens a complete entry's file for serving. What it checks
+// (device and inode, size, modification time) is checked on the open
+// descriptor, so the bytes read are those of the recorded file even if
+// the path is swapped a moment later.
+func OpenEntry(e *Entry) (*os.File, error) {
+	f, fi, err := OpenRegular(e.Path)
+	if err != nil {
+		if lfi, lerr := os.Lstat(e.Path); lerr == nil && e.matches(lfi) != nil {
+			return nil, e.matches(lfi) // a symlink or another file swapped in
+		}
+		return nil, fmt.Errorf("shared file: %w", err)
+	}
+	if err := e.matches(fi); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
 // ShareEntry builds the library entry for sharing the file at path, whose
-// manifest m was just built from it.
+// manifest m was just built from it; fi is the file's Stat.
 func ShareEntry(m *content.Manifest, path string, fi os.FileInfo) Entry {
-	return Entry{ID: m.ID(), Kind: KindShare, Path: path, Size: fi.Size(), ModTime: fi.ModTime(), Added: time.Now(), Manifest: m}
+	return Entry{ID: m.ID(), Kind: KindShare, Path: path, Size: fi.Size(), ModTime: fi.ModTime(), File: fileIDOf(fi),
+		Added: time.Now(), Manifest: m}
 }
 
 // syncDir fsyncs the folder dir, so that a file just linked or renamed

@@ -31,7 +31,12 @@ func sample(t *testing.T, dir string, size int64) (string, []byte, *content.Mani
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m, err := content.Build(context.Background(), path, content.BuildOptions{ChunkSize: testChunk})
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := content.Build(context.Background(), f, content.BuildOptions{ChunkSize: testChunk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,6 +131,54 @@ func TestCheckFileDetectsChanges(t *testing.T) {
 	}
 }
 
+// An entry records its file's device and inode: a symlink or another file
+// put at its path is refused even with the same size and mtime, and an
+// entry recorded without them takes those of the file it finds.
+func TestCheckFileKnowsTheFile(t *testing.T) {
+	dir := t.TempDir()
+	path, data, m := sample(t, dir, 2*testChunk)
+	fi, _ := os.Stat(path)
+	e := ShareEntry(m, path, fi)
+	if e.File == (FileID{}) {
+		t.Skip("no file IDs on this OS")
+	}
+	f, err := OpenEntry(&e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	other := filepath.Join(dir, "other")
+	if err := os.WriteFile(other, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(other, fi.ModTime(), fi.ModTime())
+	if err := os.Rename(other, path); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckFile(&e); !errors.Is(err, ErrChanged) {
+		t.Fatalf("another file at the path: %v, want ErrChanged", err)
+	}
+	if _, err := OpenEntry(&e); !errors.Is(err, ErrChanged) {
+		t.Fatalf("OpenEntry of another file: %v, want ErrChanged", err)
+	}
+	old := e
+	old.File = FileID{} // recorded before file IDs were kept
+	old.Size, old.ModTime = fi.Size(), fi.ModTime()
+	if err := CheckFile(&old); err != nil || old.File == e.File || old.File == (FileID{}) {
+		t.Fatalf("an old entry took %+v (%v); the shared file was %+v", old.File, err, e.File)
+	}
+	target := filepath.Join(dir, "target")
+	if err := errors.Join(os.Rename(path, target), os.Symlink(target, path)); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckFile(&old); !errors.Is(err, ErrChanged) {
+		t.Fatalf("a symlink at the path: %v, want ErrChanged", err)
+	}
+	if _, err := OpenEntry(&old); !errors.Is(err, ErrChanged) {
+		t.Fatalf("OpenEntry through a symlink: %v, want ErrChanged", err)
+	}
+}
+
 func TestDownloadResumesAfterAbruptStop(t *testing.T) {
 	dir, folder := t.TempDir(), t.TempDir()
 	_, data, m := sample(t, t.TempDir(), 6*testChunk+123)
@@ -193,7 +246,12 @@ func TestDownloadResumesAfterAbruptStop(t *testing.T) {
 		t.Error("part file left behind")
 	}
 	// Sharing the finished file again gives the same content ID.
-	again, err := content.Build(context.Background(), done.Path, content.BuildOptions{ChunkSize: testChunk})
+	f, err := os.Open(done.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	again, err := content.Build(context.Background(), f, content.BuildOptions{ChunkSize: testChunk})
 	if err != nil || again.ID() != m.ID() {
 		t.Fatalf("re-sharing the download gives another ID (%v)", err)
 	}

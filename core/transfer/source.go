@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"errors"
 	"os"
 	"sync"
 	"time"
@@ -48,15 +49,24 @@ func NewFileSource(e store.Entry) *FileSource {
 func (s *FileSource) Has(int) bool     { return s.Check() == nil }
 func (s *FileSource) Bitfield() []byte { return s.all }
 
+// Open opens the file and checks, on the descriptor it returns, that it is
+// the file recorded when it was shared (device and inode, size and
+// modification time): a symlink or another file put at the path is refused.
 func (s *FileSource) Open() (*os.File, error) {
 	if err := s.Check(); err != nil {
 		return nil, err
 	}
-	return os.Open(s.entry.Path)
+	f, err := store.OpenEntry(&s.entry)
+	if errors.Is(err, store.ErrChanged) {
+		s.mu.Lock()
+		s.err = err
+		s.mu.Unlock()
+	}
+	return f, err
 }
 
-// Check reports whether the file still has the recorded size and mtime.
-// Once changed, it stays refused: it must be shared again.
+// Check reports whether the path still names the recorded file. Once
+// changed, it stays refused: it must be shared again.
 func (s *FileSource) Check() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

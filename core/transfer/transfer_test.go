@@ -42,7 +42,12 @@ func makeFile(t testing.TB, size int64, chunk int64) testFile {
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m, err := content.Build(context.Background(), path, content.BuildOptions{ChunkSize: chunk})
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := content.Build(context.Background(), f, content.BuildOptions{ChunkSize: chunk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -458,5 +463,80 @@ func TestChangedShareIsNotServed(t *testing.T) {
 	}
 	if _, err := changed.Open(); !errors.Is(err, store.ErrChanged) {
 		t.Errorf("Open after an edit: %v", err)
+	}
+}
+
+// A shared path swapped for a symlink, or for another file of the same
+// size and modification time, is refused at once, even while the last
+// check is still fresh: each descriptor served is checked to be the file
+// that was shared.
+func TestSwappedShareIsNotServed(t *testing.T) {
+	f := makeFile(t, 1<<20, 256<<10)
+	fi, _ := os.Stat(f.path)
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, bytes.Repeat([]byte("secret"), len(f.data)/6+1)[:len(f.data)], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(secret, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	swaps := map[string]func(t *testing.T, path string){
+		"symlink": func(t *testing.T, path string) {
+			if err := errors.Join(os.Remove(path), os.Symlink(secret, path)); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"renamed file": func(t *testing.T, path string) {
+			other := path + ".other"
+			copyFile(t, secret, other)
+			if err := errors.Join(os.Chtimes(other, fi.ModTime(), fi.ModTime()), os.Rename(other, path)); err != nil {
+				t.Fatal(err)
+			}
+		},
+	}
+	for name, swap := range swaps {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "shared.bin")
+			copyFile(t, f.path, path)
+			if err := os.Chtimes(path, fi.ModTime(), fi.ModTime()); err != nil {
+				t.Fatal(err)
+			}
+			pfi, _ := os.Stat(path)
+			src := NewFileSource(store.ShareEntry(f.m, path, pfi))
+			if err := src.Check(); err != nil {
+				t.Fatalf("fresh share: %v", err)
+			}
+			before, err := src.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer before.Close()
+			swap(t, path)
+			if g, err := src.Open(); !errors.Is(err, store.ErrChanged) {
+				if g != nil {
+					g.Close()
+				}
+				t.Fatalf("Open after the swap: %v, want ErrChanged", err)
+			}
+			if err := src.Check(); !errors.Is(err, store.ErrChanged) || src.Has(0) {
+				t.Fatalf("Check after the swap: %v", err)
+			}
+			// A descriptor opened before still reads the shared bytes.
+			got := make([]byte, 64)
+			if _, err := before.ReadAt(got, 0); err != nil || !bytes.Equal(got, f.data[:64]) {
+				t.Fatalf("the descriptor opened before the swap reads %q (%v)", got[:8], err)
+			}
+		})
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
