@@ -37,6 +37,10 @@ type Options struct {
 	// Token is sent when publishing to the trackers in Trackers (and any
 	// added by hand later) that require one; never to others.
 	Token string
+	// Scope says what trackers found on the LAN or named in links hear of
+	// (trackerapi.Scope); the zero value tells LAN trackers of this node's
+	// own shares, and each tracker of what came from it.
+	Scope trackerapi.Scope
 	// Logger receives the node's logs; default: discarded.
 	Logger *slog.Logger
 }
@@ -109,7 +113,7 @@ func Open(dir string, opts Options) (*Node, error) {
 		shares:    make(map[content.ID]store.Entry),
 		changed:   make(map[content.ID]error),
 	}
-	n.pool = trackerapi.NewPool(trackerapi.PoolOptions{Key: st.Key(), Manifest: n.sharedManifest, Token: opts.Token})
+	n.pool = trackerapi.NewPool(trackerapi.PoolOptions{Key: st.Key(), Manifest: n.sharedManifest, Token: opts.Token, Scope: opts.Scope})
 	for _, addr := range opts.Trackers {
 		if err := n.pool.Add(addr, trackerapi.SourceManual); err != nil {
 			n.Close()
@@ -134,6 +138,7 @@ func (n *Node) restore() error {
 		return fmt.Errorf("read the library: %w", err)
 	}
 	for _, e := range entries {
+		n.bind(e)
 		if e.Complete() {
 			n.serve(e)
 			continue
@@ -146,6 +151,23 @@ func (n *Node) restore() error {
 		}
 	}
 	return nil
+}
+
+// bind tells the pool which trackers hear of entry e (see
+// trackerapi.Scope).
+func (n *Node) bind(e store.Entry) {
+	n.pool.Own(e.ID, e.Kind == store.KindShare)
+	n.pool.Bind(e.ID, e.Trackers...)
+	if e.AnyTracker {
+		n.pool.BindEvery(e.ID)
+	}
+}
+
+// SetScope changes what trackers found on the LAN or named in links hear
+// of; they are told at once.
+func (n *Node) SetScope(s trackerapi.Scope) {
+	n.pool.SetScope(s)
+	n.announceSoon()
 }
 
 // serve starts serving a complete file, unless it changed on disk. An
@@ -260,6 +282,7 @@ func (n *Node) Share(ctx context.Context, path string, opts ShareOptions) (Share
 	if err := n.store.Put(e); err != nil {
 		return Shared{}, fmt.Errorf("share %s: %w", path, err)
 	}
+	n.bind(e)
 	n.serve(e)
 	if err := n.pool.Publish(ctx, m); err != nil && !errors.Is(err, trackerapi.ErrNoTrackers) {
 		n.log.Warn("publish manifest", "name", m.Name, "err", err)
@@ -312,6 +335,7 @@ func (n *Node) Unshare(id content.ID) error {
 	delete(n.shares, id)
 	delete(n.changed, id)
 	n.mu.Unlock()
+	n.pool.Forget(id)
 	n.announceSoon()
 	return n.store.Remove(id)
 }
@@ -339,6 +363,13 @@ func (n *Node) Download(ctx context.Context, linkOrID, folder string) (*Download
 	}
 	for _, t := range link.Trackers {
 		n.pool.Add(t, trackerapi.SourceLink)
+	}
+	// The trackers that hear of this content: the link's, else those that
+	// listed it; a bare ID nobody listed was typed by the user to be looked
+	// up everywhere.
+	n.pool.Bind(link.ID, link.Trackers...)
+	if addrs, _ := n.pool.Reach(link.ID); len(addrs) == 0 {
+		n.pool.BindEvery(link.ID)
 	}
 	if e, err := n.store.Get(link.ID); err == nil && e.Complete() {
 		if store.CheckFile(&e) == nil {
@@ -382,6 +413,7 @@ func (n *Node) Download(ctx context.Context, linkOrID, folder string) (*Download
 		}
 	}
 	e := store.Entry{ID: link.ID, Kind: store.KindDownload, Folder: folder, Added: time.Now(), Manifest: m}
+	e.Trackers, e.AnyTracker = n.pool.Reach(link.ID)
 	if err := n.store.Put(e); err != nil {
 		return nil, err
 	}

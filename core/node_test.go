@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"peerflow/core"
+	"peerflow/core/content"
+	"peerflow/core/trackerapi"
 	"peerflow/tracker"
 )
 
@@ -132,6 +134,61 @@ func TestUserErrors(t *testing.T) {
 	}
 	if _, err := n.Download(ctx, unknown, filepath.Join(t.TempDir(), "missing")); !errors.Is(err, core.ErrNoFolder) {
 		t.Errorf("missing folder: %v", err)
+	}
+}
+
+// TestLinkTrackersHearOnlyTheirContents: a node that downloads one
+// content through a link naming tracker 1 and another through a link
+// naming tracker 2 tells each tracker only of the content that came from
+// it, and neither of its own shares: they are trackers of other people.
+func TestLinkTrackersHearOnlyTheirContents(t *testing.T) {
+	t1, t2 := startTracker(t), startTracker(t)
+	seeder := openNode(t, t.TempDir(), core.Options{Trackers: []string{t1, t2}})
+	dir := t.TempDir()
+	share := func(n *core.Node, name string) core.Shared {
+		path, _ := randomFile(t, dir, name, 200<<10+len(name))
+		sh, err := n.Share(context.Background(), path, core.ShareOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sh
+	}
+	one, two := share(seeder, "one.bin"), share(seeder, "two.bin")
+	linkOne, linkTwo := one.Link, two.Link
+	linkOne.Trackers, linkTwo.Trackers = []string{t1}, []string{t2}
+
+	leech := openNode(t, t.TempDir(), core.Options{})
+	for _, l := range []content.Link{linkOne, linkTwo} {
+		d, err := leech.Download(context.Background(), l.String(), t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitDownload(t, d)
+	}
+	// Sharing announces to every tracker before it returns: after it,
+	// each tracker has all the leech will tell it.
+	own := share(leech, "mine.bin")
+	for _, tc := range []struct {
+		tracker string
+		m       *content.Manifest
+		listed  bool
+	}{{t1, one.Manifest, true}, {t1, two.Manifest, false}, {t2, one.Manifest, false}, {t2, two.Manifest, true}} {
+		c, err := trackerapi.NewClient(tc.tracker, trackerapi.ClientOptions{Retries: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseIdleConnections()
+		hs, err := c.Holders(context.Background(), tc.m, seeder.PeerID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed := len(hs) == 1 && hs[0].Peer == leech.PeerID()
+		if listed != tc.listed || len(hs) > 1 {
+			t.Errorf("tracker %s lists %+v for %s; want the leech listed: %v", tc.tracker, hs, tc.m.Name, tc.listed)
+		}
+		if _, err := c.Manifest(context.Background(), own.Manifest.ID()); !trackerapi.IsNotFound(err) {
+			t.Errorf("tracker %s got the leech's own share: %v", tc.tracker, err)
+		}
 	}
 }
 

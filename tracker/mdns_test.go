@@ -130,6 +130,7 @@ func TestTwoTrackersOnTheLAN(t *testing.T) {
 		}
 	}
 	m := testManifest("m", 4, 1)
+	pool.Own(m.ID(), true) // a share of this node: trackers on the LAN hear of it
 	if err := pool.Publish(ctx, m); err != nil {
 		t.Fatal(err)
 	}

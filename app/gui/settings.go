@@ -16,6 +16,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"peerflow/core"
+	"peerflow/core/trackerapi"
 )
 
 // Preference keys.
@@ -26,6 +27,7 @@ const (
 	prefDownLimit      = "downLimit" // bytes/s, 0 = unlimited
 	prefHostAtStart    = "hostAtStart"
 	prefTrackers       = "trackers" // added by hand on the Trackers tab
+	prefScope          = "trackerScope"
 )
 
 // hostMode says whether to host a tracker when the app starts.
@@ -47,12 +49,25 @@ var hostModeLabels = []struct {
 	{hostNever, "Never"},
 }
 
+// scopeLabels name the choices of what trackers not added by hand hear
+// of (trackerapi.Scope) in the Settings form, in its order, with the keys
+// the preferences keep.
+var scopeLabels = []struct {
+	scope      trackerapi.Scope
+	key, label string
+}{
+	{trackerapi.ScopeShares, "shares", "My shares (LAN), and what came from each"},
+	{trackerapi.ScopeOrigin, "origin", "Only what came from each"},
+	{trackerapi.ScopeAll, "all", "Everything in my library"},
+}
+
 // settings are what the preferences hold, defaults filled in.
 type settings struct {
 	folder   string
 	port     int
 	up, down int64 // bytes/s
 	host     hostMode
+	scope    trackerapi.Scope
 	trackers []string
 }
 
@@ -79,7 +94,15 @@ func (p prefs) key(name string) string {
 }
 
 func (p prefs) load() settings {
+	key := p.p.StringWithFallback(p.key(prefScope), scopeLabels[0].key)
+	scope := trackerapi.ScopeShares
+	for _, l := range scopeLabels {
+		if l.key == key {
+			scope = l.scope
+		}
+	}
 	return settings{
+		scope:    scope,
 		folder:   p.p.StringWithFallback(p.key(prefDownloadFolder), defaultDownloadFolder()),
 		port:     p.p.Int(p.key(prefListenPort)),
 		up:       int64(p.p.Int(p.key(prefUpLimit))),
@@ -96,6 +119,11 @@ func (p prefs) save(s settings) {
 	p.p.SetInt(p.key(prefUpLimit), int(s.up))
 	p.p.SetInt(p.key(prefDownLimit), int(s.down))
 	p.p.SetString(p.key(prefHostAtStart), string(s.host))
+	for _, l := range scopeLabels {
+		if l.scope == s.scope {
+			p.p.SetString(p.key(prefScope), l.key)
+		}
+	}
 }
 
 // saveTrackers keeps the trackers added by hand.
@@ -121,6 +149,7 @@ type settingsScreen struct {
 	port        *widget.Entry
 	up, down    *widget.Entry
 	hostAtStart *widget.Select
+	scope       *widget.Select
 	form        *widget.Form
 	saved       *widget.Label
 	tab         *container.TabItem
@@ -143,6 +172,11 @@ func (s *settingsScreen) buildUI() {
 		labels[i] = m.label
 	}
 	s.hostAtStart = widget.NewSelect(labels, nil)
+	labels = make([]string, len(scopeLabels))
+	for i, l := range scopeLabels {
+		labels[i] = l.label
+	}
+	s.scope = widget.NewSelect(labels, nil)
 	choose := widget.NewButtonWithIcon("Choose…", theme.FolderOpenIcon(), s.chooseFolder)
 	s.form = &widget.Form{
 		Items: []*widget.FormItem{
@@ -151,6 +185,8 @@ func (s *settingsScreen) buildUI() {
 			{Text: "Upload limit", Widget: s.up, HintText: "MB/s; 0 = unlimited. Applies at once."},
 			{Text: "Download limit", Widget: s.down, HintText: "MB/s; 0 = unlimited. Applies at once."},
 			{Text: "Host a tracker at start", Widget: s.hostAtStart, HintText: "A tracker tells peers who holds what; one on the LAN is enough."},
+			{Text: "Other trackers hear of", Widget: s.scope,
+				HintText: "What trackers found on the LAN or named in links, which may be anyone's, are told. Trackers added by hand hear of everything."},
 		},
 		SubmitText: "Save",
 		OnSubmit:   s.save,
@@ -174,6 +210,11 @@ func (s *settingsScreen) show(st settings) {
 			s.hostAtStart.SetSelected(m.label)
 		}
 	}
+	for _, l := range scopeLabels {
+		if l.scope == st.scope {
+			s.scope.SetSelected(l.label)
+		}
+	}
 }
 
 // save checks the form, keeps it and applies the limits.
@@ -185,6 +226,7 @@ func (s *settingsScreen) save() {
 	}
 	s.u.prefs.save(st)
 	s.u.node.SetLimits(st.up, st.down)
+	s.u.node.SetScope(st.scope)
 	msg := "Saved."
 	if st.port != s.current.port {
 		msg += " The new listen port applies at the next start of Peerflow."
@@ -214,6 +256,11 @@ func (s *settingsScreen) read() (settings, error) {
 	for _, m := range hostModeLabels {
 		if m.label == s.hostAtStart.Selected {
 			st.host = m.mode
+		}
+	}
+	for _, l := range scopeLabels {
+		if l.label == s.scope.Selected {
+			st.scope = l.scope
 		}
 	}
 	return st, nil

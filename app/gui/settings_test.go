@@ -1,6 +1,10 @@
 package gui
 
-import "testing"
+import (
+	"testing"
+
+	"fyne.io/fyne/v2/test"
+)
 
 // TestParseLimit: the rate fields take MB/s, 0 for unlimited, and refuse
 // what is not a usable rate (NaN passes every "< 0" check).
@@ -13,6 +17,24 @@ func TestParseLimit(t *testing.T) {
 	for _, text := range []string{"NaN", "nan", "-NaN", "Inf", "+Inf", "-1", "1e7", "0.0000001", "", "fast"} {
 		if got, err := parseLimit("upload", text); err == nil {
 			t.Errorf("%q accepted as %d B/s", text, got)
+		}
+	}
+}
+
+// TestScopeSetting: what trackers not added by hand hear of is a setting
+// the form shows, saves and applies.
+func TestScopeSetting(t *testing.T) {
+	a := test.NewTempApp(t)
+	q := newUIQueue()
+	n := startNode(t, a, q, nodeOptions{})
+	if got := n.settings.scope.Selected; got != scopeLabels[0].label {
+		t.Fatalf("default choice %q, want %q", got, scopeLabels[0].label)
+	}
+	for _, l := range scopeLabels {
+		n.settings.scope.SetSelected(l.label)
+		n.settings.form.OnSubmit()
+		if got := n.prefs.load().scope; got != l.scope {
+			t.Errorf("chose %q, saved %v", l.label, got)
 		}
 	}
 }

@@ -1,8 +1,11 @@
 package gui
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -10,6 +13,7 @@ import (
 
 	"fyne.io/fyne/v2/test"
 
+	"peerflow/core"
 	"peerflow/core/discover/discovertest"
 	"peerflow/core/trackerapi"
 )
@@ -85,4 +89,18 @@ func TestHostedTrackerFoundOnLAN(t *testing.T) {
 			return ts.Addr == host.trackers.hosted && ts.Sources&trackerapi.SourceLAN != 0
 		})
 	})
+	// A file the other node shares reaches the tracker it found on the
+	// LAN, with no setting changed.
+	path := filepath.Join(t.TempDir(), "notes.txt")
+	if err := os.WriteFile(path, []byte("shared on the LAN"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sh, err := other.node.Share(context.Background(), path, core.ShareOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := host.node.Network(context.Background(), "notes", 0, 10)
+	if err != nil || len(list.Contents) != 1 || list.Contents[0].ID != sh.Manifest.ID() || list.Contents[0].Holders != 1 {
+		t.Fatalf("the LAN tracker lists %+v (%v); want the share, with its holder", list, err)
+	}
 }

@@ -155,6 +155,7 @@ func (u *UI) Start(cfg Config) error {
 		LAN:       cfg.LAN,
 		UpLimit:   s.up,
 		DownLimit: s.down,
+		Scope:     s.scope,
 		Logger:    cfg.Logger,
 	})
 	if err != nil {

@@ -186,9 +186,14 @@ type Entry struct {
 	ModTime time.Time `json:"mtime,omitzero"`
 	File    FileID    `json:"file,omitzero"`
 	// Folder is where a download goes.
-	Folder string    `json:"folder,omitempty"`
-	Paused bool      `json:"paused,omitempty"`
-	Added  time.Time `json:"added"`
+	Folder string `json:"folder,omitempty"`
+	// Trackers and AnyTracker say which trackers not added by hand hear
+	// of a download (trackerapi.Pool.Reach): those named in its link or
+	// that listed it, or every one.
+	Trackers   []string  `json:"trackers,omitempty"`
+	AnyTracker bool      `json:"any_tracker,omitempty"`
+	Paused     bool      `json:"paused,omitempty"`
+	Added      time.Time `json:"added"`
 	// Manifest is loaded from the manifests bucket, not stored in the entry.
 	Manifest *content.Manifest `json:"-"`
 }

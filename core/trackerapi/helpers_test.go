@@ -57,10 +57,17 @@ type liveTracker struct {
 	stop func()
 }
 
-// serveTracker opens a tracker on db (a new temp file if "") and serves
-// it on addr (127.0.0.1:0 if ""), through wrap if not nil. It stops when
-// the test ends.
+// serveTracker opens a tracker on db (a new temp file if "") whose publish
+// token is "tok" and serves it on addr (127.0.0.1:0 if ""), through wrap
+// if not nil. It stops when the test ends.
 func serveTracker(t *testing.T, db, addr string, wrap func(http.Handler) http.Handler) *liveTracker {
+	t.Helper()
+	return serveTrackerToken(t, db, addr, "tok", wrap)
+}
+
+// serveTrackerToken is serveTracker with another token ("": anyone may
+// publish).
+func serveTrackerToken(t *testing.T, db, addr, token string, wrap func(http.Handler) http.Handler) *liveTracker {
 	t.Helper()
 	if db == "" {
 		db = t.TempDir() + "/t.db"
@@ -68,7 +75,7 @@ func serveTracker(t *testing.T, db, addr string, wrap func(http.Handler) http.Ha
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	s, err := tracker.Open(tracker.Config{DB: db, Token: "tok", Version: core.Version})
+	s, err := tracker.Open(tracker.Config{DB: db, Token: token, Version: core.Version})
 	if err != nil {
 		t.Fatal(err)
 	}

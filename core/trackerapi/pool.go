@@ -74,15 +74,53 @@ type PoolOptions struct {
 	// it does not know the content, and re-announces it there.
 	Manifest func(content.ID) *content.Manifest
 	Now      func() time.Time // for status times; default time.Now
+	// Scope says what the trackers not added by hand hear of; see Scope.
+	Scope Scope
 }
 
+// Scope says which of the node's contents a tracker found on the LAN or
+// named in a link hears of, in announces, publishes and questions: such a
+// tracker may be anyone's. A tracker added by hand hears of everything.
+//
+// Whatever the scope, a tracker hears of the contents that came from it:
+// those bound to it (Pool.Bind: a link named it, or the user looked the
+// content up everywhere) and those it listed itself (Pool.Contents).
+type Scope uint8
+
+const (
+	// ScopeShares (the default): LAN trackers also hear of the node's own
+	// shares (Pool.Own), so sharing on a LAN needs no set-up; the rest of
+	// the library (what came through links) stays with the trackers it
+	// came from.
+	ScopeShares Scope = iota
+	// ScopeOrigin: only what came from each tracker.
+	ScopeOrigin
+	// ScopeAll: every tracker hears of the whole library.
+	ScopeAll
+)
+
+// maxListed bounds how many listed contents the pool remembers (see
+// Contents); past it the memory starts again.
+const maxListed = 1 << 14
+
 // Pool is the set of trackers a node knows: added by hand, found on the
-// LAN or named in share links. Calls go to every tracker in parallel and
-// merge the answers. It is safe for concurrent use.
+// LAN or named in share links. Calls go to every tracker (about a content:
+// every tracker that may hear of it, see Scope) in parallel and merge the
+// answers. It is safe for concurrent use.
 type Pool struct {
 	opts PoolOptions
 	mu   sync.Mutex
 	all  map[string]*poolTracker
+	// reach says which trackers hear of each content (see Scope).
+	reach  map[content.ID]*reach
+	listed map[content.ID]map[string]struct{} // trackers whose list showed it
+}
+
+// reach is which trackers a content goes to beyond those added by hand.
+type reach struct {
+	addrs map[string]struct{} // bound to these trackers
+	every bool                // bound to every tracker
+	own   bool                // one of the node's own shares
 }
 
 // poolTracker is one tracker of a Pool.
@@ -144,7 +182,134 @@ func NewPool(opts PoolOptions) *Pool {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Pool{opts: opts, all: make(map[string]*poolTracker)}
+	return &Pool{opts: opts, all: make(map[string]*poolTracker),
+		reach: make(map[content.ID]*reach), listed: make(map[content.ID]map[string]struct{})}
+}
+
+// SetScope changes what the trackers not added by hand hear of; the next
+// announce tells each what it should now know (and stops what it should
+// not).
+func (p *Pool) SetScope(s Scope) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.opts.Scope = s
+}
+
+// reachOf returns the reach of id, made on first use; p.mu is held.
+func (p *Pool) reachOf(id content.ID) *reach {
+	r := p.reach[id]
+	if r == nil {
+		r = &reach{addrs: map[string]struct{}{}}
+		p.reach[id] = r
+	}
+	return r
+}
+
+// Bind makes content id go to the trackers at addrs: a link named them.
+func (p *Pool) Bind(id content.ID, addrs ...string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := p.reachOf(id)
+	for _, a := range addrs {
+		r.addrs[a] = struct{}{}
+	}
+}
+
+// BindEvery makes content id go to every tracker, known now or later: the
+// user looked it up by its ID alone.
+func (p *Pool) BindEvery(id content.ID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.reachOf(id).every = true
+}
+
+// Own marks content id as one of the node's own shares, or not.
+func (p *Pool) Own(id content.ID, own bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.reachOf(id).own = own
+}
+
+// Forget drops what the pool knows of where content id goes: the node no
+// longer holds it.
+func (p *Pool) Forget(id content.ID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.reach, id)
+	delete(p.listed, id)
+}
+
+// Reach returns where content id goes beyond the trackers added by hand:
+// every tracker, or the addresses it is bound to or was listed by, sorted.
+// The node keeps it with the content, to Bind it again after a restart.
+func (p *Pool) Reach(id content.ID) (addrs []string, every bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if r := p.reach[id]; r != nil {
+		every = r.every
+		for a := range r.addrs {
+			addrs = append(addrs, a)
+		}
+	}
+	for a := range p.listed[id] {
+		if !slices.Contains(addrs, a) {
+			addrs = append(addrs, a)
+		}
+	}
+	slices.Sort(addrs)
+	return addrs, every
+}
+
+// hears reports whether the tracker at addr may hear of content id; p.mu
+// is held.
+func (p *Pool) hears(addr string, t *poolTracker, id content.ID) bool {
+	if t.sources&SourceManual != 0 || p.opts.Scope == ScopeAll {
+		return true
+	}
+	if _, ok := p.listed[id][addr]; ok {
+		return true
+	}
+	r := p.reach[id]
+	if r == nil {
+		return false
+	}
+	if _, ok := r.addrs[addr]; ok || r.every {
+		return true
+	}
+	return r.own && p.opts.Scope == ScopeShares && t.sources&SourceLAN != 0
+}
+
+// scoped returns the contents of req that t may hear of.
+func (p *Pool) scoped(t *poolTracker, req AnnounceRequest) AnnounceRequest {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	addr := t.client.Addr()
+	out := req
+	out.Contents = make([]ContentState, 0, len(req.Contents))
+	for _, cs := range req.Contents {
+		if p.hears(addr, t, cs.ID) {
+			out.Contents = append(out.Contents, cs)
+		}
+	}
+	return out
+}
+
+// noteListed remembers that the tracker at addr listed the contents in
+// list.
+func (p *Pool) noteListed(addr string, list []ContentInfo) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, ci := range list {
+		by := p.listed[ci.ID]
+		if by == nil {
+			if len(p.listed) >= maxListed {
+				clear(p.listed)
+			}
+			by = map[string]struct{}{}
+			p.listed[ci.ID] = by
+		}
+		by[addr] = struct{}{}
+	}
 }
 
 // Add adds the tracker at addr (host:port), or adds src to its sources.
@@ -216,10 +381,22 @@ func (p *Pool) Trackers() []TrackerStatus {
 // with the errors of the others joined. A 404 (the tracker does not know
 // the content) counts as an answer, not a failure.
 func (p *Pool) each(ctx context.Context, f func(context.Context, *poolTracker) error) (int, error) {
+	return p.eachOf(ctx, nil, f)
+}
+
+// eachFor is each over the trackers that may hear of content id.
+func (p *Pool) eachFor(ctx context.Context, id content.ID, f func(context.Context, *poolTracker) error) (int, error) {
+	return p.eachOf(ctx, &id, f)
+}
+
+// eachOf is each over every tracker, or those that may hear of *id.
+func (p *Pool) eachOf(ctx context.Context, id *content.ID, f func(context.Context, *poolTracker) error) (int, error) {
 	p.mu.Lock()
 	ts := make([]*poolTracker, 0, len(p.all))
-	for _, t := range p.all {
-		ts = append(ts, t)
+	for addr, t := range p.all {
+		if id == nil || p.hears(addr, t, *id) {
+			ts = append(ts, t)
+		}
 	}
 	p.mu.Unlock()
 	if len(ts) == 0 {
@@ -326,6 +503,7 @@ func (p *Pool) Announce(ctx context.Context, req AnnounceRequest) (AnnounceResul
 func (p *Pool) announceTo(ctx context.Context, t *poolTracker, req AnnounceRequest) (unknown []content.ID, due time.Time, err error) {
 	t.announceMu.Lock()
 	defer t.announceMu.Unlock()
+	req = p.scoped(t, req)
 	d := t.delta(req)
 	now := p.opts.Now()
 	if !d.Full && len(d.Contents) == 0 && len(d.Stopped) == 0 && now.Before(t.due) {
@@ -438,10 +616,10 @@ func (t *poolTracker) announce(ctx context.Context, key ed25519.PrivateKey, req 
 	return resp, nil
 }
 
-// Publish stores m on every tracker. It fails only if none took it; the
-// status of each tracker says how its publish went.
+// Publish stores m on every tracker that may hear of it. It fails only if
+// none took it; the status of each tracker says how its publish went.
 func (p *Pool) Publish(ctx context.Context, m *content.Manifest) error {
-	ok, err := p.each(ctx, func(ctx context.Context, t *poolTracker) error {
+	ok, err := p.eachFor(ctx, m.ID(), func(ctx context.Context, t *poolTracker) error {
 		_, err := t.client.publish(ctx, m, p.tokenFor(t))
 		return err
 	})
@@ -452,13 +630,14 @@ func (p *Pool) Publish(ctx context.Context, m *content.Manifest) error {
 }
 
 // Holders returns the live holders of m's content other than exclude, as
-// known to all trackers: a peer listed by several is listed once, with
-// the union of its bitfields. It fails only if no tracker answered.
+// known to the trackers that may hear of it: a peer listed by several is
+// listed once, with the union of its bitfields. It fails only if no
+// tracker answered.
 func (p *Pool) Holders(ctx context.Context, m *content.Manifest, exclude peer.ID) ([]Holder, error) {
 	var mu sync.Mutex
 	var out []Holder
 	index := map[peer.ID]int{}
-	ok, err := p.each(ctx, func(ctx context.Context, t *poolTracker) error {
+	ok, err := p.eachFor(ctx, m.ID(), func(ctx context.Context, t *poolTracker) error {
 		hs, err := t.client.Holders(ctx, m, exclude)
 		if err != nil {
 			return err
@@ -515,6 +694,7 @@ func (p *Pool) Contents(ctx context.Context, query string, offset, limit int) (C
 		if err != nil {
 			return err
 		}
+		p.noteListed(t.client.Addr(), list.Contents)
 		mu.Lock()
 		defer mu.Unlock()
 		total = max(total, list.Total)
@@ -542,15 +722,15 @@ func (p *Pool) Contents(ctx context.Context, query string, offset, limit int) (C
 	return ContentList{Contents: page[:min(limit, len(page))], Total: max(total, len(all))}, nil
 }
 
-// Manifest fetches the manifest of content id from the trackers, asked in
-// parallel; the first verified answer wins and the other requests are
-// cancelled.
+// Manifest fetches the manifest of content id from the trackers that may
+// hear of it, asked in parallel; the first verified answer wins and the
+// other requests are cancelled.
 func (p *Pool) Manifest(ctx context.Context, id content.ID) (*content.Manifest, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var once sync.Once
 	var found *content.Manifest
-	_, err := p.each(ctx, func(ctx context.Context, t *poolTracker) error {
+	_, err := p.eachFor(ctx, id, func(ctx context.Context, t *poolTracker) error {
 		m, err := t.client.Manifest(ctx, id)
 		if err != nil {
 			return err

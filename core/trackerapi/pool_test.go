@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -254,6 +255,14 @@ func TestPoolMergesAnswers(t *testing.T) {
 	if err := both.Discovered(discover.Event{Kind: discover.Found, TrackerID: "t2", Addr: t2.addr}); err != nil {
 		t.Fatal(err)
 	}
+	// The LAN tracker is asked about a and b once it listed them.
+	list, err := both.Contents(ctx, "", 0, 10)
+	if err != nil || list.Total != 2 || len(list.Contents) != 2 || list.Contents[0].ID != a.ID() || list.Contents[0].Holders != 2 || list.Contents[0].Seeders != 1 {
+		t.Fatalf("contents: %+v, %v", list, err)
+	}
+	if list, _ := both.Contents(ctx, "", 1, 10); len(list.Contents) != 1 || list.Contents[0].ID != b.ID() {
+		t.Fatalf("second page: %+v", list)
+	}
 	hs, err := both.Holders(ctx, a, testPeer(9))
 	if err != nil || len(hs) != 2 {
 		t.Fatalf("holders: %+v, %v", hs, err)
@@ -262,13 +271,6 @@ func TestPoolMergesAnswers(t *testing.T) {
 		if h.Peer == testPeer(1) && (h.Have.Count() != 3 || !h.Have.Has(2)) {
 			t.Fatalf("peer 1's bitfields were not merged: %d chunks", h.Have.Count())
 		}
-	}
-	list, err := both.Contents(ctx, "", 0, 10)
-	if err != nil || list.Total != 2 || len(list.Contents) != 2 || list.Contents[0].ID != a.ID() || list.Contents[0].Holders != 2 || list.Contents[0].Seeders != 1 {
-		t.Fatalf("contents: %+v, %v", list, err)
-	}
-	if list, _ := both.Contents(ctx, "", 1, 10); len(list.Contents) != 1 || list.Contents[0].ID != b.ID() {
-		t.Fatalf("second page: %+v", list)
 	}
 	got, err := both.Manifest(ctx, b.ID()) // only tracker 2 has it
 	if err != nil || got.ID() != b.ID() {
@@ -352,7 +354,10 @@ func TestTokenGoesOnlyToManualTrackers(t *testing.T) {
 	if err := pool.Discovered(discover.Event{Kind: discover.Found, TrackerID: "lan", Addr: lan.addr}); err != nil {
 		t.Fatal(err)
 	}
-	if err := pool.Publish(context.Background(), testManifest("m", 1, 1)); err != nil {
+	m := testManifest("m", 1, 1)
+	pool.Own(m.ID(), true)       // a share of this node: LAN trackers hear of it
+	pool.Bind(m.ID(), link.addr) // and the link named this one
+	if err := pool.Publish(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
 	_, mt := manual.seen()
@@ -363,8 +368,123 @@ func TestTokenGoesOnlyToManualTrackers(t *testing.T) {
 	}
 	// Added by hand later, the LAN tracker gets it too.
 	pool.Add(lan.addr, trackerapi.SourceManual)
-	pool.Publish(context.Background(), testManifest("m", 1, 1))
+	pool.Publish(context.Background(), m)
 	if _, lt := lan.seen(); lt[len(lt)-1] != "Bearer s3cret" {
 		t.Fatalf("LAN tracker added by hand got %q", lt)
 	}
+}
+
+// recorder wraps a tracker's handler and keeps every request it got,
+// path and body, so a test can tell what the tracker heard.
+type recorder struct {
+	mu   sync.Mutex
+	seen strings.Builder
+}
+
+func (rec *recorder) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		rec.mu.Lock()
+		fmt.Fprintf(&rec.seen, "%s %s\n%s\n", r.Method, r.URL, body)
+		rec.mu.Unlock()
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		h.ServeHTTP(w, r)
+	})
+}
+
+// heard reports whether the tracker got any request naming id.
+func (rec *recorder) heard(id content.ID) bool {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return strings.Contains(rec.seen.String(), id.String())
+}
+
+// TestPoolScope: a tracker found on the LAN or named in a link hears only
+// of the contents that came from it (and, on the LAN, of the node's own
+// shares), in announces, publishes and questions alike; a tracker added
+// by hand hears of everything; ScopeAll lifts the filter.
+func TestPoolScope(t *testing.T) {
+	var recs [3]recorder
+	manual := serveTracker(t, "", "", recs[0].wrap)
+	lan, link := serveTrackerToken(t, "", "", "", recs[1].wrap), serveTrackerToken(t, "", "", "", recs[2].wrap)
+	pool := trackerapi.NewPool(trackerapi.PoolOptions{Key: testKey(1), Token: "tok",
+		Manifest: func(id content.ID) *content.Manifest { return nil }})
+	defer pool.CloseIdleConnections()
+	pool.Add(manual.addr, trackerapi.SourceManual)
+	pool.Add(link.addr, trackerapi.SourceLink)
+	if err := pool.Discovered(discover.Event{Kind: discover.Found, TrackerID: "lan", Addr: lan.addr}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	share, fromLink, private := testManifest("share", 4, 1), testManifest("from-link", 4, 2), testManifest("private", 4, 3)
+	pool.Own(share.ID(), true)
+	pool.Bind(fromLink.ID(), link.addr)
+	// private came through a link that named another tracker: only the
+	// tracker added by hand may hear of it.
+	for _, m := range []*content.Manifest{share, fromLink, private} {
+		if err := pool.Publish(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var state []trackerapi.ContentState
+	for _, m := range []*content.Manifest{share, fromLink, private} {
+		state = append(state, trackerapi.ContentState{ID: m.ID(), Complete: true})
+		if _, err := pool.Holders(ctx, m, testPeer(9)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := pool.Announce(ctx, trackerapi.AnnounceRequest{Addr: ":7000", Contents: state}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][3]bool{ // manual, LAN, link
+		"share":     {true, true, false},
+		"from-link": {true, false, true},
+		"private":   {true, false, false},
+	}
+	check := func(when string) {
+		t.Helper()
+		for _, m := range []*content.Manifest{share, fromLink, private} {
+			for i, name := range []string{"manual", "LAN", "link"} {
+				if got := recs[i].heard(m.ID()); got != want[m.Name][i] {
+					t.Errorf("%s: the %s tracker heard of %q: %v, want %v", when, name, m.Name, got, want[m.Name][i])
+				}
+			}
+		}
+	}
+	check("default scope")
+
+	// ScopeOrigin: a share is no longer told to LAN trackers; the LAN
+	// tracker that had it hears it stopped.
+	pool.SetScope(trackerapi.ScopeOrigin)
+	c := lanClient(t, lan)
+	if hl, err := c.Holders(ctx, share, testPeer(9)); err != nil || len(hl) != 1 {
+		t.Fatalf("the LAN tracker does not list the node as a holder of the share: %+v, %v", hl, err)
+	}
+	pool.Announce(ctx, trackerapi.AnnounceRequest{Addr: ":7000", Contents: state})
+	if hl, err := c.Holders(ctx, share, testPeer(9)); err != nil || len(hl) != 0 {
+		t.Errorf("the LAN tracker still lists the node as a holder of the share: %+v, %v", hl, err)
+	}
+	// The user looks a content up by its ID alone: every tracker is asked.
+	pool.BindEvery(private.ID())
+	pool.Holders(ctx, private, testPeer(9))
+	want["private"] = [3]bool{true, true, true}
+	check("bound to every tracker")
+	if addrs, every := pool.Reach(fromLink.ID()); !every && !slices.Equal(addrs, []string{link.addr}) {
+		t.Errorf("reach of the link's content: %q, %v", addrs, every)
+	}
+
+	// ScopeAll: the whole library goes everywhere.
+	pool.SetScope(trackerapi.ScopeAll)
+	pool.Announce(ctx, trackerapi.AnnounceRequest{Addr: ":7000", Contents: state})
+	want["share"], want["from-link"] = [3]bool{true, true, true}, [3]bool{true, true, true}
+	check("ScopeAll")
+}
+
+func lanClient(t *testing.T, lt *liveTracker) *trackerapi.Client {
+	c, err := trackerapi.NewClient(lt.addr, trackerapi.ClientOptions{Retries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.CloseIdleConnections)
+	return c
 }
