@@ -22,13 +22,15 @@ const maxLinkTrackers = 32
 // ErrBadLink wraps every reason a share link is rejected.
 var ErrBadLink = errors.New("not a valid peerflow:// share link")
 
-// Link is a share link: peerflow://<content-id>?dn=<name>&tr=<host:port>&ws=<origin-url>.
-// Only the ID is required; the rest are hints where to look.
+// Link is a share link: peerflow://<content-id>?dn=<name>&tr=<host:port>&ws=<origin-url>&s=<secret>.
+// Only the ID is required; the rest are hints where to look, and the
+// secret of a private swarm.
 type Link struct {
 	ID       ID
 	Name     string   // dn: display name
 	Trackers []string // tr: tracker addresses, host:port, repeatable
 	Origin   string   // ws: origin URL ("web seed")
+	Secret   *Secret  // s: the swarm's secret; nil for a public content
 }
 
 // String encodes l as a share link.
@@ -42,6 +44,9 @@ func (l Link) String() string {
 	}
 	if l.Origin != "" {
 		q.Set("ws", l.Origin)
+	}
+	if l.Secret != nil {
+		q.Set("s", l.Secret.String())
 	}
 	s := LinkScheme + "://" + l.ID.String()
 	if len(q) > 0 {
@@ -84,6 +89,16 @@ func ParseLink(s string) (Link, error) {
 	}
 	if err := ValidateOrigin(l.Origin); err != nil {
 		return Link{}, fmt.Errorf("%w: ws: %w", ErrBadLink, err)
+	}
+	switch secrets := q["s"]; {
+	case len(secrets) > 1:
+		return Link{}, fmt.Errorf("%w: more than one secret", ErrBadLink)
+	case len(secrets) == 1:
+		secret, err := ParseSecret(secrets[0])
+		if err != nil {
+			return Link{}, fmt.Errorf("%w: s: %w", ErrBadLink, err)
+		}
+		l.Secret = &secret
 	}
 	if len(q["tr"]) > maxLinkTrackers {
 		return Link{}, fmt.Errorf("%w: more than %d trackers", ErrBadLink, maxLinkTrackers)

@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/hmac"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -75,7 +76,9 @@ type Engine struct {
 
 	mu     sync.Mutex
 	swarms map[content.ID]*swarm
-	closed bool
+	// private holds the peer key of each private swarm (see Private).
+	private map[content.ID][32]byte
+	closed  bool
 }
 
 // Listen starts an engine listening for peers.
@@ -119,6 +122,7 @@ func Listen(cfg Config) (*Engine, error) {
 		ctx:        ctx,
 		cancel:     cancel,
 		swarms:     make(map[content.ID]*swarm),
+		private:    make(map[content.ID][32]byte),
 	}
 	e.SetLimits(cfg.UpLimit, cfg.DownLimit)
 	e.wg.Go(e.acceptLoop)
@@ -226,7 +230,7 @@ func (e *Engine) accept(nc net.Conn) {
 	var sw *swarm
 	var hello wire.HelloMsg
 	err = e.handshaking(e.ctx, tc, func() (err error) {
-		hello, err = wire.ServerHandshake(c, e.answer(proven, &sw))
+		hello, err = wire.ServerHandshake(c, e.answer(tc, proven, &sw))
 		return err
 	})
 	if err != nil {
@@ -237,10 +241,11 @@ func (e *Engine) accept(nc net.Conn) {
 	sw.attach(c, hello, listenAddr(nc.RemoteAddr(), hello.ListenPort), false, 0)
 }
 
-// answer decides on the Hello of a dialer whose TLS handshake proved
-// peer ID proven: the swarm of the content it asks for (stored in *sw),
-// or why not.
-func (e *Engine) answer(proven peer.ID, sw **swarm) func(wire.HelloMsg) (wire.HelloMsg, wire.Limits, wire.Reason) {
+// answer decides on the Hello of a dialer on tc whose TLS handshake
+// proved peer ID proven: the swarm of the content it asks for (stored in
+// *sw), or why not. A dialer without the proof of a private swarm is told
+// the content is unknown, as if this node did not have it.
+func (e *Engine) answer(tc net.Conn, proven peer.ID, sw **swarm) func(wire.HelloMsg) (wire.HelloMsg, wire.Limits, wire.Reason) {
 	return func(h wire.HelloMsg) (wire.HelloMsg, wire.Limits, wire.Reason) {
 		if h.Peer != proven && !e.cfg.plaintext {
 			return wire.HelloMsg{}, wire.Limits{}, wire.ReasonWrongID
@@ -252,10 +257,18 @@ func (e *Engine) answer(proven peer.ID, sw **swarm) func(wire.HelloMsg) (wire.He
 		if *sw == nil {
 			return wire.HelloMsg{}, wire.Limits{}, wire.ReasonUnknownContent
 		}
+		want, private, err := e.proof(tc, h.Content, wire.RoleDialer)
+		if err != nil || (private && !hmac.Equal(h.Proof[:], want[:])) {
+			return wire.HelloMsg{}, wire.Limits{}, wire.ReasonUnknownContent
+		}
 		if (*sw).isBanned(h.Peer) {
 			return wire.HelloMsg{}, wire.Limits{}, wire.ReasonBanned
 		}
-		return wire.HelloMsg{Peer: e.self, Content: h.Content, ListenPort: e.port}, wire.LimitsOf((*sw).m), wire.ReasonNone
+		mine := wire.HelloMsg{Peer: e.self, Content: h.Content, ListenPort: e.port}
+		if mine.Proof, _, err = e.proof(tc, h.Content, wire.RoleAnswerer); err != nil {
+			return wire.HelloMsg{}, wire.Limits{}, wire.ReasonUnknownContent
+		}
+		return mine, wire.LimitsOf((*sw).m), wire.ReasonNone
 	}
 }
 
@@ -273,19 +286,31 @@ func (e *Engine) dial(ctx context.Context, sw *swarm, addr string, want peer.ID)
 		return fmt.Errorf("peer %s: %w", addr, err)
 	}
 	c := wire.NewConn(tc)
+	mine := wire.HelloMsg{Peer: e.self, Content: sw.id, ListenPort: e.port}
+	var private bool
+	if mine.Proof, private, err = e.proof(tc, sw.id, wire.RoleDialer); err != nil {
+		tc.Close()
+		return fmt.Errorf("peer %s: %w", addr, err)
+	}
 	start := time.Now() // the Hello's round trip, without TLS's
 	var hello wire.HelloMsg
 	err = e.handshaking(ctx, tc, func() (err error) {
-		hello, err = wire.ClientHandshake(c, wire.HelloMsg{Peer: e.self, Content: sw.id, ListenPort: e.port})
+		hello, err = wire.ClientHandshake(c, mine)
 		return err
 	})
 	rtt := time.Since(start)
+	var theirs [32]byte // the proof the answering side must send
+	if err == nil && private {
+		theirs, _, err = e.proof(tc, sw.id, wire.RoleAnswerer)
+	}
 	switch {
 	case err != nil:
 	case hello.Peer == e.self:
 		err = errors.New("it is this node")
 	case hello.Peer != proven && !e.cfg.plaintext:
 		err = fmt.Errorf("its Hello names peer %s, its key is %s's", hello.Peer.Short(), proven.Short())
+	case private && !hmac.Equal(hello.Proof[:], theirs[:]):
+		err = errors.New("it does not know the private swarm's key")
 	}
 	if err != nil {
 		tc.Close()
@@ -319,6 +344,29 @@ func listenAddr(remote net.Addr, port uint16) string {
 		return ""
 	}
 	return net.JoinHostPort(tcp.IP.String(), strconv.Itoa(int(port)))
+}
+
+// Private makes content id a private swarm whose peers prove key, its
+// peer key (content.Secret.PeerKey), in their Hellos: a peer that cannot
+// is told the content is unknown here, and a peer dialed that cannot is
+// dropped. Call it before seeding or downloading id.
+func (e *Engine) Private(id content.ID, key [32]byte) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.private[id] = key
+}
+
+// proof returns the Hello proof for content id on nc in role, and
+// whether id is private.
+func (e *Engine) proof(nc net.Conn, id content.ID, role byte) (proof [32]byte, private bool, err error) {
+	e.mu.Lock()
+	key, private := e.private[id]
+	e.mu.Unlock()
+	if !private {
+		return proof, false, nil
+	}
+	proof, err = wire.Proof(nc, key, role)
+	return proof, true, err
 }
 
 // swarm returns the swarm of id, or nil.
@@ -376,6 +424,7 @@ func (e *Engine) Unseed(id content.ID) {
 	e.mu.Lock()
 	sw := e.swarms[id]
 	delete(e.swarms, id)
+	delete(e.private, id)
 	e.mu.Unlock()
 	if sw != nil {
 		sw.close()

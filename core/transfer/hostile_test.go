@@ -366,3 +366,70 @@ func waitConnected(t *testing.T, p *testPeer, f testFile, n int) {
 		runtime.Gosched()
 	}
 }
+
+// TestPrivateSwarm: the peers of a private swarm serve only dialers that
+// prove its key on their own connection, and a member drops a peer that
+// cannot prove it back; members download as usual.
+func TestPrivateSwarm(t *testing.T) {
+	f := makeFile(t, 2<<20, 256<<10)
+	key := content.NewSecret().PeerKey(f.m.ID())
+	seeder := newPeer(t, Config{UpLimit: 8 << 20})
+	seeder.e.Private(f.m.ID(), key)
+	seeder.seed(t, f)
+	outsider := newPeer(t, Config{}) // has the bytes, not the key
+	outsider.seed(t, f)
+
+	// hello dials the seeder and sends a Hello whose proof proof returns
+	// for the connection.
+	hello := func(proof func(net.Conn) [32]byte) error {
+		t.Helper()
+		nc, err := net.Dial("tcp", seeder.e.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		id, err := wire.NewIdentity(peer.NewKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc, _, err := id.Client(context.Background(), nc, seeder.e.Self())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = wire.ClientHandshake(wire.NewConn(tc), wire.HelloMsg{Peer: id.ID, Content: f.m.ID(), Proof: proof(tc)})
+		return err
+	}
+	proofWith := func(k [32]byte) func(net.Conn) [32]byte {
+		return func(nc net.Conn) [32]byte {
+			p, err := wire.Proof(nc, k, wire.RoleDialer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+	}
+	var replayed [32]byte
+	if err := hello(func(nc net.Conn) [32]byte { replayed = proofWith(key)(nc); return replayed }); err != nil {
+		t.Fatalf("a dialer with the key: %v", err)
+	}
+	for name, proof := range map[string]func(net.Conn) [32]byte{
+		"no proof":                        func(net.Conn) [32]byte { return [32]byte{} },
+		"another key":                     proofWith(content.NewSecret().PeerKey(f.m.ID())),
+		"a proof from another connection": func(net.Conn) [32]byte { return replayed },
+		"the answerer's role":             func(nc net.Conn) [32]byte { p, _ := wire.Proof(nc, key, wire.RoleAnswerer); return p },
+	} {
+		var rej *wire.RejectedError
+		if err := hello(proof); !errors.As(err, &rej) || rej.Reason != wire.ReasonUnknownContent {
+			t.Errorf("%s: %v, want the content unknown", name, err)
+		}
+	}
+
+	member := newPeer(t, Config{})
+	member.e.Private(f.m.ID(), key)
+	d, _ := member.download(t, f, DownloadOptions{Holders: StaticHolders{outsider.holder(), seeder.holder()}})
+	r := wait(t, d)
+	checkSame(t, r.Path, f.data)
+	if got := r.Sources[outsider.e.Addr().String()]; got != 0 {
+		t.Errorf("a peer without the key delivered %d bytes", got)
+	}
+}

@@ -11,7 +11,8 @@
 // Every frame is a 4-byte big-endian length, then a type byte, then the
 // payload; the length counts the type byte and the payload. A connection
 // carries one content. It opens with a Hello each way (magic, protocol
-// version, peer ID, content ID, listen port), then bitfields, then any mix
+// version, peer ID, content ID, listen port, and for a private swarm the
+// proof that the sender knows its key), then bitfields, then any mix
 // of Have, Request, Data, Cancel, Reject and KeepAlive in both directions:
 // each side may fetch chunks from the other.
 //

@@ -3,7 +3,9 @@ package wire
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -24,7 +26,7 @@ import (
 // other's ID for certain, whatever a Hello or a tracker claims.
 
 // ALPN is the application protocol both sides name in the TLS handshake.
-const ALPN = "peerflow/2"
+const ALPN = "peerflow/3"
 
 // Errors of the TLS handshake.
 var (
@@ -67,6 +69,34 @@ func PeerOf(cs tls.ConnectionState) (peer.ID, error) {
 		return peer.ID{}, ErrNoPeerKey
 	}
 	return peer.IDOf(pub), nil
+}
+
+// Roles of a swarm proof: the dialer's and the answering side's differ,
+// so neither can send back the other's.
+const (
+	RoleDialer   byte = 'd'
+	RoleAnswerer byte = 'a'
+)
+
+// Proof is what a Hello carries to show that its sender knows key, the
+// peer key of a private swarm (content.Secret.PeerKey): an HMAC over
+// keying material exported from this TLS connection (RFC 8446, 7.5), so
+// a proof is worth nothing on any other connection. Over a connection
+// that is not TLS (the benchmarks' plain reference) there is nothing to
+// bind to, and the proof is the HMAC of the role alone.
+func Proof(nc net.Conn, key [32]byte, role byte) ([proofSize]byte, error) {
+	var ekm []byte
+	if tc, ok := nc.(*tls.Conn); ok {
+		cs := tc.ConnectionState()
+		var err error
+		if ekm, err = cs.ExportKeyingMaterial("EXPORTER-peerflow-swarm-proof", nil, 32); err != nil {
+			return [proofSize]byte{}, fmt.Errorf("wire: swarm proof: %w", err)
+		}
+	}
+	mac := hmac.New(sha256.New, key[:])
+	mac.Write([]byte{role})
+	mac.Write(ekm)
+	return [proofSize]byte(mac.Sum(nil)), nil
 }
 
 // config is the TLS configuration of one handshake. want, if not zero,

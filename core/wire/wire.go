@@ -15,10 +15,10 @@ import (
 )
 
 // Protocol identity, sent in every Hello. Version 2 runs over mutually
-// authenticated TLS (tls.go).
+// authenticated TLS (tls.go); version 3 adds the swarm proof.
 const (
 	Magic   = "PFLW"
-	Version = 2
+	Version = 3
 )
 
 // Type is a frame's type byte.
@@ -77,7 +77,8 @@ func (r Reason) String() string {
 
 // Payload sizes of the fixed-size frames.
 const (
-	helloSize   = len(Magic) + 1 + len(peer.ID{}) + len(content.ID{}) + 2
+	helloSize   = len(Magic) + 1 + len(peer.ID{}) + len(content.ID{}) + 2 + proofSize
+	proofSize   = 32
 	haveSize    = 4
 	requestSize = 12 // index, offset, length
 	rejectSize  = 1 + requestSize
@@ -104,6 +105,10 @@ type HelloMsg struct {
 	Peer       peer.ID
 	Content    content.ID
 	ListenPort uint16 // where the sender accepts connections; 0 if it does not
+	// Proof shows that the sender knows the peer key of a private swarm
+	// (content.Secret), bound to this connection (see Proof); zero for a
+	// public content.
+	Proof [proofSize]byte
 }
 
 // Msg is one decoded frame. Payload is the bitfield of a Bitfield frame or
@@ -319,7 +324,9 @@ func (c *Conn) decodeFixed(m *Msg, p []byte) error {
 		copy(m.Hello.Peer[:], p)
 		p = p[len(m.Hello.Peer):]
 		copy(m.Hello.Content[:], p)
-		m.Hello.ListenPort = binary.BigEndian.Uint16(p[len(m.Hello.Content):])
+		p = p[len(m.Hello.Content):]
+		m.Hello.ListenPort = binary.BigEndian.Uint16(p)
+		copy(m.Hello.Proof[:], p[2:])
 	case Have:
 		m.Index = binary.BigEndian.Uint32(p)
 		if int64(m.Index) >= int64(c.lim.Chunks) {

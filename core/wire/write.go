@@ -71,6 +71,7 @@ func (c *Conn) WriteHello(h HelloMsg) error {
 	k += copy(p[k:], h.Peer[:])
 	k += copy(p[k:], h.Content[:])
 	binary.BigEndian.PutUint16(p[k:], h.ListenPort)
+	copy(p[k+2:], h.Proof[:])
 	return c.send(helloSize, nil)
 }
 
