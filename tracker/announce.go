@@ -46,14 +46,15 @@ type update struct {
 }
 
 // chunkCounter returns the chunk count of a content the tracker has a
-// manifest for.
-type chunkCounter func(content.ID) (chunks int, ok bool)
+// manifest for and that access (a private swarm's tracker key) opens.
+type chunkCounter func(id content.ID, access []byte) (chunks int, ok bool)
 
 // validateAnnounce checks a decoded and authenticated announce. The peer
 // is listed at source, the IP the request came from, with the port of
 // the announced address: a peer cannot name another host, so a swarm
 // cannot be aimed at a third party. Contents without a manifest (per
-// chunks) are listed in unknown, not refused. Every error wraps
+// chunks), and private ones announced without their key, are listed in
+// unknown, not refused. Every error wraps
 // errBadAnnounce.
 func validateAnnounce(req trackerapi.AnnounceRequest, source netip.Addr, chunks chunkCounter) (*announce, error) {
 	if req.Peer.IsZero() {
@@ -105,7 +106,7 @@ func decodeState(cs trackerapi.ContentState, chunks chunkCounter) (update, bool,
 	case cs.Complete && len(cs.Have) > 0:
 		return update{}, false, errors.New("have is set although complete is")
 	}
-	n, ok := chunks(cs.ID)
+	n, ok := chunks(cs.ID, cs.Access)
 	if !ok {
 		return update{}, false, nil
 	}

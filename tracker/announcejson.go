@@ -49,16 +49,7 @@ func (s *jsonScanner) announceField(req *trackerapi.AnnounceRequest, key []byte)
 	case "full":
 		return s.boolean(&req.Full)
 	case "key":
-		if s.null() {
-			req.Key = nil
-			return nil
-		}
-		return s.text(func(v []byte) (err error) {
-			req.Key = make([]byte, base64.StdEncoding.DecodedLen(len(v)))
-			n, err := base64.StdEncoding.Decode(req.Key, v)
-			req.Key = req.Key[:n]
-			return err
-		})
+		return s.base64(&req.Key)
 	case "nonce":
 		return s.text(func(v []byte) error { req.Nonce = string(v); return nil })
 	case "contents":
@@ -129,12 +120,28 @@ func (s *jsonScanner) contentField(cs *trackerapi.ContentState, key []byte) erro
 			cs.Have, s.haves = s.haves[:n:n], s.haves[n:]
 			return err
 		})
+	case "access":
+		return s.base64(&cs.Access)
 	case "uploaded":
 		return s.integer(&cs.Uploaded)
 	case "downloaded":
 		return s.integer(&cs.Downloaded)
 	}
 	return s.skip()
+}
+
+// base64 decodes a base64 string (or null, which leaves nil) into *dst.
+func (s *jsonScanner) base64(dst *[]byte) error {
+	if s.null() {
+		*dst = nil
+		return nil
+	}
+	return s.text(func(v []byte) error {
+		b := make([]byte, base64.StdEncoding.DecodedLen(len(v)))
+		n, err := base64.StdEncoding.Decode(b, v)
+		*dst = b[:n]
+		return err
+	})
 }
 
 // jsonScanner reads JSON values from b one at a time.

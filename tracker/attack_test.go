@@ -14,10 +14,13 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"peerflow/core/content"
+	"peerflow/core/peer"
 	"peerflow/core/trackerapi"
 )
 
@@ -401,4 +404,79 @@ func TestNoncesCountOnce(t *testing.T) {
 	if code, _ := postAnnounce(t, tt, body, sig); code != http.StatusUnauthorized {
 		t.Errorf("an older nonce after a newer one: status %d, want 401", code)
 	}
+}
+
+// TestPrivateSwarm: a content published with a tracker key is served only
+// to requests that show the key, listed nowhere, cannot be republished
+// public or under another key, and stays so across a restart. Without the
+// key, it is answered as a content the tracker never heard of.
+func TestPrivateSwarm(t *testing.T) {
+	cfg := Config{Now: newFakeClock().Now, DB: t.TempDir() + "/t.db"}
+	tt := startTracker(t, cfg)
+	ctx := context.Background()
+	m := testManifest("holiday", 8, 1)
+	secret := content.NewSecret()
+	client := func(tt *testTracker, key *[32]byte) *trackerapi.Client {
+		c, err := trackerapi.NewClient(tt.addr, trackerapi.ClientOptions{Retries: -1,
+			Access: func(id content.ID) *[32]byte {
+				if id == m.ID() {
+					return key
+				}
+				return nil
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.CloseIdleConnections)
+		return c
+	}
+	k, other := secret.TrackerKey(m.ID()), content.NewSecret().TrackerKey(m.ID())
+	member, outsider, wrong := client(tt, &k), client(tt, nil), client(tt, &other)
+	if resp, err := member.Publish(ctx, m); err != nil || !resp.Created {
+		t.Fatalf("private publish: %+v, %v", resp, err)
+	}
+	for _, c := range []*trackerapi.Client{outsider, wrong} {
+		var se *trackerapi.StatusError
+		if _, err := c.Publish(ctx, m); !errors.As(err, &se) || se.Code != http.StatusConflict {
+			t.Errorf("republishing with other access: %v, want 409", err)
+		}
+	}
+	complete := []trackerapi.ContentState{{ID: m.ID(), Complete: true}}
+	resp, err := outsider.Announce(ctx, keyOf(t, testPeer(2)), trackerapi.AnnounceRequest{Addr: testAddr(2), Full: true, Contents: complete})
+	if err != nil || !slices.Equal(resp.Unknown, []content.ID{m.ID()}) {
+		t.Fatalf("announce without the key: %+v, %v; want the content unknown", resp, err)
+	}
+	if resp, err := member.Announce(ctx, keyOf(t, testPeer(1)), trackerapi.AnnounceRequest{Addr: testAddr(1), Full: true, Contents: complete}); err != nil || len(resp.Unknown) != 0 {
+		t.Fatalf("announce with the key: %+v, %v", resp, err)
+	}
+
+	check := func(when string) {
+		t.Helper()
+		member, outsider, wrong := client(tt, &k), client(tt, nil), client(tt, &other)
+		if l := tt.list(t, ""); l.Total != 0 {
+			t.Errorf("%s: the list shows %+v", when, l)
+		}
+		for name, c := range map[string]*trackerapi.Client{"no key": outsider, "another key": wrong} {
+			if _, err := c.Manifest(ctx, m.ID()); !trackerapi.IsNotFound(err) {
+				t.Errorf("%s: manifest with %s: %v, want 404", when, name, err)
+			}
+			if _, err := c.Holders(ctx, m, peer.ID{}); !trackerapi.IsNotFound(err) {
+				t.Errorf("%s: holders with %s: %v, want 404", when, name, err)
+			}
+		}
+		if _, err := member.Manifest(ctx, m.ID()); err != nil {
+			t.Errorf("%s: manifest with the key: %v", when, err)
+		}
+		hs, err := member.Holders(ctx, m, peer.ID{})
+		if err != nil || len(hs) != 1 || hs[0].Peer != testPeer(1) {
+			t.Errorf("%s: holders with the key: %+v, %v; want only the member", when, hs, err)
+		}
+	}
+	check("running")
+	if err := tt.tick(); err != nil { // flush the announce
+		t.Fatal(err)
+	}
+	tt.stop()
+	tt = startTracker(t, cfg)
+	check("after a restart")
 }

@@ -34,7 +34,7 @@ func FuzzAnnounce(f *testing.F) {
 			{ID: unknown.ID(), Complete: true},
 		}},
 		{Peer: p, Addr: ":7000", Stopped: []content.ID{known.ID()}, Key: testKey(1).Public().(ed25519.PublicKey), Nonce: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},
-		{Peer: p, Addr: "[::]:1", Contents: []trackerapi.ContentState{{ID: known.ID(), Complete: true}}},
+		{Peer: p, Addr: "[::]:1", Contents: []trackerapi.ContentState{{ID: known.ID(), Complete: true, Access: make([]byte, 32)}}},
 		{Peer: p, Addr: "host.example:65535", Contents: []trackerapi.ContentState{{ID: known.ID(), Have: haveOf(10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0)}}},
 	} {
 		f.Add(mustJSON(f, req))
@@ -42,7 +42,7 @@ func FuzzAnnounce(f *testing.F) {
 	f.Add([]byte(`{"peer_id":"` + p.String() + `","addr":"1.2.3.4:5","contents":[{"id":"` + known.ID().String() + `","have":"/8A="}]}`))
 	f.Add([]byte(`{"peer_id":null}`))
 	f.Add([]byte(`[]`))
-	chunks := func(id content.ID) (int, bool) {
+	chunks := func(id content.ID, _ []byte) (int, bool) {
 		switch id {
 		case known.ID():
 			return 10, true
@@ -66,7 +66,7 @@ func FuzzAnnounce(f *testing.F) {
 			t.Fatal("accepted too many entries")
 		}
 		for i, u := range a.updates {
-			n, ok := chunks(u.id)
+			n, ok := chunks(u.id, nil)
 			if !ok || (i > 0 && compareIDs(a.updates[i-1].id, u.id) >= 0) {
 				t.Fatalf("update %d: unknown or out of order", i)
 			}
@@ -81,8 +81,8 @@ func FuzzAnnounce(f *testing.F) {
 			}
 		}
 		st := newState(lease, 0)
-		st.addSwarm(known.ID(), known)
-		st.addSwarm(empty.ID(), empty)
+		st.addSwarm(known.ID(), known, nil)
+		st.addSwarm(empty.ID(), empty, nil)
 		if _, err := st.apply(a, time.Unix(0, 0), 1); err != nil {
 			t.Fatal(err)
 		}

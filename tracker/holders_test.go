@@ -83,7 +83,7 @@ func TestHoldersIncludeRareChunks(t *testing.T) {
 func TestPickHoldersSeeder(t *testing.T) {
 	st := newState(lease, 0)
 	m := testManifest("m", 10, 1)
-	st.addSwarm(m.ID(), m)
+	st.addSwarm(m.ID(), m, nil)
 	nonce := int64(0)
 	apply := func(n int, cs trackerapi.ContentState) {
 		nonce++

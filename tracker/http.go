@@ -3,6 +3,7 @@ package tracker
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -193,15 +194,24 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return errorf(http.StatusBadRequest, "manifest: %v", err)
 	}
+	key, err := accessKey(r)
+	if err != nil {
+		return err
+	}
+	access := accessHash(key)
 	// Decode accepts only the canonical encoding, so the body's hash is
 	// the content ID.
 	id := content.ID(sha256.Sum256(body))
+	known, err := s.state.published(id, access)
+	if err != nil {
+		return errorf(http.StatusConflict, "content %s: %v", id, err)
+	}
 	created := false
-	if !s.state.known(id) {
-		if created, err = s.store.putManifest(id, body); err != nil {
+	if !known {
+		if created, err = s.store.putManifest(id, body, access); err != nil {
 			return err
 		}
-		s.state.addSwarm(id, m)
+		s.state.addSwarm(id, m, access)
 	}
 	status := http.StatusOK
 	if created {
@@ -212,12 +222,29 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// accessKey returns the tracker key r carries (AccessHeader), or nil.
+func accessKey(r *http.Request) ([]byte, error) {
+	v := r.Header.Get(trackerapi.AccessHeader)
+	if v == "" {
+		return nil, nil
+	}
+	key, err := base64.StdEncoding.DecodeString(v)
+	if err != nil || len(key) != sha256.Size {
+		return nil, errorf(http.StatusBadRequest, "%s: want the base64 of %d bytes", trackerapi.AccessHeader, sha256.Size)
+	}
+	return key, nil
+}
+
 func (s *Server) getManifest(w http.ResponseWriter, r *http.Request) error {
 	id, err := content.ParseID(r.PathValue("id"))
 	if err != nil {
 		return errorf(http.StatusBadRequest, "%v", err)
 	}
-	if !s.state.known(id) {
+	key, err := accessKey(r)
+	if err != nil {
+		return err
+	}
+	if !s.state.visible(id, key) {
 		return errorf(http.StatusNotFound, "no manifest for content %s", id)
 	}
 	body, err := s.store.manifest(id)
@@ -313,7 +340,11 @@ func (s *Server) holders(w http.ResponseWriter, r *http.Request) error {
 			return errorf(http.StatusBadRequest, "exclude: %v", err)
 		}
 	}
-	list, ok := s.state.holders(id, exclude, limit, s.cfg.Now())
+	key, err := accessKey(r)
+	if err != nil {
+		return err
+	}
+	list, ok := s.state.holders(id, key, exclude, limit, s.cfg.Now())
 	if !ok {
 		return errorf(http.StatusNotFound, "no manifest for content %s", id)
 	}

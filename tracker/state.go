@@ -2,6 +2,8 @@ package tracker
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -79,6 +81,9 @@ type swarm struct {
 	chunkSize int64
 	chunks    int
 	origin    string
+	// access is the SHA-256 of a private swarm's tracker key
+	// (content.Secret.TrackerKey); nil for a public content.
+	access *[32]byte
 
 	holders map[peer.ID]*holding
 	// counts[i] is the number of partial holders that have chunk i;
@@ -138,8 +143,9 @@ var errNonceUsed = errors.New("nonce used already")
 // the most live peers allowed.
 var errTooManyPeers = errors.New("too many peers from one address")
 
-// addSwarm makes a published manifest known; adding it again is a no-op.
-func (st *state) addSwarm(id content.ID, m *content.Manifest) {
+// addSwarm makes a published manifest known, private if access is not
+// nil (the SHA-256 of its tracker key); adding it again is a no-op.
+func (st *state) addSwarm(id content.ID, m *content.Manifest, access *[32]byte) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if _, ok := st.swarms[id]; ok {
@@ -148,6 +154,7 @@ func (st *state) addSwarm(id content.ID, m *content.Manifest) {
 	sw := &swarm{
 		id: id, name: m.Name, lowerName: strings.ToLower(m.Name),
 		size: m.Size, chunkSize: m.ChunkSize, chunks: m.NumChunks(), origin: m.Origin,
+		access:  access,
 		holders: make(map[peer.ID]*holding),
 	}
 	st.swarms[id] = sw
@@ -159,15 +166,39 @@ func compareSwarms(a, b *swarm) int {
 	return cmp.Or(strings.Compare(a.lowerName, b.lowerName), compareIDs(a.id, b.id))
 }
 
-// chunks returns the chunk count of a known content.
-func (st *state) chunks(id content.ID) (int, bool) {
-	st.mu.RLock()
-	defer st.mu.RUnlock()
-	return st.chunksLocked(id)
+// accessHash returns the SHA-256 of a tracker key, or nil for none.
+func accessHash(key []byte) *[32]byte {
+	if key == nil {
+		return nil
+	}
+	h := sha256.Sum256(key)
+	return &h
 }
 
-// chunksLocked is chunks for a caller that holds the lock.
-func (st *state) chunksLocked(id content.ID) (int, bool) {
+// admits reports whether key opens sw: any key opens a public swarm.
+func (sw *swarm) admits(key []byte) bool {
+	if sw.access == nil {
+		return true
+	}
+	h := sha256.Sum256(key)
+	return subtle.ConstantTimeCompare(h[:], sw.access[:]) == 1
+}
+
+// chunks returns the chunk count of a known content that key opens;
+// ok is false as well for a private content and a wrong key.
+func (st *state) chunks(id content.ID, key []byte) (int, bool) {
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	sw, ok := st.swarms[id]
+	if !ok || !sw.admits(key) {
+		return 0, false
+	}
+	return sw.chunks, true
+}
+
+// chunksLocked is chunks for a caller that holds the lock and has checked
+// access already.
+func (st *state) chunksLocked(id content.ID, _ []byte) (int, bool) {
 	sw, ok := st.swarms[id]
 	if !ok {
 		return 0, false
@@ -175,10 +206,29 @@ func (st *state) chunksLocked(id content.ID) (int, bool) {
 	return sw.chunks, true
 }
 
-// known reports whether content id has been published.
-func (st *state) known(id content.ID) bool {
-	_, ok := st.chunks(id)
+// visible reports whether content id is known and key opens it.
+func (st *state) visible(id content.ID, key []byte) bool {
+	_, ok := st.chunks(id, key)
 	return ok
+}
+
+// errAccessConflict refuses a publish of a known content whose access
+// differs: public and private, or private under another key.
+var errAccessConflict = errors.New("this content is published here already, with other access")
+
+// published reports whether content id is known already, or
+// errAccessConflict if it is known with other access than access.
+func (st *state) published(id content.ID, access *[32]byte) (bool, error) {
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	sw, ok := st.swarms[id]
+	switch {
+	case !ok:
+		return false, nil
+	case (sw.access == nil) != (access == nil) || (access != nil && *sw.access != *access):
+		return true, errAccessConflict
+	}
+	return true, nil
 }
 
 // apply stores a validated announce. It fails, changing nothing, if the
@@ -450,8 +500,8 @@ func (st *state) list(query string, offset, limit int, now time.Time) trackerapi
 	defer st.mu.RUnlock()
 	out := trackerapi.ContentList{Contents: []trackerapi.ContentInfo{}}
 	for _, sw := range st.byName {
-		if !strings.Contains(sw.lowerName, query) {
-			continue
+		if sw.access != nil || !strings.Contains(sw.lowerName, query) {
+			continue // private contents are never listed
 		}
 		if out.Total >= offset && len(out.Contents) < limit {
 			out.Contents = append(out.Contents, sw.info())
@@ -462,12 +512,13 @@ func (st *state) list(query string, offset, limit int, now time.Time) trackerapi
 }
 
 // holders returns up to limit live holders of content id other than
-// exclude, chosen by pickHolders; ok is false for an unknown content.
-func (st *state) holders(id content.ID, exclude peer.ID, limit int, now time.Time) (trackerapi.HolderList, bool) {
+// exclude, chosen by pickHolders; ok is false for an unknown content, and
+// for a private one that key does not open.
+func (st *state) holders(id content.ID, key []byte, exclude peer.ID, limit int, now time.Time) (trackerapi.HolderList, bool) {
 	st.rlockLive(now)
 	defer st.mu.RUnlock()
 	sw, ok := st.swarms[id]
-	if !ok {
+	if !ok || !sw.admits(key) {
 		return trackerapi.HolderList{}, false
 	}
 	cands := make([]*holding, 0, len(sw.holders))
@@ -493,7 +544,7 @@ func (st *state) holders(id content.ID, exclude peer.ID, limit int, now time.Tim
 // records. It returns how many peers are live.
 func (st *state) restore(d *stored, now time.Time) int {
 	for id, m := range d.manifests {
-		st.addSwarm(id, m)
+		st.addSwarm(id, m, d.access[id])
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()

@@ -47,6 +47,7 @@ var (
 	bucketManifests = []byte("manifests") // content ID (32 bytes) → canonical manifest
 	bucketLeases    = []byte("leases")    // peer ID (16 bytes) → lease record
 	bucketHeld      = []byte("held")      // peer ID ‖ content ID (48 bytes) → holding record
+	bucketAccess    = []byte("access")    // content ID → SHA-256 of a private swarm's tracker key
 	keyTrackerID    = []byte("tracker_id")
 	// bucketOldHoldings (peer ID → every holding of the peer in one record)
 	// is how trackers before per-content records stored holdings; it is
@@ -81,7 +82,7 @@ func openStore(path string) (*store, error) {
 	}
 	s := &store{db: db}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketManifests, bucketLeases, bucketHeld} {
+		for _, name := range [][]byte{bucketMeta, bucketManifests, bucketLeases, bucketHeld, bucketAccess} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -141,14 +142,20 @@ func convertOldHoldings(tx *bolt.Tx) error {
 }
 
 // putManifest stores a canonical manifest durably (committed and fsynced
-// when it returns) and reports whether it was new.
-func (s *store) putManifest(id content.ID, body []byte) (created bool, err error) {
+// when it returns), with the access of a private one, and reports whether
+// it was new.
+func (s *store) putManifest(id content.ID, body []byte, access *[32]byte) (created bool, err error) {
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketManifests)
 		if b.Get(id[:]) != nil {
 			return nil
 		}
 		created = true
+		if access != nil {
+			if err := tx.Bucket(bucketAccess).Put(id[:], access[:]); err != nil {
+				return err
+			}
+		}
 		return b.Put(id[:], body)
 	})
 	if err != nil {
@@ -174,6 +181,7 @@ func (s *store) manifest(id content.ID) ([]byte, error) {
 // against the manifests.
 type stored struct {
 	manifests map[content.ID]*content.Manifest
+	access    map[content.ID]*[32]byte // of private contents
 	leases    []storedLease
 	holdings  map[peer.ID][]trackerapi.ContentState
 	bad       []peer.ID // peers with unreadable lease records, to delete
@@ -196,12 +204,18 @@ type storedLease struct {
 // load reads every record. A record that cannot be decoded is reported in
 // bad or skipped rather than failing the start.
 func (s *store) load() (*stored, error) {
-	out := &stored{manifests: make(map[content.ID]*content.Manifest), holdings: make(map[peer.ID][]trackerapi.ContentState)}
+	out := &stored{manifests: make(map[content.ID]*content.Manifest), access: make(map[content.ID]*[32]byte),
+		holdings: make(map[peer.ID][]trackerapi.ContentState)}
 	err := s.db.View(func(tx *bolt.Tx) error {
+		access := tx.Bucket(bucketAccess)
 		err := tx.Bucket(bucketManifests).ForEach(func(k, v []byte) error {
 			m, err := content.Decode(v)
 			if err == nil && !bytes.Equal(k, sha256Of(v)) {
 				err = errors.New("key is not the content ID")
+			}
+			a := access.Get(k)
+			if err == nil && a != nil && len(a) != sha256.Size {
+				err = fmt.Errorf("access record of %d bytes", len(a))
 			}
 			if err != nil {
 				// Kept on disk for inspection, but not served.
@@ -209,6 +223,9 @@ func (s *store) load() (*stored, error) {
 				return nil
 			}
 			out.manifests[content.ID(k)] = m
+			if a != nil {
+				out.access[content.ID(k)] = (*[32]byte)(bytes.Clone(a))
+			}
 			return nil
 		})
 		if err != nil {

@@ -82,6 +82,13 @@ type AnnounceRequest struct {
 // signature of SignedAnnounce(body) by AnnounceRequest.Key.
 const SignatureHeader = "Peerflow-Signature"
 
+// AccessHeader carries, base64 (standard, padded), the tracker key of a
+// private swarm (content.Secret.TrackerKey) on a publish, a manifest or a
+// holders request about it. A tracker answers a request about a private
+// content without the right key as it answers one about a content it has
+// never heard of, and leaves private contents out of its list.
+const AccessHeader = "Peerflow-Access"
+
 // announceTag separates announce signatures from any other use of a key.
 const announceTag = "peerflow announce v1\x00"
 
@@ -100,6 +107,9 @@ type ContentState struct {
 	Have       []byte `json:"have,omitempty"`
 	Uploaded   int64  `json:"uploaded,omitempty"`
 	Downloaded int64  `json:"downloaded,omitempty"`
+	// Access is the tracker key of a private swarm (AccessHeader), base64
+	// in JSON; a private content announced without it is unknown.
+	Access []byte `json:"access,omitempty"`
 }
 
 // AnnounceResponse tells the peer when to announce again.

@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,6 +52,10 @@ type ClientOptions struct {
 	MaxBackoff time.Duration
 	// Token is sent with Publish to a tracker that requires one.
 	Token string
+	// Access, if set, returns the tracker key of a private content
+	// (content.Secret.TrackerKey), or nil for a public one: it goes with
+	// every request about the content (AccessHeader, ContentState.Access).
+	Access func(content.ID) *[32]byte
 }
 
 // Client talks to one tracker. It is safe for concurrent use.
@@ -108,6 +113,17 @@ func (e *StatusError) Error() string {
 func IsNotFound(err error) bool {
 	var se *StatusError
 	return errors.As(err, &se) && se.Code == http.StatusNotFound
+}
+
+// accessHeader returns the header that opens private content id, or nil.
+func (c *Client) accessHeader(id content.ID) http.Header {
+	if c.opts.Access == nil {
+		return nil
+	}
+	if k := c.opts.Access(id); k != nil {
+		return http.Header{AccessHeader: {base64.StdEncoding.EncodeToString(k[:])}}
+	}
+	return nil
 }
 
 // call is one API request.
@@ -221,9 +237,11 @@ func (c *Client) Publish(ctx context.Context, m *content.Manifest) (PublishRespo
 func (c *Client) publish(ctx context.Context, m *content.Manifest, token string) (PublishResponse, error) {
 	var resp PublishResponse
 	body := m.Encode()
+	id := content.ID(sha256.Sum256(body))
 	err := c.doJSON(ctx, call{
-		op: "publish " + content.ID(sha256.Sum256(body)).Short() + " to", method: http.MethodPost, path: PathManifests,
+		op: "publish " + id.Short() + " to", method: http.MethodPost, path: PathManifests,
 		body: body, ctype: "application/octet-stream", token: token, limit: MaxResponseBody,
+		header: c.accessHeader(id),
 	}, &resp)
 	return resp, err
 }
@@ -270,6 +288,14 @@ func (c *Client) nonce(p peer.ID, next string) string {
 
 func (c *Client) announceOnce(ctx context.Context, key ed25519.PrivateKey, req AnnounceRequest) (AnnounceResponse, error) {
 	var resp AnnounceResponse
+	if c.opts.Access != nil {
+		req.Contents = slices.Clone(req.Contents)
+		for i := range req.Contents {
+			if k := c.opts.Access(req.Contents[i].ID); k != nil {
+				req.Contents[i].Access = k[:]
+			}
+		}
+	}
 	body, err := json.Marshal(req)
 	if err != nil {
 		return resp, fmt.Errorf("announce to %s: %w", c.addr, err)
@@ -308,7 +334,8 @@ func (c *Client) Contents(ctx context.Context, query string, offset, limit int) 
 // one id names: a tracker cannot pass off another file.
 func (c *Client) Manifest(ctx context.Context, id content.ID) (*content.Manifest, error) {
 	op := "get manifest " + id.Short() + " from"
-	body, err := c.do(ctx, call{op: op, method: http.MethodGet, path: PathManifests + "/" + id.String(), limit: MaxManifestBody})
+	body, err := c.do(ctx, call{op: op, method: http.MethodGet, path: PathManifests + "/" + id.String(), limit: MaxManifestBody,
+		header: c.accessHeader(id)})
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +367,8 @@ func (c *Client) Holders(ctx context.Context, m *content.Manifest, exclude peer.
 		q.Set("exclude", exclude.String())
 	}
 	var list HolderList
-	if err := c.doJSON(ctx, call{op: op, method: http.MethodGet, path: PathContents + "/" + id.String() + "/holders", query: q, limit: MaxResponseBody}, &list); err != nil {
+	if err := c.doJSON(ctx, call{op: op, method: http.MethodGet, path: PathContents + "/" + id.String() + "/holders", query: q, limit: MaxResponseBody,
+		header: c.accessHeader(id)}, &list); err != nil {
 		return nil, err
 	}
 	if len(list.Holders) > MaxHoldersPerCall {

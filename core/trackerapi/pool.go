@@ -58,7 +58,7 @@ var ErrNoTrackers = errors.New("no tracker known: add one by hand, open a share 
 
 // PoolOptions tune a Pool. Zero fields take defaults.
 type PoolOptions struct {
-	Client ClientOptions // for every tracker; one HTTP client is shared; its Token is not used
+	Client ClientOptions // for every tracker; one HTTP client is shared; its Token and Access are not used
 	// Key is the node's identity key: announces are signed with it and
 	// name its peer ID (AnnounceRequest.Peer is ignored).
 	Key ed25519.PrivateKey
@@ -114,6 +114,7 @@ type Pool struct {
 	// reach says which trackers hear of each content (see Scope).
 	reach  map[content.ID]*reach
 	listed map[content.ID]map[string]struct{} // trackers whose list showed it
+	keys   map[content.ID]*[32]byte           // tracker keys of private contents
 }
 
 // reach is which trackers a content goes to beyond those added by hand.
@@ -182,8 +183,27 @@ func NewPool(opts PoolOptions) *Pool {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Pool{opts: opts, all: make(map[string]*poolTracker),
-		reach: make(map[content.ID]*reach), listed: make(map[content.ID]map[string]struct{})}
+	p := &Pool{opts: opts, all: make(map[string]*poolTracker),
+		reach: make(map[content.ID]*reach), listed: make(map[content.ID]map[string]struct{}),
+		keys: make(map[content.ID]*[32]byte)}
+	p.opts.Client.Access = p.access
+	return p
+}
+
+// Private makes content id a private swarm: every request about it shows
+// the tracker key of secret.
+func (p *Pool) Private(id content.ID, secret content.Secret) {
+	k := secret.TrackerKey(id)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.keys[id] = &k
+}
+
+// access is the clients' ClientOptions.Access.
+func (p *Pool) access(id content.ID) *[32]byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.keys[id]
 }
 
 // SetScope changes what the trackers not added by hand hear of; the next
@@ -237,6 +257,7 @@ func (p *Pool) Forget(id content.ID) {
 	defer p.mu.Unlock()
 	delete(p.reach, id)
 	delete(p.listed, id)
+	delete(p.keys, id)
 }
 
 // Reach returns where content id goes beyond the trackers added by hand:
