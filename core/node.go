@@ -154,12 +154,23 @@ func (n *Node) restore() error {
 }
 
 // bind tells the pool which trackers hear of entry e (see
-// trackerapi.Scope).
+// trackerapi.Scope), and the pool and the engine the keys of a private
+// swarm.
 func (n *Node) bind(e store.Entry) {
 	n.pool.Own(e.ID, e.Kind == store.KindShare)
 	n.pool.Bind(e.ID, e.Trackers...)
 	if e.AnyTracker {
 		n.pool.BindEvery(e.ID)
+	}
+	n.private(e.ID, e.Secret)
+}
+
+// private gives the pool and the engine the keys of private content id
+// (nothing for a nil secret).
+func (n *Node) private(id content.ID, secret *content.Secret) {
+	if secret != nil {
+		n.pool.Private(id, *secret)
+		n.engine.Private(id, secret.PeerKey(id))
 	}
 }
 
@@ -217,6 +228,9 @@ func (n *Node) DataDir() string { return n.store.Dir() }
 // ShareOptions tune Share.
 type ShareOptions struct {
 	Origin string // an http(s) URL that also serves the file, recorded in the manifest
+	// Private makes a private swarm: its link carries a secret, and
+	// without it no tracker or peer gives anything away about it.
+	Private bool
 }
 
 // Shared is the result of sharing a file.
@@ -267,6 +281,10 @@ func (n *Node) Share(ctx context.Context, path string, opts ShareOptions) (Share
 		return Shared{}, fmt.Errorf("share %s: the file changed while it was being read; try again when it is not being written", path)
 	}
 	e := store.ShareEntry(m, path, after)
+	if opts.Private {
+		secret := content.NewSecret()
+		e.Secret = &secret
+	}
 	// Sharing a file we were downloading: the local copy wins, and the
 	// unfinished download goes, part file and all.
 	n.mu.Lock()
@@ -292,7 +310,7 @@ func (n *Node) Share(ctx context.Context, path string, opts ShareOptions) (Share
 	if _, err := n.pool.Announce(ctx, n.announceRequest()); err != nil && !errors.Is(err, trackerapi.ErrNoTrackers) {
 		n.log.Warn("announce", "err", err)
 	}
-	return Shared{Manifest: m, Link: n.linkFor(m)}, nil
+	return Shared{Manifest: m, Link: n.linkFor(m, e.Secret)}, nil
 }
 
 // ErrClosed is returned by calls on a closed node.
@@ -301,9 +319,10 @@ var ErrClosed = errors.New("the node is closed")
 // ErrIsFolder is returned when a folder is given where a file is needed.
 var ErrIsFolder = errors.New("is a folder; share the files inside it")
 
-// linkFor is the share link of m, naming the trackers this node uses.
-func (n *Node) linkFor(m *content.Manifest) content.Link {
-	l := content.Link{ID: m.ID(), Name: m.Name, Origin: m.Origin}
+// linkFor is the share link of m, naming the trackers this node uses and
+// carrying the secret of a private swarm.
+func (n *Node) linkFor(m *content.Manifest, secret *content.Secret) content.Link {
+	l := content.Link{ID: m.ID(), Name: m.Name, Origin: m.Origin, Secret: secret}
 	for _, t := range n.pool.Trackers() {
 		if len(l.Trackers) < 4 {
 			l.Trackers = append(l.Trackers, t.Addr)
@@ -314,11 +333,11 @@ func (n *Node) linkFor(m *content.Manifest) content.Link {
 
 // Link returns the share link of a content in the library.
 func (n *Node) Link(id content.ID) (content.Link, error) {
-	m, err := n.store.Manifest(id)
+	e, err := n.store.Get(id)
 	if err != nil {
 		return content.Link{}, err
 	}
-	return n.linkFor(m), nil
+	return n.linkFor(e.Manifest, e.Secret), nil
 }
 
 // Unshare stops serving a content and forgets it; files stay on disk. An
@@ -371,6 +390,7 @@ func (n *Node) Download(ctx context.Context, linkOrID, folder string) (*Download
 	if addrs, _ := n.pool.Reach(link.ID); len(addrs) == 0 {
 		n.pool.BindEvery(link.ID)
 	}
+	n.private(link.ID, link.Secret)
 	if e, err := n.store.Get(link.ID); err == nil && e.Complete() {
 		if store.CheckFile(&e) == nil {
 			return nil, fmt.Errorf("%s is already here: %s", e.Manifest.Name, e.Path)
@@ -414,6 +434,7 @@ func (n *Node) Download(ctx context.Context, linkOrID, folder string) (*Download
 	}
 	e := store.Entry{ID: link.ID, Kind: store.KindDownload, Folder: folder, Added: time.Now(), Manifest: m}
 	e.Trackers, e.AnyTracker = n.pool.Reach(link.ID)
+	e.Secret = link.Secret
 	if err := n.store.Put(e); err != nil {
 		return nil, err
 	}
@@ -490,6 +511,7 @@ type Item struct {
 	Path     string // the file served in place; "" while downloading
 	Folder   string // where a download goes
 	Complete bool
+	Private  bool // a private swarm: its link carries the secret
 	// Problem says why the item is not served ("the file changed on
 	// disk…"); "" when all is well.
 	Problem  string
@@ -508,7 +530,7 @@ func (n *Node) Library() ([]Item, error) {
 	items := make([]Item, 0, len(entries))
 	for _, e := range entries {
 		it := Item{ID: e.ID, Manifest: e.Manifest, Kind: e.Kind, Path: e.Path, Folder: e.Folder,
-			Complete: e.Complete(), Stats: n.engine.Stats(e.ID), Download: n.downloads[e.ID]}
+			Complete: e.Complete(), Private: e.Secret != nil, Stats: n.engine.Stats(e.ID), Download: n.downloads[e.ID]}
 		if err := n.changed[e.ID]; err != nil {
 			it.Problem = err.Error()
 		}

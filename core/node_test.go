@@ -192,6 +192,52 @@ func TestLinkTrackersHearOnlyTheirContents(t *testing.T) {
 	}
 }
 
+// TestPrivateShare: a private share's link carries its secret; with the
+// link a node downloads it, without the secret a node learns nothing of it
+// from the tracker, and the tracker lists it to nobody.
+func TestPrivateShare(t *testing.T) {
+	tr := startTracker(t)
+	path, data := randomFile(t, t.TempDir(), "family.mkv", 1<<20+77)
+	seeder := openNode(t, t.TempDir(), core.Options{Trackers: []string{tr}})
+	sh, err := seeder.Share(context.Background(), path, core.ShareOptions{Private: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sh.Link.Secret == nil || !strings.Contains(sh.Link.String(), "s="+sh.Link.Secret.String()) {
+		t.Fatalf("the link %s carries no secret", sh.Link)
+	}
+	if again, err := seeder.Link(sh.Manifest.ID()); err != nil || again.String() != sh.Link.String() {
+		t.Fatalf("the library's link %s (%v) differs from %s", again, err, sh.Link)
+	}
+	list, err := seeder.Network(context.Background(), "", 0, 10)
+	if err != nil || list.Total != 0 {
+		t.Fatalf("the tracker lists %+v (%v)", list, err)
+	}
+
+	bare := sh.Link
+	bare.Secret = nil
+	outsider := openNode(t, t.TempDir(), core.Options{})
+	if _, err := outsider.Download(context.Background(), bare.String(), t.TempDir()); !errors.Is(err, core.ErrUnknownContent) {
+		t.Fatalf("the link without its secret: %v, want ErrUnknownContent", err)
+	}
+
+	dir := t.TempDir()
+	leech := openNode(t, dir, core.Options{})
+	d, err := leech.Download(context.Background(), sh.Link.String(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := waitDownload(t, d)
+	if got, err := os.ReadFile(r.Path); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("downloaded file differs (%v)", err)
+	}
+	leech.Close()
+	leech = openNode(t, dir, core.Options{})
+	if l, err := leech.Link(sh.Manifest.ID()); err != nil || l.Secret == nil || *l.Secret != *sh.Link.Secret {
+		t.Errorf("after a restart, the leech's link %s (%v) lost the secret", l, err)
+	}
+}
+
 // A symlink is shared as the file it names, under the link's name, and
 // the library records the real path.
 func TestShareSymlink(t *testing.T) {

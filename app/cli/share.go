@@ -15,7 +15,7 @@ import (
 )
 
 func runShare(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("share", "share PATH... [--tracker ADDR]... [--listen ADDR] [--data DIR] [--origin URL] [--up-limit RATE] [--token T] [--json]",
+	fs := newFlags("share", "share PATH... [--tracker ADDR]... [--listen ADDR] [--data DIR] [--origin URL] [--private] [--up-limit RATE] [--token T] [--json]",
 		"Shares each file (a folder: the files directly inside it), prints one share link\nper file, and seeds until interrupted (Ctrl-C). When it stops it says, per file,\nhow much it uploaded: bytes, copies of the file (uploaded / size) and peers.", stderr)
 	var trackers trackerList
 	fs.Var(&trackers, "tracker", "tracker `ADDR` (host:port) to publish to; repeatable (default: trackers found on the LAN)")
@@ -23,6 +23,7 @@ func runShare(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Var(&listen, "listen", "`ADDR` (host:port) where peers connect; port 0 picks a free one")
 	data := fs.String("data", "", "data `DIR` (default: the user config folder + /peerflow)")
 	origin := fs.String("origin", "", "http(s) `URL` that also serves the file, recorded in its manifest")
+	private := fs.Bool("private", false, "a private swarm: the link carries a secret, and trackers and peers give nothing away to anyone without it")
 	var upLimit rateFlag
 	fs.Var(&upLimit, "up-limit", "upload rate limit `RATE`, e.g. 500KB/s, 20MB/s; 0 = unlimited")
 	token := fs.String("token", "", "publish `T`oken, for trackers that require one")
@@ -67,7 +68,7 @@ func runShare(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	var ids []content.ID // shared so far, each once, in order
 	for _, path := range files {
-		shared, err := n.Share(ctx, path, core.ShareOptions{Origin: *origin})
+		shared, err := n.Share(ctx, path, core.ShareOptions{Origin: *origin, Private: *private})
 		if interrupted(ctx) {
 			reportUploads(n, ids, *asJSON, stdout, stderr)
 			return ExitInterrupted

@@ -13,6 +13,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"peerflow/core/content"
+	"peerflow/core/trackerapi"
 )
 
 // lockedBuffer is a bytes.Buffer a running command writes while the test
@@ -171,4 +174,30 @@ func TestShareWithoutJSONKeepsStdoutToLinks(t *testing.T) {
 	if !strings.Contains(help.String(), "  -json") {
 		t.Errorf("share -h does not document --json:\n%s", help.String())
 	}
+}
+
+// share --private prints a link that carries the swarm's secret, and the
+// tracker does not list the file.
+func TestSharePrivate(t *testing.T) {
+	h := hostTracker(t)
+	path := filepath.Join(t.TempDir(), "notes.txt")
+	if err := os.WriteFile(path, []byte("for friends"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr lockedBuffer
+	stopShare := runShareInProcess(t, &stdout, &stderr, path, "--private", "--tracker", h.Addr().String(), "--data", t.TempDir(), "--listen", "127.0.0.1:0")
+	waitForOutput(t, &stderr, regexp.MustCompile(`seeding 1 file\(s\)`))
+	link, err := content.ParseLink(strings.TrimSpace(stdout.String()))
+	if err != nil || link.Secret == nil {
+		t.Errorf("share --private printed %q (%v): no secret", stdout.String(), err)
+	}
+	c, err := trackerapi.NewClient(h.Addr().String(), trackerapi.ClientOptions{Retries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseIdleConnections()
+	if list, err := c.Contents(context.Background(), "", 0, 10); err != nil || list.Total != 0 {
+		t.Errorf("the tracker lists %+v (%v)", list, err)
+	}
+	stopShare()
 }

@@ -32,7 +32,8 @@ type shareScreen struct {
 	busy     *widget.Activity
 	busyText *widget.Label
 	status   *widget.Label
-	sharing  int // share jobs running
+	private  *widget.Check // share as private swarms
+	sharing  int           // share jobs running
 }
 
 // shareRow is one shared file.
@@ -55,6 +56,7 @@ func (s *shareScreen) buildUI() {
 	addFiles := widget.NewButtonWithIcon("Share a file…", theme.FileIcon(), s.pickFile)
 	addFiles.Importance = widget.HighImportance
 	addFolder := widget.NewButtonWithIcon("Share a folder…", theme.FolderIcon(), s.pickFolder)
+	s.private = widget.NewCheck("Private: only people with the link", nil)
 	s.busy = widget.NewActivity()
 	s.busy.Hide()
 	s.busyText = widget.NewLabel("")
@@ -64,7 +66,7 @@ func (s *shareScreen) buildUI() {
 	s.status.Wrapping = fyne.TextWrapWord
 	s.status.Hide()
 	top := container.NewVBox(
-		container.NewHBox(addFiles, addFolder, s.busy, s.busyText),
+		container.NewHBox(addFiles, addFolder, s.private, s.busy, s.busyText),
 		hint,
 		s.status,
 		widget.NewSeparator(),
@@ -149,6 +151,9 @@ func (s *shareScreen) newRow(id content.ID) *shareRow {
 func (r *shareRow) show(it core.Item) {
 	name := it.Manifest.Name
 	r.name.Importance = widget.MediumImportance
+	if it.Private {
+		name += " (private)"
+	}
 	if it.Problem != "" {
 		name += " — " + it.Problem
 		r.name.Importance = widget.DangerImportance
@@ -250,12 +255,13 @@ func (s *shareScreen) sharePaths(paths []string) {
 	s.busy.Show()
 	s.busy.Start()
 	s.busyText.SetText("Reading…")
+	opts := core.ShareOptions{Private: s.private.Checked}
 	background(s.u, func(ctx context.Context) (shared, error) {
 		files, folders, errs := expandFolders(paths)
 		done := shared{folders: folders}
 		for i, f := range files {
 			s.u.ui(func() { s.busyText.SetText(fmt.Sprintf("Hashing %s (%d of %d)…", filepath.Base(f), i+1, len(files))) })
-			if _, err := s.u.node.Share(ctx, f, core.ShareOptions{}); err != nil {
+			if _, err := s.u.node.Share(ctx, f, opts); err != nil {
 				errs = append(errs, err)
 				continue
 			}

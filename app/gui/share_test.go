@@ -134,3 +134,25 @@ func TestUploadedColumnFits(t *testing.T) {
 		}
 	}
 }
+
+// With "Private" ticked, a dropped file is shared as a private swarm: its
+// row says so, its link carries the secret, and the tracker lists nothing.
+func TestDropSharesPrivately(t *testing.T) {
+	a := test.NewTempApp(t)
+	q := newUIQueue()
+	tr := startTracker(t)
+	n := startNode(t, a, q, nodeOptions{trackers: []string{tr}})
+	n.share.private.SetChecked(true)
+	r := dropAndWait(t, n, randomFile(t, t.TempDir(), "family.mkv", 300<<10))
+	if r.name.Text != "family.mkv (private)" {
+		t.Errorf("row shows %q", r.name.Text)
+	}
+	test.Tap(r.copyLink)
+	link, err := content.ParseLink(a.Clipboard().Content())
+	if err != nil || link.Secret == nil {
+		t.Fatalf("copied link %q (%v) has no secret", a.Clipboard().Content(), err)
+	}
+	if list, err := n.node.Network(t.Context(), "", 0, 10); err != nil || list.Total != 0 {
+		t.Errorf("the tracker lists %+v (%v)", list.Contents, err)
+	}
+}

@@ -190,10 +190,13 @@ type Entry struct {
 	// Trackers and AnyTracker say which trackers not added by hand hear
 	// of a download (trackerapi.Pool.Reach): those named in its link or
 	// that listed it, or every one.
-	Trackers   []string  `json:"trackers,omitempty"`
-	AnyTracker bool      `json:"any_tracker,omitempty"`
-	Paused     bool      `json:"paused,omitempty"`
-	Added      time.Time `json:"added"`
+	Trackers   []string `json:"trackers,omitempty"`
+	AnyTracker bool     `json:"any_tracker,omitempty"`
+	// Secret is the swarm secret of a private content (from its link, or
+	// made when it was shared); nil for a public one.
+	Secret *content.Secret `json:"secret,omitempty"`
+	Paused bool            `json:"paused,omitempty"`
+	Added  time.Time       `json:"added"`
 	// Manifest is loaded from the manifests bucket, not stored in the entry.
 	Manifest *content.Manifest `json:"-"`
 }
