@@ -52,6 +52,8 @@ func (s *jsonScanner) announceField(req *trackerapi.AnnounceRequest, key []byte)
 		return s.base64(&req.Key)
 	case "nonce":
 		return s.text(func(v []byte) error { req.Nonce = string(v); return nil })
+	case "session_key":
+		return s.base64(&req.SessionKey)
 	case "contents":
 		if s.null() {
 			req.Contents = nil

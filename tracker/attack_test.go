@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdh"
 	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -479,4 +481,88 @@ func TestPrivateSwarm(t *testing.T) {
 	tt.stop()
 	tt = startTracker(t, cfg)
 	check("after a restart")
+}
+
+// postWith posts an announce body with one authentication header and
+// returns the status and the answer's body.
+func postWith(t *testing.T, tt *testTracker, body []byte, header, value string) (int, []byte) {
+	t.Helper()
+	r, _ := http.NewRequest("POST", tt.url+trackerapi.PathAnnounce, bytes.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set(header, value)
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, answer
+}
+
+// TestAnnounceSessions: a signed announce opens a session; announces
+// under it carry a MAC, which only the session's key makes, over their
+// own body, for their own peer, once per nonce. A replayed signed
+// announce opens nothing.
+func TestAnnounceSessions(t *testing.T) {
+	clock := newFakeClock()
+	tt := startTracker(t, Config{Now: clock.Now})
+	m := testManifest("m", 8, 1)
+	tt.publish(t, m)
+	p := testPeer(1)
+	priv, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opening, sig := tt.signed(t, trackerapi.AnnounceRequest{Peer: p, Addr: testAddr(1), Full: true, SessionKey: priv.PublicKey().Bytes()})
+	code, answer := postWith(t, tt, opening, trackerapi.SignatureHeader, sig)
+	var resp trackerapi.AnnounceResponse
+	if err := json.Unmarshal(answer, &resp); code != http.StatusOK || err != nil || len(resp.SessionKey) != 32 {
+		t.Fatalf("signed announce with a session key: %d %s", code, answer)
+	}
+	tpub, err := ecdh.X25519().NewPublicKey(resp.SessionKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared, _ := priv.ECDH(tpub)
+	key := trackerapi.SessionSecret(shared, p, priv.PublicKey().Bytes(), resp.SessionKey)
+	mac := func(k *[32]byte, body []byte) string {
+		return base64.StdEncoding.EncodeToString(trackerapi.SessionMAC(k, body))
+	}
+	next := mustJSON(t, trackerapi.AnnounceRequest{Peer: p, Addr: testAddr(1),
+		Contents: []trackerapi.ContentState{{ID: m.ID(), Complete: true}}, Nonce: resp.Nonce})
+	otherPeer := mustJSON(t, trackerapi.AnnounceRequest{Peer: testPeer(2), Addr: testAddr(2),
+		Contents: []trackerapi.ContentState{{ID: m.ID(), Complete: true}}, Nonce: tt.nonces.issue(testPeer(2), clock.Now())})
+	var random [32]byte
+	rand.Read(random[:])
+	for name, tc := range map[string]struct{ body, mac []byte }{
+		"a MAC under another key":          {next, []byte(mac(&random, next))},
+		"the MAC of another body":          {next, []byte(mac(&key, opening))},
+		"another peer's announce, our MAC": {otherPeer, []byte(mac(&key, otherPeer))},
+		"a MAC that is not base64 of 32 B": {next, []byte("AAAA")},
+	} {
+		if code, answer := postWith(t, tt, tc.body, trackerapi.SessionHeader, string(tc.mac)); code != http.StatusUnauthorized {
+			t.Errorf("%s: %d %s, want 401", name, code, answer)
+		}
+	}
+	if hl := tt.holders(t, m.ID(), ""); hl.Total != 0 {
+		t.Fatalf("a forged announce listed %+v", hl)
+	}
+	if code, answer := postWith(t, tt, next, trackerapi.SessionHeader, mac(&key, next)); code != http.StatusOK {
+		t.Fatalf("announce under the session: %d %s", code, answer)
+	}
+	if hl := tt.holders(t, m.ID(), ""); hl.Total != 1 || hl.Holders[0].Peer != p {
+		t.Fatalf("after the session's announce: %+v", hl)
+	}
+	if code, _ := postWith(t, tt, next, trackerapi.SessionHeader, mac(&key, next)); code != http.StatusUnauthorized {
+		t.Errorf("a replayed session announce: %d, want 401", code)
+	}
+	// A replay of the signed announce is refused by its nonce and opens
+	// no session: the session above still holds.
+	if code, answer := postWith(t, tt, opening, trackerapi.SignatureHeader, sig); code != http.StatusUnauthorized {
+		t.Errorf("a replayed signed announce: %d %s, want 401", code, answer)
+	}
+	again := mustJSON(t, trackerapi.AnnounceRequest{Peer: p, Addr: testAddr(1), Nonce: tt.nonces.issue(p, clock.Now())})
+	if code, answer := postWith(t, tt, again, trackerapi.SessionHeader, mac(&key, again)); code != http.StatusOK {
+		t.Errorf("after the replay, the session's announce: %d %s", code, answer)
+	}
 }

@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/rand"
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +29,99 @@ import (
 // time it was issued, with a MAC over it and X under a secret made at
 // start. A restart makes a new secret, so old nonces fail and peers are
 // answered 401 with a fresh one, which clients retry with once.
+
+// A signature costs the tracker about 50 µs of CPU to check, more than
+// the rest of an announce. So a signed announce may open a session: it
+// carries a fresh X25519 key of the peer's (signed with the rest), the
+// tracker answers with its own, and both derive a session key from the
+// shared secret (trackerapi.SessionSecret). The peer's next announces
+// carry a MAC under that key instead of a signature, and nonces as
+// before. An eavesdropper sees only the public keys; a replayed signed
+// announce is refused by its nonce before any session opens. Sessions
+// live in memory, for a lease after their last use; a restarted tracker
+// knows none, answers 401 with a nonce, and peers sign again.
+
+// maxSessions bounds the sessions kept: past it, signed announces open
+// none (the peers keep signing).
+const maxSessions = 1 << 18
+
+// Errors of announce sessions.
+var (
+	errBadSessionKey = errors.New("session_key is not an X25519 public key")
+	errNoSession     = errors.New("no such announce session here (the tracker restarted, or it expired): announce signed")
+)
+
+// sessions are the open announce sessions, by peer.
+type sessions struct {
+	priv *ecdh.PrivateKey // the tracker's X25519 key, made at start
+	pub  []byte
+	life time.Duration
+	max  int
+
+	mu sync.Mutex
+	m  map[peer.ID]*announceSession
+}
+
+type announceSession struct {
+	key  [32]byte
+	used time.Time
+}
+
+func newSessions(life time.Duration, limit int) *sessions {
+	priv, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		panic(err) // crypto/rand does not fail
+	}
+	return &sessions{priv: priv, pub: priv.PublicKey().Bytes(), life: life, max: limit, m: make(map[peer.ID]*announceSession)}
+}
+
+// check reports whether mac (base64) is the MAC of body under p's
+// session, and marks the session used.
+func (ss *sessions) check(p peer.ID, body []byte, mac string, now time.Time) bool {
+	got, err := base64.StdEncoding.DecodeString(mac)
+	if err != nil || len(got) != sha256.Size {
+		return false
+	}
+	ss.mu.Lock()
+	s := ss.m[p]
+	if s != nil {
+		s.used = now
+	}
+	ss.mu.Unlock()
+	return s != nil && hmac.Equal(got, trackerapi.SessionMAC(&s.key, body))
+}
+
+// open opens (or replaces) p's session with the peer's X25519 key and
+// returns the tracker's, or nil when the table is full.
+func (ss *sessions) open(p peer.ID, peerKey []byte, now time.Time) ([]byte, error) {
+	pub, err := ecdh.X25519().NewPublicKey(peerKey)
+	if err != nil {
+		return nil, errBadSessionKey
+	}
+	shared, err := ss.priv.ECDH(pub)
+	if err != nil {
+		return nil, errBadSessionKey
+	}
+	s := &announceSession{key: trackerapi.SessionSecret(shared, p, peerKey, ss.pub), used: now}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if _, ok := ss.m[p]; !ok && len(ss.m) >= ss.max {
+		return nil, nil
+	}
+	ss.m[p] = s
+	return ss.pub, nil
+}
+
+// sweep forgets the sessions unused for a lifetime.
+func (ss *sessions) sweep(now time.Time) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for p, s := range ss.m {
+		if now.Sub(s.used) > ss.life {
+			delete(ss.m, p)
+		}
+	}
+}
 
 // nonceSize is the bytes of a nonce: issue time (8) and MAC (16).
 const nonceSize = 8 + 16
@@ -89,15 +184,22 @@ func (n *nonces) check(p peer.ID, nonce string, now time.Time) (int64, error) {
 }
 
 // authenticate checks that req (whose body is body) comes from the
-// holder of the key of req.Peer, with a nonce of this tracker's. It
-// returns the nonce's issue time. A 401 for a nonce carries a fresh one.
+// holder of the key of req.Peer, by its signature or its session's MAC,
+// with a nonce of this tracker's. It returns the nonce's issue time. A 401
+// for a nonce or a session carries a fresh nonce.
 func (s *Server) authenticate(r *http.Request, body []byte, req *trackerapi.AnnounceRequest, now time.Time) (int64, error) {
-	if len(req.Key) != ed25519.PublicKeySize || req.Peer.IsZero() || peer.IDOf(req.Key) != req.Peer {
-		return 0, errorf(http.StatusBadRequest, "%v: %v", errBadAnnounce, errBadKey)
-	}
-	sig, err := base64.StdEncoding.DecodeString(r.Header.Get(trackerapi.SignatureHeader))
-	if err != nil || len(sig) != ed25519.SignatureSize || !ed25519.Verify(req.Key, trackerapi.SignedAnnounce(body), sig) {
-		return 0, errorf(http.StatusUnauthorized, "%v", errBadSignature)
+	if mac := r.Header.Get(trackerapi.SessionHeader); mac != "" {
+		if req.Peer.IsZero() || !s.sessions.check(req.Peer, body, mac, now) {
+			return 0, &apiError{status: http.StatusUnauthorized, msg: errNoSession.Error(), nonce: s.nonces.issue(req.Peer, now)}
+		}
+	} else {
+		if len(req.Key) != ed25519.PublicKeySize || req.Peer.IsZero() || peer.IDOf(req.Key) != req.Peer {
+			return 0, errorf(http.StatusBadRequest, "%v: %v", errBadAnnounce, errBadKey)
+		}
+		sig, err := base64.StdEncoding.DecodeString(r.Header.Get(trackerapi.SignatureHeader))
+		if err != nil || len(sig) != ed25519.SignatureSize || !ed25519.Verify(req.Key, trackerapi.SignedAnnounce(body), sig) {
+			return 0, errorf(http.StatusUnauthorized, "%v", errBadSignature)
+		}
 	}
 	issued, err := s.nonces.check(req.Peer, req.Nonce, now)
 	if err != nil {

@@ -2,7 +2,10 @@ package tracker
 
 import (
 	"bytes"
+	"crypto/ecdh"
 	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -269,26 +272,46 @@ func hasDuplicateKeys(body []byte) bool {
 // is one this tracker issued to that peer.
 func FuzzAuthenticate(f *testing.F) {
 	clock := newFakeClock()
-	s := &Server{cfg: Config{Now: clock.Now, Lease: lease}, nonces: newNonces(lease)}
+	s := &Server{cfg: Config{Now: clock.Now, Lease: lease}, nonces: newNonces(lease), sessions: newSessions(lease, 4)}
 	k := testKey(1)
+	// Peer 1 has a session open, whose key the fuzzer's MACs may use.
+	peerKey, _ := ecdh.X25519().GenerateKey(rand.Reader)
+	tpub, err := s.sessions.open(testPeer(1), peerKey.PublicKey().Bytes(), clock.Now())
+	if err != nil || tpub == nil {
+		f.Fatal(err)
+	}
+	tkey, _ := ecdh.X25519().NewPublicKey(tpub)
+	shared, _ := peerKey.ECDH(tkey)
+	session := trackerapi.SessionSecret(shared, testPeer(1), peerKey.PublicKey().Bytes(), tpub)
 	req := trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: ":1", Key: k.Public().(ed25519.PublicKey), Nonce: s.nonces.issue(testPeer(1), clock.Now())}
 	good := mustJSON(f, req)
-	f.Add(good, base64.StdEncoding.EncodeToString(ed25519.Sign(k, trackerapi.SignedAnnounce(good))))
-	f.Add([]byte(`{"peer_id":"`+testPeer(1).String()+`","key":"AAAA","nonce":"x"}`), "AAAA")
-	f.Add([]byte(`{}`), "")
-	f.Fuzz(func(t *testing.T, body []byte, sig string) {
+	f.Add(good, base64.StdEncoding.EncodeToString(ed25519.Sign(k, trackerapi.SignedAnnounce(good))), "")
+	req.Key = nil
+	viaSession := mustJSON(f, req)
+	f.Add(viaSession, "", base64.StdEncoding.EncodeToString(trackerapi.SessionMAC(&session, viaSession)))
+	f.Add([]byte(`{"peer_id":"`+testPeer(1).String()+`","key":"AAAA","nonce":"x"}`), "AAAA", "")
+	f.Add([]byte(`{}`), "", "AAAA")
+	f.Fuzz(func(t *testing.T, body []byte, sig, mac string) {
 		r, err := parseAnnounce(body)
 		if err != nil {
 			return
 		}
 		hr, _ := http.NewRequest("POST", "/", nil)
 		hr.Header.Set(trackerapi.SignatureHeader, sig)
+		hr.Header.Set(trackerapi.SessionHeader, mac)
 		if _, err := s.authenticate(hr, body, &r, clock.Now()); err != nil {
 			return
 		}
-		raw, err := base64.StdEncoding.DecodeString(sig)
-		if peer.IDOf(r.Key) != r.Peer || err != nil || !ed25519.Verify(r.Key, trackerapi.SignedAnnounce(body), raw) {
-			t.Fatal("authenticated an announce that does not prove its key")
+		if mac != "" {
+			raw, err := base64.StdEncoding.DecodeString(mac)
+			if r.Peer != testPeer(1) || err != nil || !hmac.Equal(raw, trackerapi.SessionMAC(&session, body)) {
+				t.Fatal("authenticated an announce without its session's MAC")
+			}
+		} else {
+			raw, err := base64.StdEncoding.DecodeString(sig)
+			if peer.IDOf(r.Key) != r.Peer || err != nil || !ed25519.Verify(r.Key, trackerapi.SignedAnnounce(body), raw) {
+				t.Fatal("authenticated an announce that does not prove its key")
+			}
 		}
 		if _, err := s.nonces.check(r.Peer, r.Nonce, clock.Now()); err != nil {
 			t.Fatal("authenticated an announce with a nonce not issued here")

@@ -296,13 +296,21 @@ func (s *Server) announce(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return errorf(http.StatusBadRequest, "%v", err)
 	}
-	writeJSON(w, http.StatusOK, trackerapi.AnnounceResponse{
+	resp := trackerapi.AnnounceResponse{
 		IntervalSeconds: int(s.cfg.Interval / time.Second),
 		Nonce:           s.nonces.issue(a.peer, now),
 		LeaseSeconds:    int(s.cfg.Lease / time.Second),
 		Unknown:         a.unknown,
 		NeedFull:        needFull,
-	})
+	}
+	// Only now, with the nonce taken, may a signed announce open a
+	// session: a replayed one was refused above.
+	if req.SessionKey != nil && r.Header.Get(trackerapi.SessionHeader) == "" {
+		if resp.SessionKey, err = s.sessions.open(a.peer, req.SessionKey, now); err != nil {
+			s.log.Debug("announce session not opened", "peer", a.peer.Short(), "err", err)
+		}
+	}
+	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
 

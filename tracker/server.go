@@ -110,6 +110,7 @@ type Server struct {
 	announces *announceLimiter
 	budget    *bodyBudget
 	nonces    *nonces
+	sessions  *sessions
 
 	stop        chan struct{} // closed by Close: stops the janitor
 	janitorDone chan struct{}
@@ -134,7 +135,7 @@ func Open(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, store: st, state: newState(cfg.Lease, max(cfg.MaxPeersPerSource, 0)),
-		budget: newBodyBudget(cfg.BodyBudget), nonces: newNonces(cfg.Lease),
+		budget: newBodyBudget(cfg.BodyBudget), nonces: newNonces(cfg.Lease), sessions: newSessions(cfg.Lease, maxSessions),
 		stop: make(chan struct{}), janitorDone: make(chan struct{}),
 		servers: make(map[*http.Server]struct{}),
 	}
@@ -283,6 +284,7 @@ func (s *Server) janitor() {
 // tick is one janitor round: prune, then flush.
 func (s *Server) tick() error {
 	s.announces.sweep(s.cfg.Now())
+	s.sessions.sweep(s.cfg.Now())
 	if n := s.state.pruneNow(s.cfg.Now()); n > 0 {
 		s.log.Debug("peers expired", "count", n)
 	}

@@ -15,6 +15,9 @@
 package trackerapi
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+
 	"peerflow/core/content"
 	"peerflow/core/peer"
 )
@@ -69,18 +72,57 @@ type AnnounceRequest struct {
 	Stopped  []content.ID   `json:"stopped,omitempty"`
 	// Key is the peer's Ed25519 public key: Peer must be its ID. The
 	// body is signed with it (SignatureHeader), so only the holder of
-	// the key can announce for Peer.
-	Key []byte `json:"key"`
+	// the key can announce for Peer. An announce authenticated by its
+	// session instead (SessionHeader) leaves it out.
+	Key []byte `json:"key,omitempty"`
 	// Nonce is the one this tracker gave the peer last (in
 	// AnnounceResponse, or in the ErrorBody of a 401). A tracker takes
 	// each nonce once, so an announce cannot be replayed, nor one sent to
 	// another tracker be used here.
 	Nonce string `json:"nonce,omitempty"`
+	// SessionKey, in a signed announce, is a fresh X25519 public key of
+	// the peer's: the tracker answers with its own (AnnounceResponse
+	// .SessionKey), and the peer's next announces are authenticated with
+	// a MAC under the key both derive (SessionHeader) instead of a
+	// signature, which costs the tracker far more to check.
+	SessionKey []byte `json:"session_key,omitempty"`
 }
 
 // SignatureHeader carries the base64 (standard, padded) Ed25519
 // signature of SignedAnnounce(body) by AnnounceRequest.Key.
 const SignatureHeader = "Peerflow-Signature"
+
+// SessionHeader carries, instead of SignatureHeader, the base64
+// (standard, padded) SessionMAC of the body under the peer's session
+// with this tracker (AnnounceRequest.SessionKey). A tracker that does not
+// know the session answers 401 with a fresh nonce, and the peer announces
+// signed again.
+const SessionHeader = "Peerflow-Session"
+
+// Session derivations.
+const (
+	sessionKeyTag = "peerflow announce session v1\x00"
+	sessionMACTag = "peerflow announce mac v1\x00"
+)
+
+// SessionSecret derives the announce session key of peer p from the
+// X25519 shared secret of its key peerKey and the tracker's trackerKey.
+func SessionSecret(shared []byte, p peer.ID, peerKey, trackerKey []byte) [32]byte {
+	m := hmac.New(sha256.New, shared)
+	m.Write([]byte(sessionKeyTag))
+	m.Write(p[:])
+	m.Write(peerKey)
+	m.Write(trackerKey)
+	return [32]byte(m.Sum(nil))
+}
+
+// SessionMAC returns the MAC of an announce body under session key k.
+func SessionMAC(k *[32]byte, body []byte) []byte {
+	m := hmac.New(sha256.New, k[:])
+	m.Write([]byte(sessionMACTag))
+	m.Write(body)
+	return m.Sum(nil)
+}
 
 // AccessHeader carries, base64 (standard, padded), the tracker key of a
 // private swarm (content.Secret.TrackerKey) on a publish, a manifest or a
@@ -128,6 +170,9 @@ type AnnounceResponse struct {
 	// or the peer's lease ended), so incremental announces could leave
 	// it with a stale picture.
 	NeedFull bool `json:"need_full,omitempty"`
+	// SessionKey is the tracker's X25519 public key, when it opened the
+	// session the announce asked for (AnnounceRequest.SessionKey).
+	SessionKey []byte `json:"session_key,omitempty"`
 }
 
 // PublishResponse answers a manifest publish.

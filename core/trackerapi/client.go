@@ -3,7 +3,9 @@ package trackerapi
 import (
 	"bytes"
 	"context"
+	"crypto/ecdh"
 	"crypto/ed25519"
+	crand "crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -64,8 +66,17 @@ type Client struct {
 	base string
 	opts ClientOptions
 
-	mu     sync.Mutex
-	nonces map[peer.ID]string // the tracker's last nonce for each peer announced as
+	mu       sync.Mutex
+	nonces   map[peer.ID]string   // the tracker's last nonce for each peer announced as
+	sessions map[peer.ID]*session // each peer's announce session with the tracker
+}
+
+// session is a peer's announce session with the tracker: pending (priv
+// sent in a signed announce) until the tracker answers with its key, then
+// established (key).
+type session struct {
+	priv *ecdh.PrivateKey
+	key  *[32]byte
 }
 
 // NewClient returns a client for the tracker at addr (host:port).
@@ -247,21 +258,25 @@ func (c *Client) publish(ctx context.Context, m *content.Manifest, token string)
 }
 
 // Announce sends req for the peer whose key is key (req.Peer and req.Key
-// are set from it; req.Nonce from the last answer of this tracker),
-// signed, and returns the tracker's answer. A tracker that refuses the
-// nonce (it restarted, or the nonce expired) answers with a fresh one,
-// and the announce is sent again with it, once.
+// are set from it; req.Nonce from the last answer of this tracker) and
+// returns the tracker's answer. The first announce is signed and opens a
+// session (AnnounceRequest.SessionKey); the next are authenticated by the
+// session's MAC, which the tracker checks for a fraction of a signature's
+// cost. A tracker that refuses the nonce or the session (it restarted, or
+// the nonce expired) answers with a fresh nonce, and the announce is sent
+// again with it, signed, once.
 func (c *Client) Announce(ctx context.Context, key ed25519.PrivateKey, req AnnounceRequest) (AnnounceResponse, error) {
 	if len(key) != ed25519.PrivateKeySize {
 		return AnnounceResponse{}, fmt.Errorf("announce to %s: no identity key to sign with", c.addr)
 	}
-	req.Key = key.Public().(ed25519.PublicKey)
-	req.Peer = peer.IDOf(req.Key)
+	pub := key.Public().(ed25519.PublicKey)
+	req.Peer = peer.IDOf(pub)
 	for attempt := 0; ; attempt++ {
 		req.Nonce = c.nonce(req.Peer, "")
 		resp, err := c.announceOnce(ctx, key, req)
 		var se *StatusError
 		if attempt == 0 && errors.As(err, &se) && se.Code == http.StatusUnauthorized && se.Nonce != "" {
+			c.dropSession(req.Peer)
 			c.nonce(req.Peer, se.Nonce)
 			continue
 		}
@@ -286,6 +301,60 @@ func (c *Client) nonce(p peer.ID, next string) string {
 	return c.nonces[p]
 }
 
+// sessionKey returns p's established session key, or nil.
+func (c *Client) sessionKey(p peer.ID) *[32]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s := c.sessions[p]; s != nil {
+		return s.key
+	}
+	return nil
+}
+
+// pendSession makes a fresh session key pair for p and returns its public
+// key, to send in a signed announce.
+func (c *Client) pendSession(p peer.ID) ([]byte, error) {
+	priv, err := ecdh.X25519().GenerateKey(crand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sessions == nil {
+		c.sessions = make(map[peer.ID]*session)
+	}
+	c.sessions[p] = &session{priv: priv}
+	return priv.PublicKey().Bytes(), nil
+}
+
+// openSession establishes p's pending session with the tracker's key.
+func (c *Client) openSession(p peer.ID, trackerKey []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.sessions[p]
+	if s == nil || s.priv == nil {
+		return errors.New("the tracker opened a session that was not asked for")
+	}
+	tpub, err := ecdh.X25519().NewPublicKey(trackerKey)
+	if err != nil {
+		return fmt.Errorf("the tracker's session key: %w", err)
+	}
+	shared, err := s.priv.ECDH(tpub)
+	if err != nil {
+		return fmt.Errorf("the tracker's session key: %w", err)
+	}
+	k := SessionSecret(shared, p, s.priv.PublicKey().Bytes(), trackerKey)
+	c.sessions[p] = &session{key: &k}
+	return nil
+}
+
+// dropSession forgets p's session: its next announce is signed.
+func (c *Client) dropSession(p peer.ID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.sessions, p)
+}
+
 func (c *Client) announceOnce(ctx context.Context, key ed25519.PrivateKey, req AnnounceRequest) (AnnounceResponse, error) {
 	var resp AnnounceResponse
 	if c.opts.Access != nil {
@@ -296,6 +365,14 @@ func (c *Client) announceOnce(ctx context.Context, key ed25519.PrivateKey, req A
 			}
 		}
 	}
+	sk := c.sessionKey(req.Peer)
+	if sk == nil {
+		var err error
+		req.Key = key.Public().(ed25519.PublicKey)
+		if req.SessionKey, err = c.pendSession(req.Peer); err != nil {
+			return resp, fmt.Errorf("announce to %s: %w", c.addr, err)
+		}
+	}
 	body, err := json.Marshal(req)
 	if err != nil {
 		return resp, fmt.Errorf("announce to %s: %w", c.addr, err)
@@ -303,12 +380,21 @@ func (c *Client) announceOnce(ctx context.Context, key ed25519.PrivateKey, req A
 	if len(body) > MaxAnnounceBody {
 		return resp, fmt.Errorf("announce to %s: %d bytes is over the %d-byte limit", c.addr, len(body), MaxAnnounceBody)
 	}
-	sig := ed25519.Sign(key, SignedAnnounce(body))
+	var auth http.Header
+	if sk != nil {
+		auth = http.Header{SessionHeader: {base64.StdEncoding.EncodeToString(SessionMAC(sk, body))}}
+	} else {
+		auth = http.Header{SignatureHeader: {base64.StdEncoding.EncodeToString(ed25519.Sign(key, SignedAnnounce(body)))}}
+	}
 	err = c.doJSON(ctx, call{
 		op: "announce to", method: http.MethodPost, path: PathAnnounce,
-		body: body, ctype: "application/json", limit: MaxResponseBody,
-		header: http.Header{SignatureHeader: {base64.StdEncoding.EncodeToString(sig)}},
+		body: body, ctype: "application/json", limit: MaxResponseBody, header: auth,
 	}, &resp)
+	if err == nil && sk == nil && resp.SessionKey != nil {
+		if err := c.openSession(req.Peer, resp.SessionKey); err != nil {
+			return resp, fmt.Errorf("announce to %s: %w", c.addr, err)
+		}
+	}
 	return resp, err
 }
 

@@ -384,8 +384,15 @@ type recorder struct {
 func (rec *recorder) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		auth := "none"
+		switch {
+		case r.Header.Get(trackerapi.SignatureHeader) != "":
+			auth = "signed"
+		case r.Header.Get(trackerapi.SessionHeader) != "":
+			auth = "session"
+		}
 		rec.mu.Lock()
-		fmt.Fprintf(&rec.seen, "%s %s\n%s\n", r.Method, r.URL, body)
+		fmt.Fprintf(&rec.seen, "%s %s %s\n%s\n", r.Method, r.URL, auth, body)
 		rec.mu.Unlock()
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		h.ServeHTTP(w, r)
@@ -487,4 +494,52 @@ func lanClient(t *testing.T, lt *liveTracker) *trackerapi.Client {
 	}
 	t.Cleanup(c.CloseIdleConnections)
 	return c
+}
+
+// TestClientAnnouncesUnderASession: the first announce is signed and
+// opens a session, the next carry its MAC and no key (nor a signature); after a tracker
+// restart (which forgets sessions) the client signs again by itself.
+func TestClientAnnouncesUnderASession(t *testing.T) {
+	var rec recorder
+	db := t.TempDir() + "/t.db"
+	lt := serveTracker(t, db, "", rec.wrap)
+	c, err := trackerapi.NewClient(lt.addr, trackerapi.ClientOptions{Retries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseIdleConnections()
+	announce := func() {
+		t.Helper()
+		if _, err := c.Announce(context.Background(), testKey(1), trackerapi.AnnounceRequest{Addr: ":7000"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	auths := func() []string {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		var out []string
+		for _, line := range strings.Split(rec.seen.String(), "\n") {
+			if f := strings.Fields(line); len(f) == 3 && f[1] == trackerapi.PathAnnounce {
+				out = append(out, f[2])
+			}
+		}
+		return out
+	}
+	for range 3 {
+		announce()
+	}
+	// The first is refused for want of a nonce, and sent again with it.
+	if got := auths(); !slices.Equal(got, []string{"signed", "signed", "session", "session"}) {
+		t.Fatalf("announces went %q", got)
+	}
+	if strings.Count(rec.seen.String(), `"key"`) != 2 {
+		t.Errorf("the public key went with session announces:\n%s", rec.seen.String())
+	}
+	lt.stop()
+	c.CloseIdleConnections()
+	serveTracker(t, db, lt.addr, rec.wrap)
+	announce()
+	if got := auths(); !slices.Equal(got, []string{"signed", "signed", "session", "session", "session", "signed"}) {
+		t.Fatalf("after a restart, announces went %q", got)
+	}
 }
