@@ -566,3 +566,26 @@ func TestAnnounceSessions(t *testing.T) {
 		t.Errorf("after the replay, the session's announce: %d %s", code, answer)
 	}
 }
+
+// TestBadMACsDoNotKeepASessionAlive: only announces under a session keep
+// it from expiring; anyone's junk MACs for the peer do not.
+func TestBadMACsDoNotKeepASessionAlive(t *testing.T) {
+	clock := newFakeClock()
+	ss := newSessions(time.Minute, 4)
+	p := testPeer(1)
+	priv, _ := ecdh.X25519().GenerateKey(rand.Reader)
+	if pub, err := ss.open(p, priv.PublicKey().Bytes(), clock.Now()); err != nil || pub == nil {
+		t.Fatal(err)
+	}
+	junk := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	for range 3 {
+		clock.Advance(30 * time.Second)
+		if ss.check(p, []byte("{}"), junk, clock.Now()) {
+			t.Fatal("a junk MAC was taken")
+		}
+		ss.sweep(clock.Now())
+	}
+	if ss.m[p] != nil {
+		t.Fatal("junk MACs kept the session alive past its lifetime")
+	}
+}

@@ -84,11 +84,14 @@ func (ss *sessions) check(p peer.ID, body []byte, mac string, now time.Time) boo
 	}
 	ss.mu.Lock()
 	s := ss.m[p]
-	if s != nil {
-		s.used = now
-	}
 	ss.mu.Unlock()
-	return s != nil && hmac.Equal(got, trackerapi.SessionMAC(&s.key, body))
+	if s == nil || !hmac.Equal(got, trackerapi.SessionMAC(&s.key, body)) {
+		return false
+	}
+	ss.mu.Lock()
+	s.used = now // only a valid MAC keeps a session alive
+	ss.mu.Unlock()
+	return true
 }
 
 // open opens (or replaces) p's session with the peer's X25519 key and

@@ -202,16 +202,9 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
 	// Decode accepts only the canonical encoding, so the body's hash is
 	// the content ID.
 	id := content.ID(sha256.Sum256(body))
-	known, err := s.state.published(id, access)
+	created, err := s.addManifest(id, m, body, access)
 	if err != nil {
-		return errorf(http.StatusConflict, "content %s: %v", id, err)
-	}
-	created := false
-	if !known {
-		if created, err = s.store.putManifest(id, body, access); err != nil {
-			return err
-		}
-		s.state.addSwarm(id, m, access)
+		return err
 	}
 	status := http.StatusOK
 	if created {
@@ -220,6 +213,26 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, status, trackerapi.PublishResponse{ID: id, Created: created})
 	return nil
+}
+
+// addManifest stores a published manifest unless it is known already,
+// and reports whether it was new. Publishes are serialized, so that two
+// of one content with different access cannot both pass the check.
+func (s *Server) addManifest(id content.ID, m *content.Manifest, body []byte, access *[32]byte) (created bool, err error) {
+	s.publishMu.Lock()
+	defer s.publishMu.Unlock()
+	known, err := s.state.published(id, access)
+	if err != nil {
+		return false, errorf(http.StatusConflict, "content %s: %v", id, err)
+	}
+	if known {
+		return false, nil
+	}
+	if created, err = s.store.putManifest(id, body, access); err != nil {
+		return false, err
+	}
+	s.state.addSwarm(id, m, access)
+	return created, nil
 }
 
 // accessKey returns the tracker key r carries (AccessHeader), or nil.

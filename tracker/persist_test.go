@@ -290,3 +290,27 @@ func TestTrackerChild(t *testing.T) {
 	fmt.Printf("listening %s\n", l.Addr())
 	s.Serve(context.Background(), l) // until killed
 }
+
+// TestMalformedKeysDoNotStopTheTracker: a lease or holding record under a
+// key of the wrong length is skipped (and kept), not a failed start.
+func TestMalformedKeysDoNotStopTheTracker(t *testing.T) {
+	cfg := Config{Now: newFakeClock().Now, DB: t.TempDir() + "/t.db"}
+	tt := startTracker(t, cfg)
+	m := testManifest("m", 4, 1)
+	tt.publish(t, m)
+	tt.stop()
+	db, err := bolt.Open(cfg.DB, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		return errors.Join(tx.Bucket(bucketLeases).Put([]byte("short"), []byte{1}), tx.Bucket(bucketHeld).Put([]byte("short"), []byte{1}))
+	})
+	if err := errors.Join(err, db.Close()); err != nil {
+		t.Fatal(err)
+	}
+	tt = startTracker(t, cfg)
+	if l := tt.list(t, ""); l.Total != 1 {
+		t.Fatalf("after a restart with malformed keys: %+v", l)
+	}
+}

@@ -111,6 +111,7 @@ type Server struct {
 	budget    *bodyBudget
 	nonces    *nonces
 	sessions  *sessions
+	publishMu sync.Mutex // serializes adding manifests (see addManifest)
 
 	stop        chan struct{} // closed by Close: stops the janitor
 	janitorDone chan struct{}

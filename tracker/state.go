@@ -196,9 +196,9 @@ func (st *state) chunks(id content.ID, key []byte) (int, bool) {
 	return sw.chunks, true
 }
 
-// chunksLocked is chunks for a caller that holds the lock and has checked
-// access already.
-func (st *state) chunksLocked(id content.ID, _ []byte) (int, bool) {
+// chunksLocked is the chunk count of a known content, for a caller that
+// holds the lock and need not check access.
+func (st *state) chunksLocked(id content.ID) (int, bool) {
 	sw, ok := st.swarms[id]
 	if !ok {
 		return 0, false
@@ -576,7 +576,8 @@ func (st *state) restore(d *stored, now time.Time) int {
 				st.marks(id).content(cs.ID)
 				continue
 			}
-			u, known, err := decodeState(cs, st.chunksLocked)
+			// Restored holdings were checked for access when announced.
+			u, known, err := decodeState(cs, func(id content.ID, _ []byte) (int, bool) { return st.chunksLocked(id) })
 			if err != nil || !known {
 				st.marks(id).content(cs.ID)
 				continue

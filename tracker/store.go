@@ -186,7 +186,7 @@ type stored struct {
 	holdings  map[peer.ID][]trackerapi.ContentState
 	bad       []peer.ID // peers with unreadable lease records, to delete
 	badHeld   []heldRef // unreadable holding records, to delete
-	skipped   []string  // manifests that failed to decode, for the log
+	skipped   []string  // records that failed to decode, for the log
 }
 
 // heldRef names one holding record: a peer and a content.
@@ -233,8 +233,9 @@ func (s *store) load() (*stored, error) {
 		}
 		err = tx.Bucket(bucketLeases).ForEach(func(k, v []byte) error {
 			id, err := peerKey(k)
-			if err != nil {
-				return err
+			if err != nil { // kept on disk for inspection, but not used
+				out.skipped = append(out.skipped, fmt.Sprintf("lease key %x: %v", k, err))
+				return nil
 			}
 			l, err := decodeLease(v)
 			if err != nil {
@@ -249,8 +250,9 @@ func (s *store) load() (*stored, error) {
 			return err
 		}
 		return tx.Bucket(bucketHeld).ForEach(func(k, v []byte) error {
-			if len(k) != heldKeyLen {
-				return fmt.Errorf("holding key of %d bytes", len(k))
+			if len(k) != heldKeyLen { // kept on disk for inspection, but not used
+				out.skipped = append(out.skipped, fmt.Sprintf("holding key %x: %d bytes", k, len(k)))
+				return nil
 			}
 			ref := heldRef{peer: peer.ID(k), content: content.ID(k[len(peer.ID{}):])}
 			h, err := decodeHolding(v)
