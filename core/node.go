@@ -165,13 +165,16 @@ func (n *Node) bind(e store.Entry) {
 	n.private(e.ID, e.Secret)
 }
 
-// private gives the pool and the engine the keys of private content id
-// (nothing for a nil secret).
+// private gives the pool and the engine the keys of private content id,
+// or takes them back for a nil secret.
 func (n *Node) private(id content.ID, secret *content.Secret) {
+	n.pool.Private(id, secret)
+	var key *[32]byte
 	if secret != nil {
-		n.pool.Private(id, *secret)
-		n.engine.Private(id, secret.PeerKey(id))
+		k := secret.PeerKey(id)
+		key = &k
 	}
+	n.engine.Private(id, key)
 }
 
 // SetScope changes what trackers found on the LAN or named in links hear
@@ -281,9 +284,19 @@ func (n *Node) Share(ctx context.Context, path string, opts ShareOptions) (Share
 		return Shared{}, fmt.Errorf("share %s: the file changed while it was being read; try again when it is not being written", path)
 	}
 	e := store.ShareEntry(m, path, after)
-	if opts.Private {
+	old, err := n.store.Get(e.ID)
+	known := err == nil
+	// A content keeps the privacy it has here: sharing a private one again
+	// keeps its secret (and so its links); a public one cannot become
+	// private, since trackers list it already.
+	switch {
+	case known && old.Secret != nil:
+		e.Secret, e.Trackers = old.Secret, old.Trackers
+	case known && opts.Private:
+		return Shared{}, fmt.Errorf("share %s: %w", path, ErrPublicAlready)
+	case opts.Private:
 		secret := content.NewSecret()
-		e.Secret = &secret
+		e.Secret, e.Trackers = &secret, n.linkTrackers()
 	}
 	// Sharing a file we were downloading: the local copy wins, and the
 	// unfinished download goes, part file and all.
@@ -294,7 +307,7 @@ func (n *Node) Share(ctx context.Context, path string, opts ShareOptions) (Share
 	if d != nil {
 		d.t.Stop()
 	}
-	if old, err := n.store.Get(e.ID); err == nil && !old.Complete() {
+	if known && !old.Complete() {
 		os.Remove(store.PartPath(old.Folder, old.Manifest))
 	}
 	if err := n.store.Put(e); err != nil {
@@ -303,6 +316,10 @@ func (n *Node) Share(ctx context.Context, path string, opts ShareOptions) (Share
 	n.bind(e)
 	n.serve(e)
 	if err := n.pool.Publish(ctx, m); err != nil && !errors.Is(err, trackerapi.ErrNoTrackers) {
+		if trackerapi.IsConflict(err) {
+			n.Unshare(e.ID)
+			return Shared{}, fmt.Errorf("share %s: %w", path, ErrAccessConflict)
+		}
 		n.log.Warn("publish manifest", "name", m.Name, "err", err)
 	}
 	// Announce before returning, so that a link handed out now finds
@@ -310,8 +327,14 @@ func (n *Node) Share(ctx context.Context, path string, opts ShareOptions) (Share
 	if _, err := n.pool.Announce(ctx, n.announceRequest()); err != nil && !errors.Is(err, trackerapi.ErrNoTrackers) {
 		n.log.Warn("announce", "err", err)
 	}
-	return Shared{Manifest: m, Link: n.linkFor(m, e.Secret)}, nil
+	return Shared{Manifest: m, Link: n.linkFor(e)}, nil
 }
+
+// Errors of sharing a file whose content has other access elsewhere.
+var (
+	ErrPublicAlready  = errors.New("this file is shared publicly already (trackers list it), so it cannot be made private; unshare it first, or share a copy saved anew")
+	ErrAccessConflict = errors.New("the trackers have this content with other access (public, or private under another link): share a copy saved anew")
+)
 
 // ErrClosed is returned by calls on a closed node.
 var ErrClosed = errors.New("the node is closed")
@@ -319,16 +342,26 @@ var ErrClosed = errors.New("the node is closed")
 // ErrIsFolder is returned when a folder is given where a file is needed.
 var ErrIsFolder = errors.New("is a folder; share the files inside it")
 
-// linkFor is the share link of m, naming the trackers this node uses and
-// carrying the secret of a private swarm.
-func (n *Node) linkFor(m *content.Manifest, secret *content.Secret) content.Link {
-	l := content.Link{ID: m.ID(), Name: m.Name, Origin: m.Origin, Secret: secret}
-	for _, t := range n.pool.Trackers() {
-		if len(l.Trackers) < 4 {
-			l.Trackers = append(l.Trackers, t.Addr)
-		}
+// linkFor is the share link of library entry e: it names the trackers
+// this node uses (for a private swarm, the ones it was shared with, the
+// only ones that hear of it) and carries a private swarm's secret.
+func (n *Node) linkFor(e store.Entry) content.Link {
+	l := content.Link{ID: e.ID, Name: e.Manifest.Name, Origin: e.Manifest.Origin, Secret: e.Secret, Trackers: n.linkTrackers()}
+	if e.Secret != nil {
+		l.Trackers = e.Trackers
 	}
 	return l
+}
+
+// linkTrackers are the trackers a new link names: up to 4 this node uses.
+func (n *Node) linkTrackers() []string {
+	var addrs []string
+	for _, t := range n.pool.Trackers() {
+		if len(addrs) < 4 {
+			addrs = append(addrs, t.Addr)
+		}
+	}
+	return addrs
 }
 
 // Link returns the share link of a content in the library.
@@ -337,12 +370,13 @@ func (n *Node) Link(id content.ID) (content.Link, error) {
 	if err != nil {
 		return content.Link{}, err
 	}
-	return n.linkFor(e.Manifest, e.Secret), nil
+	return n.linkFor(e), nil
 }
 
 // Unshare stops serving a content and forgets it; files stay on disk. An
 // unfinished download of it is cancelled (its part file deleted).
 func (n *Node) Unshare(id content.ID) error {
+	defer n.pool.Forget(id)
 	n.mu.Lock()
 	d := n.downloads[id]
 	n.mu.Unlock()
@@ -354,7 +388,6 @@ func (n *Node) Unshare(id content.ID) error {
 	delete(n.shares, id)
 	delete(n.changed, id)
 	n.mu.Unlock()
-	n.pool.Forget(id)
 	n.announceSoon()
 	return n.store.Remove(id)
 }
@@ -383,14 +416,6 @@ func (n *Node) Download(ctx context.Context, linkOrID, folder string) (*Download
 	for _, t := range link.Trackers {
 		n.pool.Add(t, trackerapi.SourceLink)
 	}
-	// The trackers that hear of this content: the link's, else those that
-	// listed it; a bare ID nobody listed was typed by the user to be looked
-	// up everywhere.
-	n.pool.Bind(link.ID, link.Trackers...)
-	if addrs, _ := n.pool.Reach(link.ID); len(addrs) == 0 {
-		n.pool.BindEvery(link.ID)
-	}
-	n.private(link.ID, link.Secret)
 	if e, err := n.store.Get(link.ID); err == nil && e.Complete() {
 		if store.CheckFile(&e) == nil {
 			return nil, fmt.Errorf("%s is already here: %s", e.Manifest.Name, e.Path)
@@ -420,6 +445,31 @@ func (n *Node) Download(ctx context.Context, linkOrID, folder string) (*Download
 	case starting:
 		return nil, fmt.Errorf("content %s: the download is starting already", link.ID.Short())
 	}
+	// Only now, with nothing of this content running or here, does the
+	// link say which trackers hear of it, and with what keys: the link's
+	// trackers, else those that listed it (kept, so the listing can be
+	// forgotten); a bare ID nobody listed was typed by the user to be
+	// looked up everywhere (not a private one: that goes only to the
+	// trackers named with it).
+	addrs, _ := n.pool.Reach(link.ID)
+	n.pool.Bind(link.ID, append(addrs, link.Trackers...)...)
+	if len(addrs) == 0 && len(link.Trackers) == 0 {
+		n.pool.BindEvery(link.ID)
+	}
+	n.private(link.ID, link.Secret)
+	d, err := n.newDownload(ctx, link, folder)
+	if err != nil {
+		if _, gerr := n.store.Get(link.ID); gerr != nil {
+			n.pool.Forget(link.ID) // nothing of it here: the pool keeps nothing either
+		}
+		return nil, err
+	}
+	return d, nil
+}
+
+// newDownload fetches the manifest of link's content (unless it is known
+// here), records the download and starts it.
+func (n *Node) newDownload(ctx context.Context, link content.Link, folder string) (*Download, error) {
 	m, err := n.store.Manifest(link.ID)
 	if err != nil {
 		if m, err = n.pool.Manifest(ctx, link.ID); err != nil {

@@ -238,6 +238,46 @@ func TestPrivateShare(t *testing.T) {
 	}
 }
 
+// TestShareKeepsPrivacy: sharing a private file again keeps its secret
+// (the CLI shares again at every start); a public one cannot be made
+// private; a link with a made-up secret for a content shared here
+// changes nothing of it.
+func TestShareKeepsPrivacy(t *testing.T) {
+	tr := startTracker(t)
+	n := openNode(t, t.TempDir(), core.Options{Trackers: []string{tr}})
+	ctx := context.Background()
+	dir := t.TempDir()
+	private, _ := randomFile(t, dir, "private.bin", 100<<10)
+	public, _ := randomFile(t, dir, "public.bin", 120<<10)
+	first, err := n.Share(ctx, private, core.ShareOptions{Private: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := n.Share(ctx, private, core.ShareOptions{})
+	if err != nil || again.Link.String() != first.Link.String() {
+		t.Fatalf("sharing the private file again: %s (%v), want %s", again.Link, err, first.Link)
+	}
+	pub, err := n.Share(ctx, public, core.ShareOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Share(ctx, public, core.ShareOptions{Private: true}); !errors.Is(err, core.ErrPublicAlready) {
+		t.Fatalf("making a public share private: %v, want ErrPublicAlready", err)
+	}
+	forged := pub.Link
+	forged.Secret = &content.Secret{1}
+	if _, err := n.Download(ctx, forged.String(), t.TempDir()); err == nil || !strings.Contains(err.Error(), "already here") {
+		t.Fatalf("a link with a made-up secret: %v", err)
+	}
+	// The public share is still served to anyone with its link.
+	leech := openNode(t, t.TempDir(), core.Options{})
+	d, err := leech.Download(ctx, pub.Link.String(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitDownload(t, d)
+}
+
 // A symlink is shared as the file it names, under the link's name, and
 // the library records the real path.
 func TestShareSymlink(t *testing.T) {

@@ -338,8 +338,8 @@ func CheckFile(e *Entry) error {
 	if err := e.matches(fi); err != nil {
 		return err
 	}
-	if e.File == (FileID{}) {
-		e.File = fileIDOf(fi)
+	if id := fileIDOf(fi); e.File == (FileID{}) && id != (FileID{}) {
+		e.File = id
 	}
 	return nil
 }
@@ -382,8 +382,10 @@ func OpenRegular(path string) (*os.File, os.FileInfo, error) {
 func OpenEntry(e *Entry) (*os.File, error) {
 	f, fi, err := OpenRegular(e.Path)
 	if err != nil {
-		if lfi, lerr := os.Lstat(e.Path); lerr == nil && e.matches(lfi) != nil {
-			return nil, e.matches(lfi) // a symlink or another file swapped in
+		if lfi, lerr := os.Lstat(e.Path); lerr == nil {
+			if merr := e.matches(lfi); merr != nil {
+				return nil, merr // a symlink or another file swapped in
+			}
 		}
 		return nil, fmt.Errorf("shared file: %w", err)
 	}

@@ -137,6 +137,13 @@ func (c *Client) accessHeader(id content.ID) http.Header {
 	return nil
 }
 
+// IsConflict reports whether err is a tracker's 409 answer to a publish:
+// it has the content with other access (public, or under another key).
+func IsConflict(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) && se.Code == http.StatusConflict
+}
+
 // call is one API request.
 type call struct {
 	op     string // what is being done, for errors: "announce to"
@@ -311,9 +318,9 @@ func (c *Client) sessionKey(p peer.ID) *[32]byte {
 	return nil
 }
 
-// pendSession makes a fresh session key pair for p and returns its public
-// key, to send in a signed announce.
-func (c *Client) pendSession(p peer.ID) ([]byte, error) {
+// pendSession makes a fresh session key pair for p, to send its public
+// key in a signed announce.
+func (c *Client) pendSession(p peer.ID) (*ecdh.PrivateKey, error) {
 	priv, err := ecdh.X25519().GenerateKey(crand.Reader)
 	if err != nil {
 		return nil, err
@@ -324,28 +331,30 @@ func (c *Client) pendSession(p peer.ID) ([]byte, error) {
 		c.sessions = make(map[peer.ID]*session)
 	}
 	c.sessions[p] = &session{priv: priv}
-	return priv.PublicKey().Bytes(), nil
+	return priv, nil
 }
 
-// openSession establishes p's pending session with the tracker's key.
-func (c *Client) openSession(p peer.ID, trackerKey []byte) error {
+// openSession establishes p's session pending with priv, now that the
+// tracker answered with its key; if another announce has put another
+// pending in its place meanwhile, that one stays. A key that is no X25519
+// key opens nothing: the peer goes on signing.
+func (c *Client) openSession(p peer.ID, priv *ecdh.PrivateKey, trackerKey []byte) {
+	var k *[32]byte
+	if tpub, err := ecdh.X25519().NewPublicKey(trackerKey); err == nil {
+		if shared, err := priv.ECDH(tpub); err == nil {
+			key := SessionSecret(shared, p, priv.PublicKey().Bytes(), trackerKey)
+			k = &key
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := c.sessions[p]
-	if s == nil || s.priv == nil {
-		return errors.New("the tracker opened a session that was not asked for")
+	if s := c.sessions[p]; s != nil && s.priv == priv {
+		if k == nil {
+			delete(c.sessions, p)
+			return
+		}
+		c.sessions[p] = &session{key: k}
 	}
-	tpub, err := ecdh.X25519().NewPublicKey(trackerKey)
-	if err != nil {
-		return fmt.Errorf("the tracker's session key: %w", err)
-	}
-	shared, err := s.priv.ECDH(tpub)
-	if err != nil {
-		return fmt.Errorf("the tracker's session key: %w", err)
-	}
-	k := SessionSecret(shared, p, s.priv.PublicKey().Bytes(), trackerKey)
-	c.sessions[p] = &session{key: &k}
-	return nil
 }
 
 // dropSession forgets p's session: its next announce is signed.
@@ -366,12 +375,14 @@ func (c *Client) announceOnce(ctx context.Context, key ed25519.PrivateKey, req A
 		}
 	}
 	sk := c.sessionKey(req.Peer)
+	var pending *ecdh.PrivateKey
 	if sk == nil {
 		var err error
 		req.Key = key.Public().(ed25519.PublicKey)
-		if req.SessionKey, err = c.pendSession(req.Peer); err != nil {
+		if pending, err = c.pendSession(req.Peer); err != nil {
 			return resp, fmt.Errorf("announce to %s: %w", c.addr, err)
 		}
+		req.SessionKey = pending.PublicKey().Bytes()
 	}
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -390,10 +401,8 @@ func (c *Client) announceOnce(ctx context.Context, key ed25519.PrivateKey, req A
 		op: "announce to", method: http.MethodPost, path: PathAnnounce,
 		body: body, ctype: "application/json", limit: MaxResponseBody, header: auth,
 	}, &resp)
-	if err == nil && sk == nil && resp.SessionKey != nil {
-		if err := c.openSession(req.Peer, resp.SessionKey); err != nil {
-			return resp, fmt.Errorf("announce to %s: %w", c.addr, err)
-		}
+	if err == nil && pending != nil && resp.SessionKey != nil {
+		c.openSession(req.Peer, pending, resp.SessionKey)
 	}
 	return resp, err
 }

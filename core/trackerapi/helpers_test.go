@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -164,14 +165,15 @@ func newTestClock() *testClock {
 func (c *testClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
 func (c *testClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
-// fakeTracker answers every announce with the given interval (seconds)
-// and every publish with 201, counting announces and the publish tokens
-// it was sent.
+// fakeTracker answers every announce with the given interval (seconds),
+// and claiming not to know the contents in unknown; and every publish
+// with 201, counting announces and the publish tokens it was sent.
 type fakeTracker struct {
 	addr      string
 	mu        sync.Mutex
 	announces int
 	tokens    []string
+	unknown   []content.ID
 }
 
 // seen returns the announces and the tokens received so far.
@@ -195,7 +197,8 @@ func serveFakeTracker(t *testing.T, interval int64) *fakeTracker {
 		switch r.URL.Path {
 		case "/v1/announce":
 			ft.announces++
-			fmt.Fprintf(w, `{"interval":%d,"lease":90}`, interval)
+			unknown, _ := json.Marshal(ft.unknown)
+			fmt.Fprintf(w, `{"interval":%d,"lease":90,"unknown":%s}`, interval, unknown)
 		case "/v1/manifests":
 			ft.tokens = append(ft.tokens, r.Header.Get("Authorization"))
 			w.WriteHeader(http.StatusCreated)

@@ -124,6 +124,14 @@ type reach struct {
 	own   bool                // one of the node's own shares
 }
 
+// addrsOf returns the trackers r is bound to; r may be nil.
+func (r *reach) addrsOf() map[string]struct{} {
+	if r == nil {
+		return nil
+	}
+	return r.addrs
+}
+
 // poolTracker is one tracker of a Pool.
 type poolTracker struct {
 	client *Client
@@ -190,12 +198,18 @@ func NewPool(opts PoolOptions) *Pool {
 	return p
 }
 
-// Private makes content id a private swarm: every request about it shows
-// the tracker key of secret.
-func (p *Pool) Private(id content.ID, secret content.Secret) {
-	k := secret.TrackerKey(id)
+// Private makes content id a private swarm (secret not nil): every
+// request about it shows the tracker key of secret, and it goes only to
+// the trackers added by hand and those bound to it. A nil secret makes it
+// public again.
+func (p *Pool) Private(id content.ID, secret *content.Secret) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if secret == nil {
+		delete(p.keys, id)
+		return
+	}
+	k := secret.TrackerKey(id)
 	p.keys[id] = &k
 }
 
@@ -284,7 +298,17 @@ func (p *Pool) Reach(id content.ID) (addrs []string, every bool) {
 // hears reports whether the tracker at addr may hear of content id; p.mu
 // is held.
 func (p *Pool) hears(addr string, t *poolTracker, id content.ID) bool {
-	if t.sources&SourceManual != 0 || p.opts.Scope == ScopeAll {
+	if t.sources&SourceManual != 0 {
+		return true
+	}
+	if p.keys[id] != nil {
+		// A private content goes only to the trackers its link names
+		// (Bind): whatever the scope, not to one that listed it or that
+		// the LAN offers.
+		_, ok := p.reach[id].addrsOf()[addr]
+		return ok
+	}
+	if p.opts.Scope == ScopeAll {
 		return true
 	}
 	if _, ok := p.listed[id][addr]; ok {
@@ -549,6 +573,11 @@ func (p *Pool) announceTo(ctx context.Context, t *poolTracker, req AnnounceReque
 	}
 	var published []content.ID
 	for _, id := range resp.Unknown {
+		// Only what this tracker may hear of, and was just told of: a
+		// tracker cannot get a manifest by naming its ID.
+		if !slices.ContainsFunc(req.Contents, func(cs ContentState) bool { return cs.ID == id }) {
+			continue
+		}
 		if m := p.opts.Manifest(id); m != nil {
 			if _, perr := t.client.publish(ctx, m, p.tokenFor(t)); perr == nil {
 				published = append(published, id)

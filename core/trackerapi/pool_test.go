@@ -543,3 +543,60 @@ func TestClientAnnouncesUnderASession(t *testing.T) {
 		t.Fatalf("after a restart, announces went %q", got)
 	}
 }
+
+// TestRogueUnknownGetsNoManifest: a tracker that answers an announce
+// claiming not to know a content it was never told of (here, a share
+// that only a tracker added by hand may hear of) is sent nothing of it.
+func TestRogueUnknownGetsNoManifest(t *testing.T) {
+	rogue := serveFakeTracker(t, 30)
+	secret := testManifest("secret", 1, 7)
+	rogue.unknown = []content.ID{secret.ID()}
+	asked := 0
+	pool := trackerapi.NewPool(trackerapi.PoolOptions{Key: testKey(1), Scope: trackerapi.ScopeOrigin,
+		Manifest: func(id content.ID) *content.Manifest { asked++; return secret }})
+	defer pool.CloseIdleConnections()
+	pool.Add(rogue.addr, trackerapi.SourceLink)
+	_, err := pool.Announce(context.Background(), trackerapi.AnnounceRequest{Addr: ":7000",
+		Contents: []trackerapi.ContentState{{ID: secret.ID(), Complete: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, tokens := rogue.seen(); len(tokens) != 0 || asked != 0 {
+		t.Fatalf("the rogue tracker was sent %d publishes (the manifest was looked up %d times)", len(tokens), asked)
+	}
+}
+
+// TestPrivateContentGoesOnlyWhereBound: a private share is not told to
+// LAN trackers nor to one that lists it nor everywhere, whatever the
+// scope; only to trackers added by hand and those its link names.
+func TestPrivateContentGoesOnlyWhereBound(t *testing.T) {
+	var recs [3]recorder
+	manual := serveTrackerToken(t, "", "", "", recs[0].wrap)
+	lan, named := serveTrackerToken(t, "", "", "", recs[1].wrap), serveTrackerToken(t, "", "", "", recs[2].wrap)
+	m := testManifest("family", 4, 9)
+	pool := trackerapi.NewPool(trackerapi.PoolOptions{Key: testKey(1), Scope: trackerapi.ScopeAll,
+		Manifest: func(content.ID) *content.Manifest { return m }})
+	defer pool.CloseIdleConnections()
+	pool.Add(manual.addr, trackerapi.SourceManual)
+	pool.Add(named.addr, trackerapi.SourceLink)
+	pool.Discovered(discover.Event{Kind: discover.Found, TrackerID: "lan", Addr: lan.addr})
+	secret := content.NewSecret()
+	pool.Private(m.ID(), &secret)
+	pool.Own(m.ID(), true)
+	pool.BindEvery(m.ID())
+	pool.Bind(m.ID(), named.addr)
+	ctx := context.Background()
+	pool.Contents(ctx, "", 0, 10) // a listing binds nothing private either
+	if err := pool.Publish(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Announce(ctx, trackerapi.AnnounceRequest{Addr: ":7000",
+		Contents: []trackerapi.ContentState{{ID: m.ID(), Complete: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{true, false, true} {
+		if got := recs[i].heard(m.ID()); got != want {
+			t.Errorf("tracker %d (manual, LAN, named) heard of the private content: %v, want %v", i, got, want)
+		}
+	}
+}

@@ -349,11 +349,16 @@ func listenAddr(remote net.Addr, port uint16) string {
 // Private makes content id a private swarm whose peers prove key, its
 // peer key (content.Secret.PeerKey), in their Hellos: a peer that cannot
 // is told the content is unknown here, and a peer dialed that cannot is
-// dropped. Call it before seeding or downloading id.
-func (e *Engine) Private(id content.ID, key [32]byte) {
+// dropped. A nil key makes id public again. Call it before seeding or
+// downloading id.
+func (e *Engine) Private(id content.ID, key *[32]byte) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.private[id] = key
+	if key == nil {
+		delete(e.private, id)
+		return
+	}
+	e.private[id] = *key
 }
 
 // proof returns the Hello proof for content id on nc in role, and

@@ -374,7 +374,7 @@ func TestPrivateSwarm(t *testing.T) {
 	f := makeFile(t, 2<<20, 256<<10)
 	key := content.NewSecret().PeerKey(f.m.ID())
 	seeder := newPeer(t, Config{UpLimit: 8 << 20})
-	seeder.e.Private(f.m.ID(), key)
+	seeder.e.Private(f.m.ID(), &key)
 	seeder.seed(t, f)
 	outsider := newPeer(t, Config{}) // has the bytes, not the key
 	outsider.seed(t, f)
@@ -425,7 +425,7 @@ func TestPrivateSwarm(t *testing.T) {
 	}
 
 	member := newPeer(t, Config{})
-	member.e.Private(f.m.ID(), key)
+	member.e.Private(f.m.ID(), &key)
 	d, _ := member.download(t, f, DownloadOptions{Holders: StaticHolders{outsider.holder(), seeder.holder()}})
 	r := wait(t, d)
 	checkSame(t, r.Path, f.data)

@@ -56,7 +56,10 @@ func (s *FileSource) Open() (*os.File, error) {
 	if err := s.Check(); err != nil {
 		return nil, err
 	}
-	f, err := store.OpenEntry(&s.entry)
+	s.mu.Lock()
+	e := s.entry // Check may fill in its file ID meanwhile
+	s.mu.Unlock()
+	f, err := store.OpenEntry(&e)
 	if errors.Is(err, store.ErrChanged) {
 		s.mu.Lock()
 		s.err = err
