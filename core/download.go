@@ -49,6 +49,57 @@ type Download struct {
 	mu      sync.Mutex
 	subs    map[int]func(Event)
 	nextSub int
+	// readers are the open Readers that waited for a chunk, with the
+	// chunk each last waited for and when (a sequence number): the
+	// download fetches in order from the latest one's.
+	readers map[*Reader]wanted
+	seq     int
+}
+
+// wanted is where a Reader last waited.
+type wanted struct{ chunk, seq int }
+
+// want notes that r waits for chunk c: the download fetches in order
+// from the latest waiting reader's chunk, and asks for c at once if it is
+// not in flight.
+func (d *Download) want(r *Reader, c int) {
+	d.mu.Lock()
+	if w, ok := d.readers[r]; !ok || w.chunk != c {
+		if d.readers == nil {
+			d.readers = make(map[*Reader]wanted)
+		}
+		d.seq++
+		d.readers[r] = wanted{c, d.seq}
+	}
+	from := d.latestLocked()
+	d.mu.Unlock()
+	d.t.StreamFrom(from)
+	d.t.Urgent(c)
+}
+
+// latestLocked is the chunk the latest reader waited for, or -1.
+func (d *Download) latestLocked() int {
+	latest := wanted{chunk: -1}
+	for _, w := range d.readers {
+		if w.seq > latest.seq {
+			latest = w
+		}
+	}
+	return latest.chunk
+}
+
+// unwant forgets r (it was closed): the download fetches from the latest
+// remaining reader's chunk, or in its usual order if none is left.
+func (d *Download) unwant(r *Reader) {
+	d.mu.Lock()
+	if _, ok := d.readers[r]; !ok {
+		d.mu.Unlock()
+		return
+	}
+	delete(d.readers, r)
+	from := d.latestLocked()
+	d.mu.Unlock()
+	d.t.StreamFrom(from)
 }
 
 // ID is the content being downloaded.

@@ -93,8 +93,13 @@ type Download struct {
 	inflight []uint8       // per chunk: outstanding requests (peers and origin)
 	origin   originState
 
-	plan        *flow.Plan
-	planPeers   []flow.Peer
+	plan      *flow.Plan
+	planPeers []flow.Peer
+	// order and from are the planner's order now: the configured one, or
+	// Sequential from a reader's position (StreamFrom).
+	order       flow.Order
+	from        int
+	streaming   bool
 	lastPlan    time.Time
 	planErr     error // the last planner failure; see PlanError
 	replan      bool
@@ -157,6 +162,8 @@ func NewDownload(cfg Config) (*Download, error) {
 		inflight: make([]uint8, n),
 		origin:   originState{usable: cfg.Origin, inflight: make(map[int]bool)},
 		replan:   true,
+		order:    cfg.Order,
+		from:     cfg.From,
 	}, nil
 }
 
@@ -410,6 +417,47 @@ func (d *Download) Pause(now time.Time) []Request {
 	return d.DropAll(now)
 }
 
+// StreamFrom plans chunks in order from chunk c on (wrapping around), for
+// a reader waiting there; c < 0 goes back to the order the download was
+// configured with. The next Schedule plans afresh at once.
+func (d *Download) StreamFrom(c int) {
+	order, from := d.cfg.Order, d.cfg.From
+	if c >= 0 && c < d.chunks {
+		order, from = flow.Sequential, c
+	}
+	if d.streaming == (c >= 0) && d.order == order && d.from == from {
+		return
+	}
+	d.streaming, d.order, d.from = c >= 0, order, from
+	d.plan, d.replan, d.lastPlan = nil, true, time.Time{}
+}
+
+// Urgent asks for chunk c at once, for a reader waiting on it, unless it
+// is in flight already: of the usable peer that advertises it with the
+// fewest requests in flight, else of one that holds every chunk without
+// saying so (complete: a super-seeding sharer advertises only part of
+// what it holds). It returns the request to send, if any.
+func (d *Download) Urgent(c int, complete func(peer.ID) bool, now time.Time) []Request {
+	if d.paused || c < 0 || c >= d.chunks || !d.missing.Has(c) || d.inflight[c] > 0 {
+		return nil
+	}
+	var best *peerState
+	for _, ps := range d.sortedPeers() {
+		if !ps.ready || !ps.usable(now) || !(ps.has.Has(c) || complete(ps.id)) {
+			continue
+		}
+		// Prefer a peer that says it has c, then the least busy.
+		if best == nil || ps.has.Has(c) && !best.has.Has(c) ||
+			ps.has.Has(c) == best.has.Has(c) && len(ps.inflight) < len(best.inflight) {
+			best = ps
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	return d.request(best, c, now, nil)
+}
+
 // Resume lets a paused download ask for chunks again.
 func (d *Download) Resume() {
 	d.paused, d.replan = false, true
@@ -574,8 +622,8 @@ func (d *Download) replanNow(now time.Time) {
 	}
 	opts := flow.Options{
 		ChunkSize: d.cfg.ChunkSize,
-		Order:     d.cfg.Order,
-		From:      d.cfg.From,
+		Order:     d.order,
+		From:      d.from,
 		Seed:      binary.BigEndian.Uint64(d.cfg.Self[:8]),
 	}
 	// Until every peer's rate is measured the planner could not tell

@@ -364,3 +364,72 @@ func TestPausedDownloadWaitsForNothing(t *testing.T) {
 		t.Fatalf("a paused download asks to be woken at %v", d.WakeAt().Sub(t0))
 	}
 }
+
+// TestStreamFromPlansFromTheReader: a reader waiting at a chunk moves the
+// plan there at once (no replan gap), in order from it; going back gives
+// the configured order again.
+func TestStreamFromPlansFromTheReader(t *testing.T) {
+	d := newDL(t, 100)
+	d.AddPeer(pid(1), all(100), 0)
+	d.AddPeer(pid(2), all(100), 0)
+	out := d.Schedule(t0)
+	inflight := out.Requests
+	// The reader waits well away from where the usual order started.
+	from := (slices.MaxFunc(inflight, func(a, b Request) int { return a.Chunk - b.Chunk }).Chunk + 40) % 100
+	d.StreamFrom(from)
+	d.Schedule(t0.Add(time.Millisecond))
+	if d.WakeAt() != (time.Time{}) {
+		t.Fatalf("the reader's plan waits until %v", d.WakeAt().Sub(t0))
+	}
+	// The pipelines were full: as the chunks in flight land, the refills
+	// come from the reader's position on.
+	var next []int
+	for _, r := range inflight {
+		out := d.Received(r.Peer, r.Chunk, chunk, true, t0.Add(2*time.Millisecond))
+		for _, q := range out.Requests {
+			next = append(next, q.Chunk)
+		}
+	}
+	slices.Sort(next)
+	want := make([]int, len(next))
+	for i := range want {
+		want[i] = (from + i) % 100
+	}
+	slices.Sort(want)
+	if len(next) == 0 || !slices.Equal(next, want) {
+		t.Fatalf("after StreamFrom(%d) the download asks for %v, want %v", from, next, want)
+	}
+	d.StreamFrom(-1)
+	if d.order != d.cfg.Order || d.streaming {
+		t.Fatal("StreamFrom(-1) did not restore the configured order")
+	}
+}
+
+// TestUrgentAsksAtOnce: a chunk a reader waits for is asked at once, of a
+// peer that advertises it, else of one known to hold everything though
+// it advertised only part (a super-seeding sharer); never twice.
+func TestUrgentAsksAtOnce(t *testing.T) {
+	d := newDL(t, 10)
+	d.AddPeer(pid(1), setOf(10, 0, 1), 0) // the sharer: it offered 0 and 1 so far
+	d.AddPeer(pid(2), setOf(10, 5), 0)
+	d.Schedule(t0)
+	sharer := func(id peer.ID) bool { return id == pid(1) }
+	if got := d.Urgent(7, func(peer.ID) bool { return false }, t0); len(got) != 0 {
+		t.Fatalf("asked %v for a chunk nobody holds", got)
+	}
+	if got := d.Urgent(7, sharer, t0); len(got) != 1 || got[0] != (Request{pid(1), 7}) {
+		t.Fatalf("chunk 7 asked as %v, want of the sharer", got)
+	}
+	if got := d.Urgent(7, sharer, t0); len(got) != 0 {
+		t.Fatalf("chunk 7 asked again: %v", got)
+	}
+	// Chunk 5 is in flight at peer 2 by the plan already.
+	if got := d.Urgent(5, sharer, t0); len(got) != 0 || !d.Requested(pid(2), 5) {
+		t.Fatalf("chunk 5 asked as %v", got)
+	}
+	// A peer that advertises the chunk goes before the sharer.
+	d.AddPeer(pid(3), setOf(10, 8), 0)
+	if got := d.Urgent(8, sharer, t0); len(got) != 1 || got[0] != (Request{pid(3), 8}) {
+		t.Fatalf("chunk 8 asked as %v, want of peer 3", got)
+	}
+}

@@ -231,7 +231,7 @@ func (p *Part) StartWriteback() { startWriteback(p.f) }
 
 // File returns the part file opened anew for reading, so a caller can read
 // (or sendfile) verified chunks with its own file position.
-func (p *Part) File() (*os.File, error) { return os.Open(p.path) }
+func (p *Part) File() (*os.File, error) { return os.OpenFile(p.path, os.O_RDONLY|oNoFollow, 0) }
 
 // Close syncs and closes the part file; the download can be resumed by
 // OpenPart later.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -346,6 +347,32 @@ func (d *Download) accountLocked(c int, n int64, source string, now time.Time) {
 	if d.s.Complete() {
 		d.result.Duration = now.Sub(d.start)
 	}
+}
+
+// Has reports whether chunk c is verified and stored.
+func (d *Download) Has(c int) bool { return d.part.Has(c) }
+
+// OpenFile opens the part file for reading; only the bytes of verified
+// chunks (Has) are meaningful. The descriptor stays valid when the
+// finished file is moved into place.
+func (d *Download) OpenFile() (*os.File, error) { return d.part.File() }
+
+// StreamFrom makes the download fetch in order from chunk c on, for a
+// reader there; c < 0 goes back to the usual order.
+func (d *Download) StreamFrom(c int) {
+	d.mu.Lock()
+	d.s.StreamFrom(c)
+	d.mu.Unlock()
+	d.wake()
+}
+
+// Urgent asks for chunk c at once, for a reader waiting on it, unless it
+// is in flight (see sched.Urgent).
+func (d *Download) Urgent(c int) {
+	d.mu.Lock()
+	reqs := d.requestsLocked(d.s.Urgent(c, func(id peer.ID) bool { return d.seeders[id] }, time.Now()))
+	d.mu.Unlock()
+	sendRequests(reqs)
 }
 
 // Pause stops requesting chunks; connected peers are still served.

@@ -1,0 +1,163 @@
+// Package gateway serves the contents of a node's library over HTTP on
+// the local machine, for any media player or browser:
+//
+//	GET|HEAD /c/<content-id>
+//	GET|HEAD /c/<content-id>/<name>
+//
+// (the second names the file, which players use to guess its type). It
+// answers with Content-Type (from the name), Content-Length,
+// Accept-Ranges, ETag (the content ID) and Last-Modified; single and
+// multiple Range requests (206, multipart/byteranges for several), 416
+// for an unsatisfiable range, If-Range and the other conditional headers,
+// as net/http's ServeContent does.
+//
+// A content still downloading streams: a read of bytes not here yet
+// makes the download fetch in order from there and waits for them (see
+// core.Reader); only verified bytes go out. A client that goes away
+// drops its wait.
+//
+// The gateway listens on loopback, and answers only requests whose Host
+// names a loopback address or localhost, so a web page cannot reach it
+// through a DNS name it rebinds to 127.0.0.1.
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"peerflow/core"
+	"peerflow/core/content"
+)
+
+// Gateway is an HTTP server of one node's contents.
+type Gateway struct {
+	n   *core.Node
+	ln  net.Listener
+	srv *http.Server
+	log *slog.Logger
+}
+
+// Listen starts serving n's contents on addr (host:port; "" is
+// 127.0.0.1:0, a free port on loopback).
+func Listen(n *core.Node, addr string, log *slog.Logger) (*Gateway, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: listen on %s: %w", addr, err)
+	}
+	g := &Gateway{n: n, ln: ln, log: log}
+	g.srv = &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
+	go g.srv.Serve(ln)
+	return g, nil
+}
+
+// Addr is where the gateway listens.
+func (g *Gateway) Addr() net.Addr { return g.ln.Addr() }
+
+// URL is the address of content id on the gateway, ending with its file
+// name so that players can tell its type.
+func (g *Gateway) URL(id content.ID, name string) string {
+	u := url.URL{Scheme: "http", Host: g.ln.Addr().String(), Path: "/c/" + id.String() + "/" + name}
+	return u.String()
+}
+
+// Close stops the gateway; requests under way are cut.
+func (g *Gateway) Close() error { return g.srv.Close() }
+
+// ServeHTTP answers one request.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !loopbackHost(r.Host) {
+		http.Error(w, "this gateway answers only requests for a loopback address or localhost", http.StatusMisdirectedRequest)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "only GET and HEAD", http.StatusMethodNotAllowed)
+		return
+	}
+	rest, ok := strings.CutPrefix(r.URL.Path, "/c/")
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	idText, name, _ := strings.Cut(rest, "/")
+	id, err := content.ParseID(idText)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	rd, err := g.n.OpenContent(r.Context(), id)
+	if err != nil {
+		status := http.StatusInternalServerError
+		if errors.Is(err, core.ErrNotHere) {
+			status = http.StatusNotFound
+		}
+		http.Error(w, err.Error(), status)
+		return
+	}
+	defer rd.Close()
+	m := rd.Manifest()
+	if name != "" && name != m.Name {
+		http.Error(w, fmt.Sprintf("content %s is %q, not %q", id.Short(), m.Name, name), http.StatusNotFound)
+		return
+	}
+	ctype := contentType(m.Name)
+	h := w.Header()
+	h.Set("Content-Type", ctype)
+	h.Set("ETag", `"`+id.String()+`"`)
+	h.Set("Cache-Control", "no-cache") // a download's bytes are the content's, but let players revalidate
+	http.ServeContent(w, r, m.Name, m.Created, rd)
+}
+
+// mediaTypes are the types of the files players stream, which the OS's
+// table (mime.TypeByExtension) may lack: a fresh machine has none.
+var mediaTypes = map[string]string{
+	".mp4": "video/mp4", ".m4v": "video/mp4", ".mkv": "video/x-matroska", ".webm": "video/webm",
+	".mov": "video/quicktime", ".ts": "video/mp2t", ".m4s": "video/iso.segment",
+	".m3u8": "application/vnd.apple.mpegurl", ".mpd": "application/dash+xml",
+	".mp3": "audio/mpeg", ".m4a": "audio/mp4", ".aac": "audio/aac", ".ogg": "audio/ogg",
+	".opus": "audio/ogg", ".flac": "audio/flac", ".wav": "audio/wav",
+	".vtt": "text/vtt", ".srt": "application/x-subrip",
+}
+
+// contentType is the type of a file by its name; an unknown one is
+// application/octet-stream, not sniffed (that would wait for the first
+// chunk).
+func contentType(name string) string {
+	ext := strings.ToLower(path.Ext(name))
+	if t, ok := mediaTypes[ext]; ok {
+		return t
+	}
+	if t := mime.TypeByExtension(ext); t != "" {
+		return t
+	}
+	return "application/octet-stream"
+}
+
+// loopbackHost reports whether a Host header names this machine: a
+// loopback IP or localhost, with or without a port.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}

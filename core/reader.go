@@ -1,0 +1,154 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"peerflow/core/content"
+	"peerflow/core/store"
+)
+
+// Errors of reading a content.
+var (
+	ErrNotHere = errors.New("this content is not in the library: download it first")
+	ErrPaused  = errors.New("the download of this content is paused: resume it to read on")
+)
+
+// Reader reads a content of the library, from anywhere in it (it is an
+// io.ReadSeeker, as HTTP range requests want), while it downloads: a read
+// of bytes not here yet makes the download fetch in order from there and
+// waits until they are verified. Only verified bytes are ever read. A
+// Reader is for one goroutine; Close it.
+type Reader struct {
+	ctx  context.Context
+	m    *content.Manifest
+	d    *Download // nil for a complete content
+	f    *os.File
+	pos  int64
+	wake chan struct{} // a chunk was verified, or the download's state changed
+	stop func()        // ends the event subscription
+}
+
+// OpenContent returns a Reader of content id, which must be in the
+// library: complete, or downloading. ctx bounds every wait for chunks.
+func (n *Node) OpenContent(ctx context.Context, id content.ID) (*Reader, error) {
+	for {
+		e, err := n.store.Get(id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("content %s: %w", id.Short(), ErrNotHere)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if e.Complete() {
+			f, err := store.OpenEntry(&e)
+			if err != nil {
+				return nil, err
+			}
+			return &Reader{ctx: ctx, m: e.Manifest, f: f}, nil
+		}
+		n.mu.Lock()
+		d := n.downloads[id]
+		n.mu.Unlock()
+		if d == nil {
+			return nil, fmt.Errorf("content %s is not downloading: %w", id.Short(), ErrNotHere)
+		}
+		r := &Reader{ctx: ctx, m: e.Manifest, d: d, wake: make(chan struct{}, 1)}
+		r.stop = d.Subscribe(func(ev Event) {
+			if ev.Kind != EventPeer {
+				select {
+				case r.wake <- struct{}{}:
+				default:
+				}
+			}
+		})
+		if r.f, err = d.t.OpenFile(); err == nil {
+			return r, nil
+		}
+		r.stop()
+		select {
+		case <-d.Done(): // finished meanwhile: its file moved; open that
+		default:
+			return nil, fmt.Errorf("content %s: %w", id.Short(), err)
+		}
+	}
+}
+
+// Size is the content's size in bytes.
+func (r *Reader) Size() int64 { return r.m.Size }
+
+// Manifest describes the content.
+func (r *Reader) Manifest() *content.Manifest { return r.m }
+
+// Read reads from the current position, waiting for its chunk if needed.
+func (r *Reader) Read(p []byte) (int, error) {
+	if r.pos >= r.m.Size {
+		return 0, io.EOF
+	}
+	c := int(r.pos / r.m.ChunkSize)
+	if err := r.await(c); err != nil {
+		return 0, err
+	}
+	end := min(r.m.ChunkOffset(c)+r.m.ChunkLen(c), r.m.Size)
+	n, err := r.f.ReadAt(p[:min(int64(len(p)), end-r.pos)], r.pos)
+	r.pos += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+// await returns once chunk c is verified.
+func (r *Reader) await(c int) error {
+	if r.d == nil || r.d.t.Has(c) {
+		return nil
+	}
+	for !r.d.t.Has(c) {
+		select {
+		case <-r.d.Done():
+			if r.d.t.Has(c) {
+				return nil
+			}
+			return fmt.Errorf("read %s: the download ended: %s", r.m.Name, r.d.Progress().State)
+		default:
+		}
+		if r.d.t.Paused() {
+			return ErrPaused
+		}
+		r.d.want(r, c)
+		select {
+		case <-r.wake:
+		case <-r.d.Done():
+		case <-r.ctx.Done():
+			return r.ctx.Err()
+		}
+	}
+	return nil
+}
+
+// Seek sets the position for the next Read.
+func (r *Reader) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekCurrent:
+		offset += r.pos
+	case io.SeekEnd:
+		offset += r.m.Size
+	}
+	if offset < 0 {
+		return r.pos, errors.New("seek before the start")
+	}
+	r.pos = offset
+	return offset, nil
+}
+
+// Close ends the Reader.
+func (r *Reader) Close() error {
+	if r.d != nil {
+		r.stop()
+		r.d.unwant(r)
+	}
+	return r.f.Close()
+}
