@@ -394,6 +394,7 @@ func (n *Node) Unshare(id content.ID) error {
 
 // Errors a user can meet when starting a download.
 var (
+	ErrAlreadyHere       = errors.New("already here")
 	ErrUnknownContent    = errors.New("no tracker knows this content: check the link, or add the tracker that has it")
 	ErrNoFolder          = errors.New("the download folder does not exist or is not a folder")
 	ErrNoTrackerAnswered = errors.New("no tracker answered: check the tracker addresses (--tracker) and that they are running")
@@ -418,7 +419,7 @@ func (n *Node) Download(ctx context.Context, linkOrID, folder string) (*Download
 	}
 	if e, err := n.store.Get(link.ID); err == nil && e.Complete() {
 		if store.CheckFile(&e) == nil {
-			return nil, fmt.Errorf("%s is already here: %s", e.Manifest.Name, e.Path)
+			return nil, fmt.Errorf("%s is %w: %s", e.Manifest.Name, ErrAlreadyHere, e.Path)
 		}
 		// The finished file was moved, deleted or edited: fetch it anew.
 		if err := n.Unshare(link.ID); err != nil {

@@ -37,6 +37,7 @@ Usage:
 Commands:
   share PATH...            share files (or the files in a folder) and seed them
   get LINK|ID              download a shared file
+  stream LINK|ID           play a shared file in any player while it downloads
   ls                       list what the trackers offer
   tracker                  run a tracker
   version                  print the version
@@ -54,6 +55,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"share":   {runShare},
 		"get":     {runGet},
+		"stream":  {runStream},
 		"ls":      {runLs},
 		"tracker": {runTracker},
 	}

@@ -26,6 +26,7 @@ type testNetwork struct {
 	link    string
 	sharer  *core.Node
 	name    string
+	data    []byte // the shared file's bytes
 }
 
 func newTestNetwork(t *testing.T) *testNetwork {
@@ -70,7 +71,7 @@ func newTestNetworkOf(t *testing.T, size int, upLimit int64) *testNetwork {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testNetwork{tracker: h.Addr().String(), link: shared.Link.String(), sharer: n, name: "song.flac"}
+	return &testNetwork{tracker: h.Addr().String(), link: shared.Link.String(), sharer: n, name: "song.flac", data: data}
 }
 
 // get runs `peerflow get` in process and returns its exit code and output.

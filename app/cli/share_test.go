@@ -49,16 +49,16 @@ func waitForOutput(t *testing.T, b *lockedBuffer, re *regexp.Regexp) []string {
 	return nil
 }
 
-// runShareInProcess runs `peerflow share ARGS...` in a goroutine. The
+// runInProcess runs `peerflow COMMAND ARGS...` in a goroutine. The
 // returned stop interrupts it as Ctrl-C does and returns its exit code;
 // the test's end stops it too.
-func runShareInProcess(t *testing.T, stdout, stderr *lockedBuffer, args ...string) (stop func() int) {
+func runInProcess(t *testing.T, stdout, stderr *lockedBuffer, command string, args ...string) (stop func() int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	var code int
 	go func() {
 		defer close(done)
-		code = Run(ctx, append([]string{"share"}, args...), stdout, stderr)
+		code = Run(ctx, append([]string{command}, args...), stdout, stderr)
 	}()
 	stop = func() int {
 		cancel()
@@ -66,7 +66,7 @@ func runShareInProcess(t *testing.T, stdout, stderr *lockedBuffer, args ...strin
 		case <-done:
 			return code
 		case <-time.After(30 * time.Second):
-			t.Fatal("share did not stop within 30 s of being interrupted")
+			t.Fatalf("%s did not stop within 30 s of being interrupted", command)
 			return -1
 		}
 	}
@@ -97,7 +97,7 @@ func TestShareReportsUploadsWhenStopped(t *testing.T) {
 	}
 
 	var stdout, stderr lockedBuffer
-	stopShare := runShareInProcess(t, &stdout, &stderr, song, idle, "--tracker", trAddr, "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--json")
+	stopShare := runInProcess(t, &stdout, &stderr, "share", song, idle, "--tracker", trAddr, "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--json")
 	waitForOutput(t, &stderr, regexp.MustCompile(`seeding 2 file\(s\)`))
 	links := strings.Fields(stdout.String())
 	if len(links) != 2 || !strings.HasPrefix(links[0], "peerflow://") || !strings.HasPrefix(links[1], "peerflow://") {
@@ -157,7 +157,7 @@ func TestShareWithoutJSONKeepsStdoutToLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stdout, stderr lockedBuffer
-	stopShare := runShareInProcess(t, &stdout, &stderr, path, "--tracker", h.Addr().String(), "--data", t.TempDir(), "--listen", "127.0.0.1:0")
+	stopShare := runInProcess(t, &stdout, &stderr, "share", path, "--tracker", h.Addr().String(), "--data", t.TempDir(), "--listen", "127.0.0.1:0")
 	waitForOutput(t, &stderr, regexp.MustCompile(`seeding 1 file\(s\)`))
 	if c := stopShare(); c != ExitInterrupted {
 		t.Errorf("exit %d, want %d", c, ExitInterrupted)
@@ -185,7 +185,7 @@ func TestSharePrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stdout, stderr lockedBuffer
-	stopShare := runShareInProcess(t, &stdout, &stderr, path, "--private", "--tracker", h.Addr().String(), "--data", t.TempDir(), "--listen", "127.0.0.1:0")
+	stopShare := runInProcess(t, &stdout, &stderr, "share", path, "--private", "--tracker", h.Addr().String(), "--data", t.TempDir(), "--listen", "127.0.0.1:0")
 	waitForOutput(t, &stderr, regexp.MustCompile(`seeding 1 file\(s\)`))
 	link, err := content.ParseLink(strings.TrimSpace(stdout.String()))
 	if err != nil || link.Secret == nil {
