@@ -41,9 +41,10 @@ type shareRow struct {
 	name, size, id *widget.Label
 	// uploaded says how many copies of the file this node sent, to how
 	// many peers: the figure the sharer should keep near one.
-	uploaded       *widget.Label
-	copyLink, stop *widget.Button
-	box            *fyne.Container
+	uploaded             *widget.Label
+	play, copyLink, stop *widget.Button
+	box                  *fyne.Container
+	fileName             string // the content's, for Play
 }
 
 func newShareScreen(u *UI) *shareScreen {
@@ -142,13 +143,15 @@ func sameObjects(a, b []fyne.CanvasObject) bool {
 func (s *shareScreen) newRow(id content.ID) *shareRow {
 	r := &shareRow{name: cell(), size: cell(), id: cell(), uploaded: cell()}
 	r.id.TextStyle.Monospace = true
+	r.play = widget.NewButtonWithIcon("Play", theme.MediaPlayIcon(), func() { s.u.play(id, r.fileName) })
 	r.copyLink = widget.NewButtonWithIcon("Copy link", theme.ContentCopyIcon(), func() { s.copyLink(id) })
 	r.stop = widget.NewButtonWithIcon("Stop sharing", theme.MediaStopIcon(), func() { s.unshare(id) })
-	r.box = shareColumns.row(r.name, r.size, r.id, r.uploaded, container.NewHBox(r.copyLink, r.stop))
+	r.box = shareColumns.row(r.name, r.size, r.id, r.uploaded, container.NewHBox(r.play, r.copyLink, r.stop))
 	return r
 }
 
 func (r *shareRow) show(it core.Item) {
+	r.fileName = it.Manifest.Name
 	name := it.Manifest.Name
 	r.name.Importance = widget.MediumImportance
 	if it.Private {

@@ -1,6 +1,11 @@
 package gui
 
 import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -154,5 +159,30 @@ func TestDropSharesPrivately(t *testing.T) {
 	}
 	if list, err := n.node.Network(t.Context(), "", 0, 10); err != nil || list.Total != 0 {
 		t.Errorf("the tracker lists %+v (%v)", list.Contents, err)
+	}
+}
+
+// Play on a shared file opens its gateway URL, which serves the file.
+func TestPlayOpensTheGateway(t *testing.T) {
+	a := test.NewTempApp(t)
+	q := newUIQueue()
+	n := startNode(t, a, q, nodeOptions{})
+	path := randomFile(t, t.TempDir(), "clip.webm", 200<<10)
+	var opened []*url.URL
+	n.openURL = func(u *url.URL) error { opened = append(opened, u); return nil }
+	r := dropAndWait(t, n, path)
+	test.Tap(r.play)
+	if len(opened) != 1 || !strings.HasSuffix(opened[0].Path, "/clip.webm") || opened[0].Scheme != "http" {
+		t.Fatalf("Play opened %v", opened)
+	}
+	resp, err := http.Get(opened[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, _ := io.ReadAll(resp.Body)
+	want, _ := os.ReadFile(path)
+	if resp.StatusCode != 200 || !bytes.Equal(got, want) || resp.Header.Get("Content-Type") != "video/webm" {
+		t.Fatalf("the URL answered %d, %d bytes, %q", resp.StatusCode, len(got), resp.Header.Get("Content-Type"))
 	}
 }

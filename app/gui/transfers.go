@@ -38,15 +38,15 @@ type transfersScreen struct {
 // transferRow is one download.
 type transferRow struct {
 	*tracked
-	s                           *transfersScreen
-	name                        *widget.Label
-	bar                         *widget.ProgressBar
-	status                      *widget.Label
-	from                        *widget.Label // bytes from seeders, other peers, the origin server
-	pause, cancel, open, remove *widget.Button
-	box                         *fyne.Container
-	ended                       bool
-	folder                      string // where the file went, once complete
+	s                                 *transfersScreen
+	name                              *widget.Label
+	bar                               *widget.ProgressBar
+	status                            *widget.Label
+	from                              *widget.Label // bytes from seeders, other peers, the origin server
+	play, pause, cancel, open, remove *widget.Button
+	box                               *fyne.Container
+	ended                             bool
+	folder                            string // where the file went, once complete
 }
 
 func newTransfersScreen(u *UI) *transfersScreen {
@@ -121,6 +121,7 @@ func (s *transfersScreen) newRow(t *tracked) *transferRow {
 	r := &transferRow{s: s, tracked: t, bar: widget.NewProgressBar(), status: cell(), from: cell()}
 	r.name = widget.NewLabelWithStyle(m.Name, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	r.name.Truncation = fyne.TextTruncateEllipsis
+	r.play = widget.NewButtonWithIcon("Play", theme.MediaPlayIcon(), func() { s.u.play(t.d.ID(), m.Name) })
 	r.pause = widget.NewButtonWithIcon("Pause", theme.MediaPauseIcon(), r.togglePause)
 	r.cancel = widget.NewButtonWithIcon("Cancel", theme.CancelIcon(), r.confirmCancel)
 	r.open = widget.NewButtonWithIcon("Open folder", theme.FolderOpenIcon(), func() { s.u.openFolder(r.folder) })
@@ -132,7 +133,7 @@ func (s *transfersScreen) newRow(t *tracked) *transferRow {
 	about := widget.NewLabel(fmt.Sprintf("Chunk map: %d chunks of %d KiB, each coloured by the peer it came from", m.NumChunks(), m.ChunkSize>>10))
 	about.Truncation = fyne.TextTruncateEllipsis
 	r.box = container.NewVBox(
-		container.NewBorder(nil, nil, nil, container.NewHBox(r.pause, r.cancel, r.open, r.remove), r.name),
+		container.NewBorder(nil, nil, nil, container.NewHBox(r.play, r.pause, r.cancel, r.open, r.remove), r.name),
 		r.bar,
 		r.status,
 		r.from,
@@ -307,5 +308,14 @@ func (r *transferRow) confirmCancel() {
 
 // openFolder opens dir in the desktop's file manager.
 func (u *UI) openFolder(dir string) {
-	u.failed(u.app.OpenURL(&url.URL{Scheme: "file", Path: dir}))
+	u.failed(u.openURL(&url.URL{Scheme: "file", Path: dir}))
+}
+
+// play opens content id (named name) in the desktop's player or browser,
+// through the gateway: it plays while it downloads.
+func (u *UI) play(id content.ID, name string) {
+	link, err := url.Parse(u.gw.URL(id, name))
+	if !u.failed(err) {
+		u.failed(u.openURL(link))
+	}
 }

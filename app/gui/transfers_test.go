@@ -2,6 +2,7 @@ package gui
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -54,6 +55,13 @@ func TestTransferSaysBytesFromSeedersAndPeers(t *testing.T) {
 	leech := startNode(t, a, q, nodeOptions{trackers: []string{tr}, open: shared.Link.String()})
 	q.until(t, "Transfers shows the download", func() bool { return leech.transfers.rows[shared.Link.ID] != nil })
 	row := leech.transfers.rows[shared.Link.ID]
+	// Play, while it runs, opens the gateway's URL of the file.
+	var opened []string
+	leech.openURL = func(u *url.URL) error { opened = append(opened, u.String()); return nil }
+	test.Tap(row.play)
+	if len(opened) != 1 || opened[0] != leech.gw.URL(shared.Link.ID, "concert.mkv") {
+		t.Errorf("Play opened %q", opened)
+	}
 	// Live: while it runs, the row shows the bytes that arrived so far.
 	var live []string
 	q.until(t, "the download ends", func() bool {

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -27,6 +28,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"peerflow/core"
+	"peerflow/core/gateway"
 )
 
 // Tab titles, in the order the window shows them.
@@ -74,6 +76,10 @@ type UI struct {
 	cfg   Config
 	node  *core.Node // set by Start, before the window shows
 	host  *trackerHost
+	gw    *gateway.Gateway // what Play opens: the library over HTTP on loopback
+	// openURL opens a URL with the desktop's handler (fyne's OpenURL);
+	// tests see what would be opened.
+	openURL func(*url.URL) error
 
 	share     *shareScreen
 	network   *networkScreen
@@ -97,7 +103,7 @@ type UI struct {
 
 // New builds the main window of a; Start then runs the node behind it.
 func New(a fyne.App) *UI {
-	u := &UI{app: a, win: a.NewWindow("Peerflow"), do: fyne.Do}
+	u := &UI{app: a, win: a.NewWindow("Peerflow"), do: fyne.Do, openURL: a.OpenURL}
 	u.ctx, u.cancel = context.WithCancel(context.Background())
 	u.share = newShareScreen(u)
 	u.network = newNetworkScreen(u)
@@ -162,6 +168,9 @@ func (u *UI) Start(cfg Config) error {
 		return u.startFailed(err)
 	}
 	u.node = n
+	if u.gw, err = gateway.Listen(n, "", cfg.Logger); err != nil {
+		return u.startFailed(errors.Join(err, n.Close()))
+	}
 	u.host = newTrackerHost(cfg, n.DataDir())
 	u.settings.show(s)
 	for _, d := range n.Downloads() {
@@ -258,6 +267,9 @@ func (u *UI) Close() error {
 		u.mu.Unlock()
 		u.cancel()
 		u.wg.Wait()
+		if u.gw != nil {
+			u.gw.Close()
+		}
 		if u.node != nil {
 			err = u.node.Close()
 		}
