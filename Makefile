@@ -10,6 +10,9 @@ FYNE_CMD := fyne.io/tools/cmd/fyne@v1.7.4
 # the GL, X11 and Wayland headers of its GLFW driver.
 BUILD_PKGS := gcc libc6-dev pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev \
 	libxrandr-dev libxinerama-dev libxi-dev libxxf86vm-dev libwayland-dev libxkbcommon-dev
+# What `make test` adds: ffmpeg and ffprobe, the real players the gateway
+# is tested with.
+TEST_PKGS  := ffmpeg
 # What `make screenshot` adds: a virtual X server, capture tools, and ip
 # for the isolated network namespace it runs in.
 SHOT_PKGS  := xvfb xauth imagemagick xdotool iproute2
@@ -18,7 +21,7 @@ SHOT_PKGS  := xvfb xauth imagemagick xdotool iproute2
 # them) also run under the race detector.
 RACE_PKGS := ./core/... ./tracker/... ./app/gui/...
 
-.PHONY: all deps build run test check bench bench-swarm bench-sim package screenshot clean
+.PHONY: all deps test-deps build run test check bench bench-swarm bench-sim package screenshot clean
 
 all: build
 
@@ -27,13 +30,16 @@ all: build
 deps:
 	@PKGS="$(BUILD_PKGS)" ./.ci/deps
 
+test-deps:
+	@PKGS="$(TEST_PKGS)" ./.ci/deps
+
 build: deps
 	$(GO) build -o $(BIN) .
 
 run: build
 	./$(BIN)
 
-test: deps check
+test: deps test-deps check
 	$(GO) test ./...
 	$(GO) test -race $(RACE_PKGS)
 

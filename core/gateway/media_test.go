@@ -1,0 +1,83 @@
+package gateway_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"peerflow/core"
+)
+
+// requireMedia returns the paths of ffmpeg and ffprobe. Without them the
+// test is skipped, unless PEERFLOW_REQUIRE_MEDIA is set (CI sets it, and
+// installs them: Debian's ffmpeg package), which makes it fail.
+func requireMedia(t *testing.T) (ffmpeg, ffprobe string) {
+	t.Helper()
+	ffmpeg, err1 := exec.LookPath("ffmpeg")
+	ffprobe, err2 := exec.LookPath("ffprobe")
+	if err1 != nil || err2 != nil {
+		if os.Getenv("PEERFLOW_REQUIRE_MEDIA") != "" {
+			t.Fatal("ffmpeg and ffprobe are needed (apt-get install ffmpeg)")
+		}
+		t.Skip("needs ffmpeg and ffprobe (apt-get install ffmpeg)")
+	}
+	return ffmpeg, ffprobe
+}
+
+// run runs a command and fails the test with its output if it fails.
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// TestPlayersStreamFromTheGateway: a video made here by ffmpeg (30 s of
+// its test pattern, about 3.5 MB, never kept) is shared by one node, and
+// a second node that is still downloading it from there (the sharer sends
+// at most 1 MB/s) serves it to real clients through the gateway: ffprobe
+// reads its duration and streams, and ffmpeg decodes a frame at 90%.
+func TestPlayersStreamFromTheGateway(t *testing.T) {
+	ffmpeg, ffprobe := requireMedia(t)
+	video := filepath.Join(t.TempDir(), "pattern.mp4")
+	run(t, ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=duration=30:size=1280x720:rate=25",
+		"-c:v", "mpeg4", "-q:v", "2", "-f", "mp4", video)
+
+	tr := startTracker(t)
+	seeder := openNode(t, core.Options{Trackers: []string{tr}, UpLimit: 1 << 20})
+	sh, err := seeder.Share(context.Background(), video, core.ShareOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leech := openNode(t, core.Options{})
+	d, err := leech.Download(context.Background(), sh.Link.String(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := listen(t, leech).URL(sh.Manifest.ID(), "pattern.mp4")
+
+	out := run(t, ffprobe, "-v", "error", "-show_entries", "format=duration:stream=codec_type", "-of", "default=noprint_wrappers=1", url)
+	if !strings.Contains(out, "codec_type=video") {
+		t.Errorf("ffprobe found no video stream:\n%s", out)
+	}
+	var duration float64
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(line, "duration="); ok {
+			duration, _ = strconv.ParseFloat(v, 64)
+		}
+	}
+	if duration < 29.5 || duration > 30.5 {
+		t.Errorf("ffprobe read a duration of %v s, want 30:\n%s", duration, out)
+	}
+	if p := d.Progress(); p.Done == p.Chunks {
+		t.Errorf("the download was complete before ffprobe was done: nothing was streamed")
+	}
+	// A frame at 27 s, 90% in.
+	run(t, ffmpeg, "-v", "error", "-ss", "27", "-i", url, "-frames:v", "1", "-f", "null", "-")
+}
