@@ -143,7 +143,7 @@ func (n *Node) restore() error {
 			n.serve(e)
 			continue
 		}
-		if _, err := n.startDownload(e, content.Link{ID: e.ID}); err != nil {
+		if _, err := n.startDownload(e, content.Link{ID: e.ID, Origin: e.Origin}); err != nil {
 			n.log.Warn("resume download", "name", e.Manifest.Name, "err", err)
 			n.mu.Lock()
 			n.changed[e.ID] = err
@@ -485,7 +485,7 @@ func (n *Node) newDownload(ctx context.Context, link content.Link, folder string
 	}
 	e := store.Entry{ID: link.ID, Kind: store.KindDownload, Folder: folder, Added: time.Now(), Manifest: m}
 	e.Trackers, e.AnyTracker = n.pool.Reach(link.ID)
-	e.Secret = link.Secret
+	e.Secret, e.Origin = link.Secret, link.Origin
 	if err := n.store.Put(e); err != nil {
 		return nil, err
 	}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +21,7 @@ import (
 
 	"peerflow/core"
 	"peerflow/core/content"
+	"peerflow/core/coretest"
 	"peerflow/core/trackerapi"
 	"peerflow/tracker"
 )
@@ -276,6 +279,46 @@ func TestShareKeepsPrivacy(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitDownload(t, d)
+}
+
+// TestOriginKeptAcrossRestarts: a download whose link names an origin
+// (ws=), stopped and resumed after a restart, still fetches from it.
+func TestOriginKeptAcrossRestarts(t *testing.T) {
+	tr := startTracker(t)
+	path, data := randomFile(t, t.TempDir(), "lecture.mp4", 2<<20)
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, path) }))
+	defer origin.Close()
+	seeder := openNode(t, t.TempDir(), core.Options{Trackers: []string{tr}})
+	sh, err := seeder.Share(context.Background(), path, core.ShareOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeder.Close() // only the origin serves it now
+	link := sh.Link
+	link.Origin = origin.URL + "/lecture.mp4"
+	dir := t.TempDir()
+	leech := openNode(t, dir, core.Options{DownLimit: 1 << 20})
+	d, err := leech.Download(context.Background(), link.String(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	coretest.PauseAt(t, d, 1)
+	leech.Close()
+	leech = openNode(t, dir, core.Options{})
+	ds := leech.Downloads()
+	if len(ds) != 1 {
+		t.Fatalf("after the restart: %d downloads", len(ds))
+	}
+	ds[0].Resume()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := ds[0].Wait(ctx)
+	if err != nil {
+		t.Fatalf("the resumed download: %v (%+v)", err, ds[0].Progress())
+	}
+	if got, _ := os.ReadFile(r.Path); !bytes.Equal(got, data) || r.OriginBytes == 0 {
+		t.Fatalf("resumed: %d bytes from the origin, file equal: %v", r.OriginBytes, bytes.Equal(got, data))
+	}
 }
 
 // A symlink is shared as the file it names, under the link's name, and

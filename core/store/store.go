@@ -192,6 +192,9 @@ type Entry struct {
 	// that listed it, or every one.
 	Trackers   []string `json:"trackers,omitempty"`
 	AnyTracker bool     `json:"any_tracker,omitempty"`
+	// Origin is the origin URL a download's link named (ws=); the
+	// manifest's own, if any, is used when it is empty.
+	Origin string `json:"origin,omitempty"`
 	// Secret is the swarm secret of a private content (from its link, or
 	// made when it was shared); nil for a public one.
 	Secret *content.Secret `json:"secret,omitempty"`

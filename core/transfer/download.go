@@ -71,7 +71,8 @@ type DownloadOptions struct {
 	OnEvent func(Event)
 	Order   flow.Order // flow.RarestFirst (default) or flow.Sequential
 	From    int        // first chunk for flow.Sequential
-	// HTTPClient fetches from the origin; nil: a client with timeouts.
+	// HTTPClient fetches from the origin; nil: a client with timeouts
+	// that follows no redirect to another host.
 	HTTPClient *http.Client
 }
 
@@ -225,7 +226,7 @@ func (e *Engine) Download(entry store.Entry, part *store.Part, opts DownloadOpti
 		d.chunkSrc[i] = -1
 	}
 	if d.opts.HTTPClient == nil {
-		d.opts.HTTPClient = &http.Client{Timeout: time.Minute}
+		d.opts.HTTPClient = originClient()
 		d.ownClient = true
 	}
 	// The swarm serves the part from now on: decided together with the

@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -432,4 +433,61 @@ func TestPrivateSwarm(t *testing.T) {
 	if got := r.Sources[outsider.e.Addr().String()]; got != 0 {
 		t.Errorf("a peer without the key delivered %d bytes", got)
 	}
+}
+
+// TestOriginRedirectsStayOnItsHost: an origin that redirects to another
+// host is not followed there; one that redirects on its own host is.
+func TestOriginRedirectsStayOnItsHost(t *testing.T) {
+	f := makeFile(t, 1<<20, 256<<10)
+	var elsewhere atomic.Int64
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		http.ServeFile(w, r, f.path)
+	}))
+	defer other.Close()
+	asked := make(chan struct{}, 100)
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/away":
+			select {
+			case asked <- struct{}{}:
+			default:
+			}
+			http.Redirect(w, r, other.URL+"/video.bin", http.StatusFound)
+		case "/moved":
+			http.Redirect(w, r, "/video.bin", http.StatusMovedPermanently)
+		default:
+			http.ServeFile(w, r, f.path)
+		}
+	}))
+	defer origin.Close()
+
+	leech := newPeer(t, Config{})
+	d, _ := leech.download(t, f, DownloadOptions{Origin: origin.URL + "/away"})
+	<-asked
+	<-asked // asked twice: the first refusal was not followed
+	d.Stop()
+	if n := elsewhere.Load(); n != 0 {
+		t.Fatalf("the other host got %d requests", n)
+	}
+	again := newPeer(t, Config{})
+	d, _ = again.download(t, f, DownloadOptions{Origin: origin.URL + "/moved"})
+	checkSame(t, wait(t, d).Path, f.data)
+}
+
+// TestOriginObeysTheDownloadLimit: 1 MiB from an origin alone, with the
+// download limited to 512 KiB/s, takes at least the time the limit
+// allows (all but one burst of 256 KiB).
+func TestOriginObeysTheDownloadLimit(t *testing.T) {
+	f := makeFile(t, 1<<20, 256<<10)
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, f.path) }))
+	defer origin.Close()
+	leech := newPeer(t, Config{DownLimit: 512 << 10})
+	start := time.Now()
+	d, _ := leech.download(t, f, DownloadOptions{Origin: origin.URL})
+	r := wait(t, d)
+	if took, least := time.Since(start), 1500*time.Millisecond; took < least {
+		t.Fatalf("1 MiB came from the origin in %v at 512 KiB/s; the limit allows no less than %v", took, least)
+	}
+	checkSame(t, r.Path, f.data)
 }

@@ -31,6 +31,11 @@ func (d *Download) originWorker() {
 			if int64(cap(buf)) < n {
 				buf = make([]byte, d.m.ChunkSize)
 			}
+			// The origin's bytes count against the download limit too.
+			if err := d.e.down.Load().wait(d.ctx, n); err != nil {
+				d.originDone(c, buf[:n], 0, err)
+				continue
+			}
 			start := time.Now()
 			err := d.fetchRange(d.ctx, c, buf[:n])
 			d.originDone(c, buf[:n], time.Since(start), err)
@@ -43,6 +48,24 @@ func (d *Download) nextOriginChunk() (int, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.s.NextOriginChunk(time.Now())
+}
+
+// originClient is the HTTP client of a download's origin when the caller
+// gives none: timeouts, and no redirect to another host (an origin is
+// trusted for its own bytes, not to send the node elsewhere).
+func originClient() *http.Client {
+	return &http.Client{
+		Timeout: time.Minute,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			switch {
+			case len(via) >= 5:
+				return errors.New("origin: more than 5 redirects")
+			case req.URL.Host != via[0].URL.Host || req.URL.Scheme != via[0].URL.Scheme:
+				return fmt.Errorf("origin: refused a redirect from %s to another host, %s", via[0].URL.Host, req.URL.Host)
+			}
+			return nil
+		},
+	}
 }
 
 // errOriginStatus is an origin's refusal of a range request.
