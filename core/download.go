@@ -74,7 +74,7 @@ func (d *Download) want(r *Reader, c int) {
 	from := d.latestLocked()
 	d.mu.Unlock()
 	d.t.StreamFrom(from)
-	d.t.Urgent(c)
+	d.t.Urgent(c, 0) // waited for: as soon as can be
 }
 
 // latestLocked is the chunk the latest reader waited for, or -1.

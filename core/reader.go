@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"peerflow/core/content"
 	"peerflow/core/store"
@@ -30,7 +31,23 @@ type Reader struct {
 	pos  int64
 	wake chan struct{} // a chunk was verified, or the download's state changed
 	stop func()        // ends the event subscription
+	// The read-ahead: bytes read since the first read, and the chunk it
+	// was last asked from (see ahead).
+	read  int64
+	since time.Time
+	asked int
 }
+
+// The read-ahead of a Reader: the chunks after the one it reads that it
+// will want within readAhead at the rate it reads, at least minAhead and
+// at most maxAhead, are asked for at once of whatever source can send
+// them (sched.Urgent: a peer, a sharer, the origin server); what lies
+// beyond follows the plan, in order from the reader.
+const (
+	readAhead = 4 * time.Second
+	minAhead  = 2
+	maxAhead  = 8
+)
 
 // OpenContent returns a Reader of content id, which must be in the
 // library: complete, or downloading. ctx bounds every wait for chunks.
@@ -48,7 +65,7 @@ func (n *Node) OpenContent(ctx context.Context, id content.ID) (*Reader, error) 
 			if err != nil {
 				return nil, err
 			}
-			return &Reader{ctx: ctx, m: e.Manifest, f: f}, nil
+			return &Reader{ctx: ctx, m: e.Manifest, f: f, asked: -1}, nil
 		}
 		n.mu.Lock()
 		d := n.downloads[id]
@@ -56,7 +73,7 @@ func (n *Node) OpenContent(ctx context.Context, id content.ID) (*Reader, error) 
 		if d == nil {
 			return nil, fmt.Errorf("content %s is not downloading: %w", id.Short(), ErrNotHere)
 		}
-		r := &Reader{ctx: ctx, m: e.Manifest, d: d, wake: make(chan struct{}, 1)}
+		r := &Reader{ctx: ctx, m: e.Manifest, d: d, wake: make(chan struct{}, 1), asked: -1}
 		r.stop = d.Subscribe(func(ev Event) {
 			if ev.Kind != EventPeer {
 				select {
@@ -92,13 +109,44 @@ func (r *Reader) Read(p []byte) (int, error) {
 	if err := r.await(c); err != nil {
 		return 0, err
 	}
+	r.ahead(c)
 	end := min(r.m.ChunkOffset(c)+r.m.ChunkLen(c), r.m.Size)
 	n, err := r.f.ReadAt(p[:min(int64(len(p)), end-r.pos)], r.pos)
 	r.pos += int64(n)
+	r.read += int64(n)
 	if err == io.EOF && n > 0 {
 		err = nil
 	}
 	return n, err
+}
+
+// ahead asks, once per chunk read, for the chunks after c that the reader
+// will soon want.
+func (r *Reader) ahead(c int) {
+	if r.d == nil || c == r.asked {
+		return
+	}
+	r.asked = c
+	now := time.Now()
+	if r.since.IsZero() {
+		r.since = now
+	}
+	n, rate := minAhead, 0.0
+	if elapsed := now.Sub(r.since); elapsed > 0 {
+		rate = float64(r.read) / elapsed.Seconds()
+		n = int(rate * readAhead.Seconds() / float64(r.m.ChunkSize))
+	}
+	for k := 1; k <= min(max(n, minAhead), maxAhead) && c+k < r.m.NumChunks(); k++ {
+		if r.d.t.Has(c + k) {
+			continue
+		}
+		// Chunk c+k is due when the reader, at its rate, gets there.
+		due := time.Duration(0)
+		if rate > 0 {
+			due = time.Duration(float64(r.m.ChunkOffset(c+k)-r.pos) / rate * float64(time.Second))
+		}
+		r.d.t.Urgent(c+k, due)
+	}
 }
 
 // await returns once chunk c is verified.

@@ -432,30 +432,61 @@ func (d *Download) StreamFrom(c int) {
 	d.plan, d.replan, d.lastPlan = nil, true, time.Time{}
 }
 
-// Urgent asks for chunk c at once, for a reader waiting on it, unless it
-// is in flight already: of the usable peer that advertises it with the
-// fewest requests in flight, else of one that holds every chunk without
-// saying so (complete: a super-seeding sharer advertises only part of
-// what it holds). It returns the request to send, if any.
-func (d *Download) Urgent(c int, complete func(peer.ID) bool, now time.Time) []Request {
+// Urgent asks for chunk c at once, for a reader that needs it within
+// the given time (0: as soon as can be), unless it is in flight already.
+// The sources that may send it are the usable peers that advertise it,
+// those that hold every chunk without saying so (complete: a
+// super-seeding sharer advertises only part of what it holds), and the
+// origin server. Each is expected to deliver after what it has in flight,
+// at its measured rate (a peer not measured yet is taken to be quick, the
+// origin at DefaultOriginRate): a peer that makes it in time is asked
+// (one that advertises the chunk first, then the soonest), else the
+// origin if it does, else whichever is soonest. It returns the request
+// to send, or Origin set when the origin got the chunk, first in its
+// queue.
+func (d *Download) Urgent(c int, within time.Duration, complete func(peer.ID) bool, now time.Time) Sends {
+	var out Sends
 	if d.paused || c < 0 || c >= d.chunks || !d.missing.Has(c) || d.inflight[c] > 0 {
-		return nil
+		return out
+	}
+	eta := func(m *Meter, queued int, assumed float64) time.Duration {
+		rate := assumed
+		if m.measured {
+			rate = max(m.rate, 1)
+		}
+		if rate <= 0 {
+			return 0
+		}
+		return time.Duration(float64(queued+1) * float64(d.ChunkLen(c)) / rate * float64(time.Second))
 	}
 	var best *peerState
+	var bestETA time.Duration
 	for _, ps := range d.sortedPeers() {
 		if !ps.ready || !ps.usable(now) || !(ps.has.Has(c) || complete(ps.id)) {
 			continue
 		}
-		// Prefer a peer that says it has c, then the least busy.
-		if best == nil || ps.has.Has(c) && !best.has.Has(c) ||
-			ps.has.Has(c) == best.has.Has(c) && len(ps.inflight) < len(best.inflight) {
-			best = ps
+		t := eta(&ps.meter, len(ps.inflight), 0)
+		inTime, bestInTime := t <= within, best != nil && bestETA <= within
+		switch {
+		case best == nil,
+			inTime && !bestInTime,
+			inTime == bestInTime && ps.has.Has(c) && !best.has.Has(c),
+			inTime == bestInTime && ps.has.Has(c) == best.has.Has(c) && t < bestETA:
+			best, bestETA = ps, t
 		}
 	}
-	if best == nil {
-		return nil
+	originETA := eta(&d.origin.meter, len(d.origin.inflight), DefaultOriginRate)
+	useOrigin := d.origin.usable && (best == nil || bestETA > within && (originETA <= within || originETA < bestETA))
+	switch {
+	case useOrigin:
+		if len(d.origin.queue) == 0 || d.origin.queue[0] != c {
+			d.origin.queue = append([]int{c}, d.origin.queue...)
+		}
+		out.Origin = true
+	case best != nil:
+		out.Requests = d.request(best, c, now, nil)
 	}
-	return d.request(best, c, now, nil)
+	return out
 }
 
 // Resume lets a paused download ask for chunks again.

@@ -414,22 +414,60 @@ func TestUrgentAsksAtOnce(t *testing.T) {
 	d.AddPeer(pid(2), setOf(10, 5), 0)
 	d.Schedule(t0)
 	sharer := func(id peer.ID) bool { return id == pid(1) }
-	if got := d.Urgent(7, func(peer.ID) bool { return false }, t0); len(got) != 0 {
-		t.Fatalf("asked %v for a chunk nobody holds", got)
+	if got := d.Urgent(7, 0, func(peer.ID) bool { return false }, t0); len(got.Requests) != 0 || got.Origin {
+		t.Fatalf("asked %+v for a chunk nobody holds, with no origin", got)
 	}
-	if got := d.Urgent(7, sharer, t0); len(got) != 1 || got[0] != (Request{pid(1), 7}) {
+	if got := d.Urgent(7, 0, sharer, t0).Requests; len(got) != 1 || got[0] != (Request{pid(1), 7}) {
 		t.Fatalf("chunk 7 asked as %v, want of the sharer", got)
 	}
-	if got := d.Urgent(7, sharer, t0); len(got) != 0 {
+	if got := d.Urgent(7, 0, sharer, t0).Requests; len(got) != 0 {
 		t.Fatalf("chunk 7 asked again: %v", got)
 	}
 	// Chunk 5 is in flight at peer 2 by the plan already.
-	if got := d.Urgent(5, sharer, t0); len(got) != 0 || !d.Requested(pid(2), 5) {
+	if got := d.Urgent(5, 0, sharer, t0).Requests; len(got) != 0 || !d.Requested(pid(2), 5) {
 		t.Fatalf("chunk 5 asked as %v", got)
 	}
 	// A peer that advertises the chunk goes before the sharer.
 	d.AddPeer(pid(3), setOf(10, 8), 0)
-	if got := d.Urgent(8, sharer, t0); len(got) != 1 || got[0] != (Request{pid(3), 8}) {
+	if got := d.Urgent(8, 0, sharer, t0).Requests; len(got) != 1 || got[0] != (Request{pid(3), 8}) {
 		t.Fatalf("chunk 8 asked as %v, want of peer 3", got)
+	}
+}
+
+// TestUrgentFallsBackToTheOrigin: a chunk no peer can give goes first in
+// the origin server's queue.
+func TestUrgentFallsBackToTheOrigin(t *testing.T) {
+	d, err := NewDownload(Config{Size: 10 * chunk, ChunkSize: chunk, Self: pid(0xEE), Start: t0, Origin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.SetDiscovery(true, 0)
+	d.AddPeer(pid(1), setOf(10, 0, 1), 0)
+	d.Schedule(t0)
+	if got := d.Urgent(9, 0, func(peer.ID) bool { return false }, t0); !got.Origin || len(got.Requests) != 0 {
+		t.Fatalf("chunk 9, held by no peer: %+v, want the origin", got)
+	}
+	if c, ok := d.NextOriginChunk(t0); !ok || c != 9 {
+		t.Fatalf("the origin's next chunk is %d (%v), want 9", c, ok)
+	}
+}
+
+// TestUrgentGoesToWhoeverIsInTime: a peer too slow to deliver a chunk
+// before a reader needs it loses it to the origin server; with time
+// enough, the peer keeps it.
+func TestUrgentGoesToWhoeverIsInTime(t *testing.T) {
+	d, err := NewDownload(Config{Size: 10 * chunk, ChunkSize: chunk, Self: pid(0xEE), Start: t0, Origin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.SetDiscovery(true, 0)
+	d.AddPeer(pid(1), all(10), 0)
+	slow := d.peers[pid(1)]
+	slow.meter.rate, slow.meter.measured = 64<<10, true // 4 s a chunk
+	if got := d.Urgent(3, time.Second, func(peer.ID) bool { return false }, t0); !got.Origin {
+		t.Fatalf("due in 1 s, the slow peer got it: %+v", got)
+	}
+	if got := d.Urgent(5, 10*time.Second, func(peer.ID) bool { return false }, t0); got.Origin || len(got.Requests) != 1 {
+		t.Fatalf("due in 10 s: %+v, want the peer", got)
 	}
 }

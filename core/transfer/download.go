@@ -367,13 +367,17 @@ func (d *Download) StreamFrom(c int) {
 	d.wake()
 }
 
-// Urgent asks for chunk c at once, for a reader waiting on it, unless it
-// is in flight (see sched.Urgent).
-func (d *Download) Urgent(c int) {
+// Urgent asks for chunk c at once, for a reader that needs it within
+// the given time, unless it is in flight (see sched.Urgent).
+func (d *Download) Urgent(c int, within time.Duration) {
 	d.mu.Lock()
-	reqs := d.requestsLocked(d.s.Urgent(c, func(id peer.ID) bool { return d.seeders[id] }, time.Now()))
+	out := d.s.Urgent(c, within, func(id peer.ID) bool { return d.seeders[id] }, time.Now())
+	reqs := d.requestsLocked(out.Requests)
 	d.mu.Unlock()
 	sendRequests(reqs)
+	if out.Origin {
+		signal(d.originWake)
+	}
 }
 
 // Pause stops requesting chunks; connected peers are still served.
