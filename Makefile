@@ -10,9 +10,10 @@ FYNE_CMD := fyne.io/tools/cmd/fyne@v1.7.4
 # the GL, X11 and Wayland headers of its GLFW driver.
 BUILD_PKGS := gcc libc6-dev pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev \
 	libxrandr-dev libxinerama-dev libxi-dev libxxf86vm-dev libwayland-dev libxkbcommon-dev
-# What `make test` adds: ffmpeg and ffprobe, the real players the gateway
-# is tested with.
-TEST_PKGS  := ffmpeg
+# What `make test` adds: the real programs some tests check Peerflow
+# against (core/testtools): ffmpeg and ffprobe as players, nginx as an
+# origin server.
+TEST_PKGS  := ffmpeg nginx-light
 # What `make screenshot` adds: a virtual X server, capture tools, and ip
 # for the isolated network namespace it runs in.
 SHOT_PKGS  := xvfb xauth imagemagick xdotool iproute2

@@ -4,16 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"peerflow/core"
+	"peerflow/core/testtools"
 )
 
 // BenchmarkGateway measures, on loopback, a 256 MiB file shared by one
@@ -78,7 +76,7 @@ func BenchmarkGateway(b *testing.B) {
 		if err != nil || len(items) != 1 {
 			b.Fatalf("library: %v, %v", items, err)
 		}
-		nginx := startNginx(b, filepath.Dir(items[0].Path))
+		nginx, _ := testtools.Nginx(b, filepath.Dir(items[0].Path))
 		g := listen(b, sharer)
 		ours := g.URL(sh.Manifest.ID(), "film.mp4")
 		theirs := nginx + "/film.mp4"
@@ -114,48 +112,4 @@ func BenchmarkGateway(b *testing.B) {
 		b.ReportMetric(float64(size)*float64(b.N)/oursTotal.Seconds()/1e6, "gateway-MB/s")
 		b.ReportMetric(float64(size)*float64(b.N)/theirsTotal.Seconds()/1e6, "nginx-MB/s")
 	})
-}
-
-// startNginx serves dir on a free loopback port with nginx (sendfile on,
-// as shipped) and returns its base URL; it is stopped when b ends.
-func startNginx(b *testing.B, dir string) string {
-	b.Helper()
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		b.Skip("needs nginx (apt-get install nginx-light)")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	work := b.TempDir()
-	conf := fmt.Sprintf(`daemon off; master_process off; worker_processes 1; pid %[1]s/nginx.pid;
-error_log %[1]s/error.log;
-events { worker_connections 64; }
-http {
-	access_log off; sendfile on; tcp_nopush on;
-	client_body_temp_path %[1]s; proxy_temp_path %[1]s; fastcgi_temp_path %[1]s; uwsgi_temp_path %[1]s; scgi_temp_path %[1]s;
-	server { listen %[2]s; root %[3]s; }
-}
-`, work, addr, dir)
-	if err := os.WriteFile(filepath.Join(work, "nginx.conf"), []byte(conf), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-c", filepath.Join(work, "nginx.conf"), "-p", work)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for range 100 { // until it answers
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return "http://" + addr
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	b.Fatal("nginx did not start")
-	return ""
 }

@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -10,23 +9,8 @@ import (
 	"testing"
 
 	"peerflow/core"
+	"peerflow/core/testtools"
 )
-
-// requireMedia returns the paths of ffmpeg and ffprobe. Without them the
-// test is skipped, unless PEERFLOW_REQUIRE_MEDIA is set (CI sets it, and
-// installs them: Debian's ffmpeg package), which makes it fail.
-func requireMedia(t *testing.T) (ffmpeg, ffprobe string) {
-	t.Helper()
-	ffmpeg, err1 := exec.LookPath("ffmpeg")
-	ffprobe, err2 := exec.LookPath("ffprobe")
-	if err1 != nil || err2 != nil {
-		if os.Getenv("PEERFLOW_REQUIRE_MEDIA") != "" {
-			t.Fatal("ffmpeg and ffprobe are needed (apt-get install ffmpeg)")
-		}
-		t.Skip("needs ffmpeg and ffprobe (apt-get install ffmpeg)")
-	}
-	return ffmpeg, ffprobe
-}
 
 // run runs a command and fails the test with its output if it fails.
 func run(t *testing.T, name string, args ...string) string {
@@ -44,7 +28,8 @@ func run(t *testing.T, name string, args ...string) string {
 // at most 1 MB/s) serves it to real clients through the gateway: ffprobe
 // reads its duration and streams, and ffmpeg decodes a frame at 90%.
 func TestPlayersStreamFromTheGateway(t *testing.T) {
-	ffmpeg, ffprobe := requireMedia(t)
+	tools := testtools.Require(t, "ffmpeg", "ffprobe")
+	ffmpeg, ffprobe := tools[0], tools[1]
 	video := filepath.Join(t.TempDir(), "pattern.mp4")
 	run(t, ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=duration=30:size=1280x720:rate=25",
 		"-c:v", "mpeg4", "-q:v", "2", "-f", "mp4", video)

@@ -638,11 +638,9 @@ func (d *Download) replanNow(now time.Time) {
 	d.plans++
 	need := d.need()
 	var states []*peerState
-	measured := true
 	for _, ps := range d.sortedPeers() {
 		// A peer that just refused or stalled sits out a while.
 		if ps.ready && ps.usable(now) {
-			measured = measured && ps.meter.measured
 			states = append(states, ps)
 		}
 	}
@@ -657,16 +655,10 @@ func (d *Download) replanNow(now time.Time) {
 		From:      d.from,
 		Seed:      binary.BigEndian.Uint64(d.cfg.Self[:8]),
 	}
-	// Until every peer's rate is measured the planner could not tell
-	// whether the origin server would finish sooner, so it gets only what
-	// no peer holds; after that it competes at its own (measured) rate.
+	// The origin server is what the swarm exists to spare: the plan gives
+	// it only what no usable peer holds. A reader's chunks that no peer
+	// can deliver in time go to it too, by Urgent.
 	useOrigin := d.origin.usable
-	if useOrigin && measured {
-		opts.OriginRate = int64(d.origin.meter.rate)
-		if opts.OriginRate <= 0 {
-			opts.OriginRate = DefaultOriginRate
-		}
-	}
 	var plan *flow.Plan
 	var err error
 	if d.plan != nil {
