@@ -23,22 +23,7 @@ import (
 	"peerflow/core/content"
 	"peerflow/core/coretest"
 	"peerflow/core/trackerapi"
-	"peerflow/tracker"
 )
-
-// startTracker runs a tracker on loopback for the test.
-func startTracker(t testing.TB) string {
-	t.Helper()
-	h, err := tracker.Host(tracker.HostConfig{
-		Config: tracker.Config{DB: filepath.Join(t.TempDir(), "tracker.db"), Version: core.Version},
-		Listen: "127.0.0.1:0",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Stop() })
-	return h.Addr().String()
-}
 
 func openNode(t testing.TB, dir string, opts core.Options) *core.Node {
 	t.Helper()
@@ -79,7 +64,7 @@ func waitDownload(t testing.TB, d *core.Download) core.Result {
 }
 
 func TestShareAndDownloadThroughTracker(t *testing.T) {
-	tr := startTracker(t)
+	tr := coretest.Tracker(t)
 	path, data := randomFile(t, t.TempDir(), "talk.webm", 3<<20+1234)
 	seeder := openNode(t, t.TempDir(), core.Options{Trackers: []string{tr}})
 	shared, err := seeder.Share(context.Background(), path, core.ShareOptions{})
@@ -119,7 +104,7 @@ func TestShareAndDownloadThroughTracker(t *testing.T) {
 }
 
 func TestUserErrors(t *testing.T) {
-	tr := startTracker(t)
+	tr := coretest.Tracker(t)
 	n := openNode(t, t.TempDir(), core.Options{Trackers: []string{tr}})
 	ctx := context.Background()
 	if _, err := n.Share(ctx, t.TempDir(), core.ShareOptions{}); !errors.Is(err, core.ErrIsFolder) {
@@ -145,7 +130,7 @@ func TestUserErrors(t *testing.T) {
 // naming tracker 2 tells each tracker only of the content that came from
 // it, and neither of its own shares: they are trackers of other people.
 func TestLinkTrackersHearOnlyTheirContents(t *testing.T) {
-	t1, t2 := startTracker(t), startTracker(t)
+	t1, t2 := coretest.Tracker(t), coretest.Tracker(t)
 	seeder := openNode(t, t.TempDir(), core.Options{Trackers: []string{t1, t2}})
 	dir := t.TempDir()
 	share := func(n *core.Node, name string) core.Shared {
@@ -199,7 +184,7 @@ func TestLinkTrackersHearOnlyTheirContents(t *testing.T) {
 // link a node downloads it, without the secret a node learns nothing of it
 // from the tracker, and the tracker lists it to nobody.
 func TestPrivateShare(t *testing.T) {
-	tr := startTracker(t)
+	tr := coretest.Tracker(t)
 	path, data := randomFile(t, t.TempDir(), "family.mkv", 1<<20+77)
 	seeder := openNode(t, t.TempDir(), core.Options{Trackers: []string{tr}})
 	sh, err := seeder.Share(context.Background(), path, core.ShareOptions{Private: true})
@@ -246,7 +231,7 @@ func TestPrivateShare(t *testing.T) {
 // private; a link with a made-up secret for a content shared here
 // changes nothing of it.
 func TestShareKeepsPrivacy(t *testing.T) {
-	tr := startTracker(t)
+	tr := coretest.Tracker(t)
 	n := openNode(t, t.TempDir(), core.Options{Trackers: []string{tr}})
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -284,7 +269,7 @@ func TestShareKeepsPrivacy(t *testing.T) {
 // TestOriginKeptAcrossRestarts: a download whose link names an origin
 // (ws=), stopped and resumed after a restart, still fetches from it.
 func TestOriginKeptAcrossRestarts(t *testing.T) {
-	tr := startTracker(t)
+	tr := coretest.Tracker(t)
 	path, data := randomFile(t, t.TempDir(), "lecture.mp4", 2<<20)
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, path) }))
 	defer origin.Close()
@@ -362,7 +347,7 @@ func ourGoroutines() []string {
 }
 
 func TestCloseStopsEveryGoroutine(t *testing.T) {
-	tr := startTracker(t)
+	tr := coretest.Tracker(t)
 	path, _ := randomFile(t, t.TempDir(), "a.bin", 1<<20)
 	seeder, err := core.Open(t.TempDir(), core.Options{Listen: "127.0.0.1:0", Trackers: []string{tr}})
 	if err != nil {
@@ -405,7 +390,7 @@ func TestAbruptStopResumes(t *testing.T) {
 	if os.Getenv("PEERFLOW_CHILD") != "" {
 		t.Skip("in the child")
 	}
-	tr := startTracker(t)
+	tr := coretest.Tracker(t)
 	const size, chunk = 16 << 20, 256 << 10
 	path, data := randomFile(t, t.TempDir(), "movie.mkv", size)
 	// Limited, so the child is mid-way when it is killed.

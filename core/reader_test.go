@@ -17,7 +17,7 @@ import (
 // says so at once; of a content not in the library it is refused; and a
 // complete one reads like a file.
 func TestReaderWaitsOnlyAsLongAsAsked(t *testing.T) {
-	tr := startTracker(t)
+	tr := coretest.Tracker(t)
 	n := openNode(t, t.TempDir(), core.Options{Trackers: []string{tr}})
 	if _, err := n.OpenContent(context.Background(), content.ID{3}); !errors.Is(err, core.ErrNotHere) {
 		t.Fatalf("a content not here: %v, want ErrNotHere", err)

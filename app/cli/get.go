@@ -68,27 +68,16 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "peerflow get: %v\n", explain(err))
 		return ExitFailure
 	}
-	dir, err := dataDir(*data)
-	if err != nil {
-		return fail(err)
-	}
 	link := pos[0]
-	lan := len(trackers) == 0 && !linkNamesTrackers(link)
-	n, err := core.Open(dir, core.Options{
-		Listen: string(listen), Trackers: trackers, LAN: lan,
-		UpLimit: int64(upLimit), DownLimit: int64(downLimit), Logger: newLogger(stderr, *verbose),
+	n, noTracker, err := openGetter(ctx, *data, link, trackers, core.Options{
+		Listen: string(listen), UpLimit: int64(upLimit), DownLimit: int64(downLimit), Logger: newLogger(stderr, *verbose),
 	})
 	if err != nil {
 		return fail(err)
 	}
 	defer n.Close()
-	if lan {
-		waitCtx, cancel := context.WithTimeout(ctx, lanWait)
-		err := n.WaitForTracker(waitCtx)
-		cancel()
-		if err != nil {
-			return fail(err)
-		}
+	if noTracker != nil {
+		return fail(noTracker)
 	}
 	d, err := n.Download(ctx, link, *out)
 	if err != nil {
@@ -126,6 +115,26 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		<-ctx.Done()
 	}
 	return ExitOK
+}
+
+// openGetter opens the node of a command that fetches link, with the
+// trackers given, else the link's, else those found on the LAN: then it
+// waits (up to lanWait) for one, and noTracker says if none answered.
+func openGetter(ctx context.Context, data, link string, trackers []string, opts core.Options) (n *core.Node, noTracker, err error) {
+	dir, err := dataDir(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts.Trackers, opts.LAN = trackers, len(trackers) == 0 && !linkNamesTrackers(link)
+	if n, err = core.Open(dir, opts); err != nil {
+		return nil, nil, err
+	}
+	if opts.LAN {
+		waitCtx, cancel := context.WithTimeout(ctx, lanWait)
+		noTracker = n.WaitForTracker(waitCtx)
+		cancel()
+	}
+	return n, noTracker, nil
 }
 
 // sharesText says where the bytes of r came from, for the "saved" line:

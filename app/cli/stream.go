@@ -43,27 +43,16 @@ func runStream(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "peerflow stream: %v\n", explain(err))
 		return ExitFailure
 	}
-	dir, err := dataDir(*data)
-	if err != nil {
-		return fail(err)
-	}
 	link := pos[0]
-	lan := len(trackers) == 0 && !linkNamesTrackers(link)
-	n, err := core.Open(dir, core.Options{
-		Listen: string(peerListen), Trackers: trackers, LAN: lan,
-		UpLimit: int64(upLimit), DownLimit: int64(downLimit), Logger: newLogger(stderr, *verbose),
+	n, noTracker, err := openGetter(ctx, *data, link, trackers, core.Options{
+		Listen: string(peerListen), UpLimit: int64(upLimit), DownLimit: int64(downLimit), Logger: newLogger(stderr, *verbose),
 	})
 	if err != nil {
 		return fail(err)
 	}
 	defer n.Close()
-	if lan {
-		waitCtx, cancel := context.WithTimeout(ctx, lanWait)
-		err := n.WaitForTracker(waitCtx)
-		cancel()
-		if err != nil && !interrupted(ctx) {
-			fmt.Fprintf(stderr, "peerflow stream: %v\n", explain(err))
-		}
+	if noTracker != nil && !interrupted(ctx) { // a file here already streams without one
+		fmt.Fprintf(stderr, "peerflow stream: %v\n", explain(noTracker))
 	}
 	d, err := n.Download(ctx, link, *out)
 	if err != nil && !errors.Is(err, core.ErrAlreadyHere) {

@@ -3,11 +3,13 @@
 package coretest
 
 import (
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"peerflow/core"
+	"peerflow/tracker"
 )
 
 // PauseAt waits until download d holds at least chunks chunks, then
@@ -43,4 +45,19 @@ func PauseAt(t testing.TB, d *core.Download, chunks int) {
 	if p := d.Progress(); p.Done == p.Chunks {
 		t.Fatalf("the partial holder finished before it paused: %d chunks", p.Done)
 	}
+}
+
+// Tracker runs a tracker on 127.0.0.1 for the test and returns its
+// address; it stops when the test ends.
+func Tracker(t testing.TB) string {
+	t.Helper()
+	h, err := tracker.Host(tracker.HostConfig{
+		Config: tracker.Config{DB: filepath.Join(t.TempDir(), "tracker.db"), Version: core.Version},
+		Listen: "127.0.0.1:0",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Stop() })
+	return h.Addr().String()
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"peerflow/core"
+	"peerflow/core/coretest"
 	"peerflow/core/testtools"
 )
 
@@ -27,7 +28,7 @@ import (
 //     (Debian's nginx-light) that part is skipped.
 func BenchmarkGateway(b *testing.B) {
 	const size = 256 << 20
-	tr := startTracker(b)
+	tr := coretest.Tracker(b)
 	sharer := openNode(b, core.Options{Trackers: []string{tr}})
 	sh, _ := shareRandom(b, sharer, "film.mp4", size)
 	timeTo := func(b *testing.B, from int64) time.Duration {

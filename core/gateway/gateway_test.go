@@ -17,22 +17,9 @@ import (
 
 	"peerflow/core"
 	"peerflow/core/content"
+	"peerflow/core/coretest"
 	"peerflow/core/gateway"
-	"peerflow/tracker"
 )
-
-func startTracker(t testing.TB) string {
-	t.Helper()
-	h, err := tracker.Host(tracker.HostConfig{
-		Config: tracker.Config{DB: filepath.Join(t.TempDir(), "tracker.db"), Version: core.Version},
-		Listen: "127.0.0.1:0",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Stop() })
-	return h.Addr().String()
-}
 
 func openNode(t testing.TB, opts core.Options) *core.Node {
 	t.Helper()
@@ -203,7 +190,7 @@ func TestBadRequests(t *testing.T) {
 // here yet moves the download there. A client that goes away mid-body
 // leaves the gateway working.
 func TestStreamWhileDownloading(t *testing.T) {
-	tr := startTracker(t)
+	tr := coretest.Tracker(t)
 	seeder := openNode(t, core.Options{Trackers: []string{tr}, UpLimit: 2 << 20})
 	const size = 16 << 20 // 8 s at the seeder's rate
 	sh, data := shareRandom(t, seeder, "film.mkv", size)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"peerflow/core"
+	"peerflow/core/coretest"
 	"peerflow/core/testtools"
 )
 
@@ -34,7 +35,7 @@ func TestPlayersStreamFromTheGateway(t *testing.T) {
 	run(t, ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=duration=30:size=1280x720:rate=25",
 		"-c:v", "mpeg4", "-q:v", "2", "-f", "mp4", video)
 
-	tr := startTracker(t)
+	tr := coretest.Tracker(t)
 	seeder := openNode(t, core.Options{Trackers: []string{tr}, UpLimit: 1 << 20})
 	sh, err := seeder.Share(context.Background(), video, core.ShareOptions{})
 	if err != nil {
