@@ -682,11 +682,11 @@ func (n *Node) announceRequest() trackerapi.AnnounceRequest {
 	defer n.mu.Unlock()
 	for id := range n.shares {
 		st := n.engine.Stats(id)
-		req.Contents = append(req.Contents, trackerapi.ContentState{ID: id, Complete: true, Uploaded: st.Uploaded, Downloaded: st.Downloaded})
+		req.Contents = append(req.Contents, trackerapi.ContentState{ID: id, Complete: true, Uploaded: st.Uploaded, Downloaded: st.Downloaded, FromOrigin: st.FromOrigin})
 	}
 	for id, d := range n.downloads {
 		st := n.engine.Stats(id)
-		req.Contents = append(req.Contents, trackerapi.ContentState{ID: id, Have: d.t.Have().Bytes(), Uploaded: st.Uploaded, Downloaded: st.Downloaded})
+		req.Contents = append(req.Contents, trackerapi.ContentState{ID: id, Have: d.t.Have().Bytes(), Uploaded: st.Uploaded, Downloaded: st.Downloaded, FromOrigin: st.FromOrigin})
 	}
 	return req
 }

@@ -43,6 +43,7 @@ type update struct {
 	held       int           // chunks held
 	uploaded   int64
 	downloaded int64
+	fromOrigin int64
 }
 
 // chunkCounter returns the chunk count of a content the tracker has a
@@ -103,6 +104,8 @@ func decodeState(cs trackerapi.ContentState, chunks chunkCounter) (update, bool,
 		return update{}, false, errors.New("content ID is missing")
 	case cs.Uploaded < 0 || cs.Downloaded < 0:
 		return update{}, false, errors.New("negative uploaded or downloaded counter")
+	case cs.FromOrigin < 0 || cs.FromOrigin > cs.Downloaded:
+		return update{}, false, errors.New("from_origin is negative or more than downloaded")
 	case cs.Complete && len(cs.Have) > 0:
 		return update{}, false, errors.New("have is set although complete is")
 	}
@@ -110,7 +113,7 @@ func decodeState(cs trackerapi.ContentState, chunks chunkCounter) (update, bool,
 	if !ok {
 		return update{}, false, nil
 	}
-	u := update{id: cs.ID, held: n, uploaded: cs.Uploaded, downloaded: cs.Downloaded}
+	u := update{id: cs.ID, held: n, uploaded: cs.Uploaded, downloaded: cs.Downloaded, fromOrigin: cs.FromOrigin}
 	if cs.Complete {
 		return u, true, nil
 	}

@@ -128,6 +128,8 @@ func (s *jsonScanner) contentField(cs *trackerapi.ContentState, key []byte) erro
 		return s.integer(&cs.Uploaded)
 	case "downloaded":
 		return s.integer(&cs.Downloaded)
+	case "from_origin":
+		return s.integer(&cs.FromOrigin)
 	}
 	return s.skip()
 }

@@ -32,7 +32,7 @@ func FuzzAnnounce(f *testing.F) {
 	p := testPeer(1)
 	for _, req := range []trackerapi.AnnounceRequest{
 		{Peer: p, Addr: "10.0.0.1:7000", Full: true, Contents: []trackerapi.ContentState{
-			{ID: known.ID(), Have: haveOf(10, 0, 9), Uploaded: 3},
+			{ID: known.ID(), Have: haveOf(10, 0, 9), Uploaded: 3, Downloaded: 9, FromOrigin: 4},
 			{ID: empty.ID(), Complete: true},
 			{ID: unknown.ID(), Complete: true},
 		}},

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -108,7 +109,7 @@ func appendOldHoldings(b []byte, hs []trackerapi.ContentState) []byte {
 	b = binary.AppendUvarint(b, uint64(len(hs)))
 	for _, h := range hs {
 		b = append(b, h.ID[:]...)
-		b = appendHoldingFields(b, h)
+		b = appendHoldingFields(b, h, false)
 	}
 	return b
 }
@@ -313,4 +314,36 @@ func TestMalformedKeysDoNotStopTheTracker(t *testing.T) {
 	if l := tt.list(t, ""); l.Total != 1 {
 		t.Fatalf("after a restart with malformed keys: %+v", l)
 	}
+}
+
+// TestOffloadIsListedAndKept: the list sums what the live holders
+// downloaded and fetched of it from the origin, across a restart; a
+// holder claiming more from the origin than it downloaded is refused.
+func TestOffloadIsListedAndKept(t *testing.T) {
+	cfg := Config{Now: newFakeClock().Now, DB: t.TempDir() + "/t.db"}
+	tt := startTracker(t, cfg)
+	m := testManifest("m", 8, 1)
+	tt.publish(t, m)
+	for n, cs := range []trackerapi.ContentState{
+		{ID: m.ID(), Complete: true, Downloaded: 1000, FromOrigin: 100},
+		{ID: m.ID(), Have: haveOf(8, 1, 2), Downloaded: 500, FromOrigin: 0},
+	} {
+		tt.announce(t, trackerapi.AnnounceRequest{Peer: testPeer(n + 1), Addr: testAddr(n + 1), Full: true, Contents: []trackerapi.ContentState{cs}})
+	}
+	check := func(when string) {
+		t.Helper()
+		l := tt.list(t, "")
+		if len(l.Contents) != 1 || l.Contents[0].Downloaded != 1500 || l.Contents[0].FromOrigin != 100 {
+			t.Fatalf("%s: the list says %+v, want 1500 downloaded, 100 from the origin", when, l.Contents)
+		}
+	}
+	check("running")
+	body, sig := tt.signed(t, trackerapi.AnnounceRequest{Peer: testPeer(3), Addr: testAddr(3), Full: true,
+		Contents: []trackerapi.ContentState{{ID: m.ID(), Complete: true, Downloaded: 10, FromOrigin: 11}}})
+	if code, _ := postAnnounce(t, tt, body, sig); code != http.StatusBadRequest {
+		t.Errorf("from_origin over downloaded: %d, want 400", code)
+	}
+	tt.stop()
+	tt = startTracker(t, cfg)
+	check("after a restart")
 }

@@ -93,6 +93,9 @@ type swarm struct {
 	seeders  int
 	nonEmpty int // holders with at least one chunk
 	covered  int // chunks with counts[i] > 0
+	// downloaded and fromOrigin sum the holders' counters: what they
+	// downloaded, and of that what came from the origin server.
+	downloaded, fromOrigin int64
 }
 
 // peerState is one live peer.
@@ -121,6 +124,7 @@ type holding struct {
 	held       int
 	uploaded   int64
 	downloaded int64
+	fromOrigin int64 // of downloaded
 }
 
 func newState(lease time.Duration, maxPerSource int) *state {
@@ -324,13 +328,13 @@ func (st *state) set(p *peerState, u *update) bool {
 		h = &holding{peer: p}
 		p.holdings[u.id] = h
 		sw.holders[p.id] = h
-	case h.held == u.held && h.uploaded == u.uploaded && h.downloaded == u.downloaded &&
+	case h.held == u.held && h.uploaded == u.uploaded && h.downloaded == u.downloaded && h.fromOrigin == u.fromOrigin &&
 		(h.have == nil) == (u.have == nil) && (h.have == nil || h.have.Equal(u.have)):
 		return false
 	default:
 		sw.account(h, -1)
 	}
-	h.have, h.held, h.uploaded, h.downloaded = u.have, u.held, u.uploaded, u.downloaded
+	h.have, h.held, h.uploaded, h.downloaded, h.fromOrigin = u.have, u.held, u.uploaded, u.downloaded, u.fromOrigin
 	sw.account(h, +1)
 	return true
 }
@@ -347,6 +351,8 @@ func (st *state) drop(p *peerState, id content.ID, h *holding) {
 // counts. A complete holder counts as a seeder (and a holder) even of an
 // empty file.
 func (sw *swarm) account(h *holding, sign int) {
+	sw.downloaded += int64(sign) * h.downloaded
+	sw.fromOrigin += int64(sign) * h.fromOrigin
 	switch {
 	case h.have == nil:
 		sw.seeders += sign
@@ -381,6 +387,7 @@ func (sw *swarm) info() trackerapi.ContentInfo {
 	ci := trackerapi.ContentInfo{
 		ID: sw.id, Name: sw.name, Size: sw.size, ChunkSize: sw.chunkSize, Chunks: sw.chunks,
 		Holders: sw.nonEmpty, Seeders: sw.seeders, Origin: sw.origin,
+		Downloaded: sw.downloaded, FromOrigin: sw.fromOrigin,
 	}
 	switch {
 	case sw.seeders > 0:
@@ -612,7 +619,7 @@ func (st *state) takeDirty() []peerSnapshot {
 				s.deletes = append(s.deletes, cid)
 				continue
 			}
-			s.puts = append(s.puts, trackerapi.ContentState{ID: cid, Complete: h.have == nil, Uploaded: h.uploaded, Downloaded: h.downloaded})
+			s.puts = append(s.puts, trackerapi.ContentState{ID: cid, Complete: h.have == nil, Uploaded: h.uploaded, Downloaded: h.downloaded, FromOrigin: h.fromOrigin})
 			s.haves = append(s.haves, h.have)
 		}
 		snaps = append(snaps, s)

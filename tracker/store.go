@@ -348,11 +348,12 @@ func (p *peerSnapshot) write(leases, held *bolt.Bucket) error {
 //
 //	lease:   0x01, int64 last announce (Unix ns), address bytes
 //	holding: 0x01, flags (bit 0: complete), uvarint uploaded,
-//	         uvarint downloaded, uvarint len, have bytes
+//	         uvarint downloaded, uvarint from origin, uvarint len,
+//	         have bytes
 //
 // The old holdings record (bucketOldHoldings) was 0x01, uvarint count,
 // then per content its 32-byte ID and a holding record without the
-// version byte.
+// version byte nor the from-origin counter.
 const recordVersion = 1
 
 // maxHaveLen bounds a stored bitfield: one bit per chunk.
@@ -383,10 +384,12 @@ func decodeLease(b []byte) (storedLease, error) {
 // appendHolding encodes h without its content ID, which is in the key.
 func appendHolding(b []byte, h trackerapi.ContentState) []byte {
 	b = append(b, recordVersion)
-	return appendHoldingFields(b, h)
+	return appendHoldingFields(b, h, true)
 }
 
-func appendHoldingFields(b []byte, h trackerapi.ContentState) []byte {
+// appendHoldingFields encodes h's fields; the old per-peer records lack
+// the from-origin counter.
+func appendHoldingFields(b []byte, h trackerapi.ContentState, fromOrigin bool) []byte {
 	var flags byte
 	if h.Complete {
 		flags = 1
@@ -394,6 +397,9 @@ func appendHoldingFields(b []byte, h trackerapi.ContentState) []byte {
 	b = append(b, flags)
 	b = binary.AppendUvarint(b, uint64(h.Uploaded))
 	b = binary.AppendUvarint(b, uint64(h.Downloaded))
+	if fromOrigin {
+		b = binary.AppendUvarint(b, uint64(h.FromOrigin))
+	}
 	b = binary.AppendUvarint(b, uint64(len(h.Have)))
 	return append(b, h.Have...)
 }
@@ -405,7 +411,7 @@ func decodeHolding(b []byte) (trackerapi.ContentState, error) {
 		return trackerapi.ContentState{}, errRecord
 	}
 	b = b[1:]
-	h, err := readHoldingFields(&b)
+	h, err := readHoldingFields(&b, true)
 	if err == nil && len(b) != 0 {
 		err = fmt.Errorf("%w: %d trailing bytes", errRecord, len(b))
 	}
@@ -416,7 +422,7 @@ func decodeHolding(b []byte) (trackerapi.ContentState, error) {
 // and three one-byte uvarints.
 const minHoldingFields = 4
 
-func readHoldingFields(b *[]byte) (trackerapi.ContentState, error) {
+func readHoldingFields(b *[]byte, fromOrigin bool) (trackerapi.ContentState, error) {
 	var h trackerapi.ContentState
 	if len(*b) < minHoldingFields {
 		return h, fmt.Errorf("%w: truncated", errRecord)
@@ -429,10 +435,16 @@ func readHoldingFields(b *[]byte) (trackerapi.ContentState, error) {
 	h.Complete = flags == 1
 	up, err1 := readUvarint(b, 1<<63-1)
 	down, err2 := readUvarint(b, 1<<63-1)
-	l, err3 := readUvarint(b, maxHaveLen)
-	if err := errors.Join(err1, err2, err3); err != nil {
+	var origin uint64
+	var err3 error
+	if fromOrigin {
+		origin, err3 = readUvarint(b, down)
+	}
+	l, err4 := readUvarint(b, maxHaveLen)
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		return h, err
 	}
+	h.FromOrigin = int64(origin)
 	if l > uint64(len(*b)) {
 		return h, fmt.Errorf("%w: truncated bitfield", errRecord)
 	}
@@ -465,7 +477,7 @@ func decodeOldHoldings(b []byte) ([]trackerapi.ContentState, error) {
 		}
 		id := content.ID(b)
 		b = b[sha256.Size:]
-		if hs[i], err = readHoldingFields(&b); err != nil {
+		if hs[i], err = readHoldingFields(&b, false); err != nil {
 			return nil, err
 		}
 		hs[i].ID = id

@@ -18,6 +18,15 @@ type lsEntry struct {
 	Link string `json:"link"`
 }
 
+// offloadText is the share of what the holders downloaded that came from
+// peers rather than the origin server ("97%"), or "-" before any download.
+func offloadText(c trackerapi.ContentInfo) string {
+	if c.Downloaded <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%%", 100*(1-float64(c.FromOrigin)/float64(c.Downloaded)))
+}
+
 func runLs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("ls", "ls [--tracker ADDR]... [--json]", "Lists what the trackers offer: name, size, holders, availability and link.", stderr)
 	var trackers trackerList
@@ -52,9 +61,9 @@ func runLs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ExitOK
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSIZE\tHOLDERS\tAVAILABLE\tLINK")
+	fmt.Fprintln(tw, "NAME\tSIZE\tHOLDERS\tAVAILABLE\tFROM PEERS\tLINK")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f%%\t%s\n", r.Name, FormatBytes(r.Size), r.Holders, 100*r.Availability, r.Link)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f%%\t%s\t%s\n", r.Name, FormatBytes(r.Size), r.Holders, 100*r.Availability, offloadText(r.ContentInfo), r.Link)
 	}
 	tw.Flush()
 	if list.Total > len(rows) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
@@ -15,6 +16,7 @@ import (
 
 	"peerflow/core"
 	"peerflow/core/content"
+	"peerflow/core/trackerapi"
 )
 
 // shareColumns are the widths of the share table after the name: size,
@@ -34,7 +36,15 @@ type shareScreen struct {
 	status   *widget.Label
 	private  *widget.Check // share as private swarms
 	sharing  int           // share jobs running
+	// swarms is what the trackers last listed of the shared contents
+	// (for the offload of those with an origin server), asked for every
+	// swarmsEvery.
+	swarms      map[content.ID]trackerapi.ContentInfo
+	swarmsAsked time.Time
 }
+
+// swarmsEvery spaces the Share screen's questions to the trackers.
+const swarmsEvery = 10 * time.Second
 
 // shareRow is one shared file.
 type shareRow struct {
@@ -92,6 +102,21 @@ func (s *shareScreen) reload() {
 			s.show(items)
 		} // else the next refresh tries again; a dialog every second helps nobody
 	})
+	if time.Since(s.swarmsAsked) < swarmsEvery {
+		return
+	}
+	s.swarmsAsked = time.Now()
+	background(s.u, func(ctx context.Context) (trackerapi.ContentList, error) {
+		return s.u.node.Network(ctx, "", 0, trackerapi.MaxListLimit)
+	}, func(list trackerapi.ContentList, err error) {
+		if err != nil {
+			return // no tracker answered: the rows keep what they showed
+		}
+		s.swarms = make(map[content.ID]trackerapi.ContentInfo, len(list.Contents))
+		for _, ci := range list.Contents {
+			s.swarms[ci.ID] = ci
+		}
+	})
 }
 
 // show updates the rows to items: complete files are shared, downloads
@@ -108,7 +133,7 @@ func (s *shareScreen) show(items []core.Item) {
 			r = s.newRow(it.ID)
 			s.rows[it.ID] = r
 		}
-		r.show(it)
+		r.show(it, s.swarms[it.ID])
 		seen[it.ID] = true
 		objects = append(objects, r.box)
 	}
@@ -150,12 +175,15 @@ func (s *shareScreen) newRow(id content.ID) *shareRow {
 	return r
 }
 
-func (r *shareRow) show(it core.Item) {
+func (r *shareRow) show(it core.Item, swarm trackerapi.ContentInfo) {
 	r.fileName = it.Manifest.Name
 	name := it.Manifest.Name
 	r.name.Importance = widget.MediumImportance
 	if it.Private {
 		name += " (private)"
+	}
+	if it.Manifest.Origin != "" {
+		name += " — " + offloadText(swarm)
 	}
 	if it.Problem != "" {
 		name += " — " + it.Problem
@@ -165,6 +193,16 @@ func (r *shareRow) show(it core.Item) {
 	setText(r.size, formatBytes(it.Manifest.Size))
 	setText(r.id, it.ID.Short())
 	setText(r.uploaded, uploadedText(it.Stats.Uploaded, it.Stats.PeersServed, it.Manifest.Size))
+}
+
+// offloadText says how much the swarm spared a content's origin server,
+// as the trackers report what its viewers downloaded.
+func offloadText(swarm trackerapi.ContentInfo) string {
+	if swarm.Downloaded <= 0 {
+		return "origin: no viewer yet"
+	}
+	spared := 1 - float64(swarm.FromOrigin)/float64(swarm.Downloaded)
+	return fmt.Sprintf("origin spared %.0f%% of %s", 100*spared, formatBytes(swarm.Downloaded))
 }
 
 // uploadedText says how many copies of a file of size bytes this node

@@ -15,7 +15,9 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"peerflow/core"
 	"peerflow/core/content"
+	"peerflow/core/trackerapi"
 )
 
 // dropAndWait drops path on n's window and waits until Share lists it.
@@ -184,5 +186,27 @@ func TestPlayOpensTheGateway(t *testing.T) {
 	want, _ := os.ReadFile(path)
 	if resp.StatusCode != 200 || !bytes.Equal(got, want) || resp.Header.Get("Content-Type") != "video/webm" {
 		t.Fatalf("the URL answered %d, %d bytes, %q", resp.StatusCode, len(got), resp.Header.Get("Content-Type"))
+	}
+}
+
+// A shared file with an origin server says how much the swarm spared it,
+// as the trackers report its viewers' downloads.
+func TestShareSaysOriginOffload(t *testing.T) {
+	a := test.NewTempApp(t)
+	q := newUIQueue()
+	tr := startTracker(t)
+	n := startNode(t, a, q, nodeOptions{trackers: []string{tr}})
+	path := randomFile(t, t.TempDir(), "show.mp4", 100<<10)
+	sh, err := n.node.Share(t.Context(), path, core.ShareOptions{Origin: "https://cdn.example/show.mp4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.until(t, "Share lists the file", func() bool { return n.share.rows[sh.Manifest.ID()] != nil })
+	r := n.share.rows[sh.Manifest.ID()]
+	q.until(t, "the row says no viewer yet", func() bool { return strings.HasSuffix(r.name.Text, "origin: no viewer yet") })
+	n.share.swarms = map[content.ID]trackerapi.ContentInfo{sh.Manifest.ID(): {ID: sh.Manifest.ID(), Downloaded: 10 << 20, FromOrigin: 1 << 20}}
+	n.share.show([]core.Item{{ID: sh.Manifest.ID(), Manifest: sh.Manifest, Complete: true}})
+	if want := "show.mp4 — origin spared 90% of 10.5 MB"; r.name.Text != want {
+		t.Errorf("the row says %q, want %q", r.name.Text, want)
 	}
 }

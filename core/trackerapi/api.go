@@ -149,6 +149,9 @@ type ContentState struct {
 	Have       []byte `json:"have,omitempty"`
 	Uploaded   int64  `json:"uploaded,omitempty"`
 	Downloaded int64  `json:"downloaded,omitempty"`
+	// FromOrigin is the part of Downloaded fetched from the origin server
+	// (the content's web seed): what the swarm did not spare it.
+	FromOrigin int64 `json:"from_origin,omitempty"`
 	// Access is the tracker key of a private swarm (AccessHeader), base64
 	// in JSON; a private content announced without it is unknown.
 	Access []byte `json:"access,omitempty"`
@@ -193,6 +196,11 @@ type ContentInfo struct {
 	// Availability is the fraction of chunks at least one live peer holds.
 	Availability float64 `json:"availability"`
 	Origin       string  `json:"origin,omitempty"`
+	// Downloaded and FromOrigin sum what the live holders announced they
+	// downloaded, and fetched of that from the origin server: the origin's
+	// offload is 1 - FromOrigin/Downloaded.
+	Downloaded int64 `json:"downloaded,omitempty"`
+	FromOrigin int64 `json:"from_origin,omitempty"`
 }
 
 // ContentList is a page of the contents a tracker knows.

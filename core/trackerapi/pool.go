@@ -634,7 +634,8 @@ func (t *poolTracker) delta(req AnnounceRequest) AnnounceRequest {
 }
 
 func sameState(a, b ContentState) bool {
-	return a.Complete == b.Complete && a.Uploaded == b.Uploaded && a.Downloaded == b.Downloaded && bytes.Equal(a.Have, b.Have)
+	return a.Complete == b.Complete && a.Uploaded == b.Uploaded && a.Downloaded == b.Downloaded && a.FromOrigin == b.FromOrigin &&
+		bytes.Equal(a.Have, b.Have)
 }
 
 // announce sends one announce and updates what t is known to hold of the
@@ -726,8 +727,10 @@ func allNotFound(err error) bool {
 
 // Contents returns a page of the contents of all trackers whose name
 // contains query, merged by content ID and sorted by name. Holders,
-// Seeders and Availability are the largest any tracker reported: a peer
-// usually announces to every tracker, so a sum would count it twice.
+// Seeders and Availability are the largest any tracker reported, and
+// Downloaded and FromOrigin those of the tracker that reported the most
+// downloaded: a peer usually announces to every tracker, so a sum would
+// count it twice.
 // Each tracker is asked for its first offset+limit matches (at most
 // MaxListLimit), so pages past that are cut short, and Total is a lower
 // bound when trackers know different contents.
@@ -753,6 +756,9 @@ func (p *Pool) Contents(ctx context.Context, query string, offset, limit int) (C
 				ci.Holders = max(ci.Holders, old.Holders)
 				ci.Seeders = max(ci.Seeders, old.Seeders)
 				ci.Availability = max(ci.Availability, old.Availability)
+				if old.Downloaded > ci.Downloaded { // the counters of the tracker that heard most
+					ci.Downloaded, ci.FromOrigin = old.Downloaded, old.FromOrigin
+				}
 			}
 			merged[ci.ID] = ci
 		}

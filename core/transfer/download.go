@@ -740,7 +740,7 @@ func (d *Download) data(s *session, c int, off uint32, data []byte) bool {
 	s.downloaded.Add(n)
 	s.markActive()
 	if fresh {
-		d.sw.countDownload(n)
+		d.sw.countDownload(n, false)
 	}
 	sendCancels(cancels)
 	writeRequests(s, reqs)

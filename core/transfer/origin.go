@@ -120,7 +120,7 @@ func (d *Download) originDone(c int, data []byte, took time.Duration, fetchErr e
 	rate := d.s.OriginRate()
 	d.mu.Unlock()
 	if fetchErr == nil && putErr == nil && fresh {
-		d.sw.countDownload(n)
+		d.sw.countDownload(n, true)
 		d.emit(Event{Kind: EventChunk, Chunk: c, Source: OriginSource, Bytes: n, Rate: rate})
 		d.sw.broadcastHave(c)
 	}

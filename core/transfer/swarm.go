@@ -43,6 +43,8 @@ type swarm struct {
 	served   map[peer.ID]int64 // bytes uploaded to each peer, over all its connections
 	uploaded int64
 	received int64
+	// fromOrigin is the part of received fetched from the origin server.
+	fromOrigin int64
 }
 
 func newSwarm(e *Engine, m *content.Manifest, src Source) (*swarm, error) {
@@ -71,10 +73,14 @@ func (sw *swarm) countUpload(p peer.ID, n int64) {
 	sw.mu.Unlock()
 }
 
-// countDownload records n verified bytes received.
-func (sw *swarm) countDownload(n int64) {
+// countDownload records n verified bytes received, from the origin
+// server if fromOrigin.
+func (sw *swarm) countDownload(n int64, fromOrigin bool) {
 	sw.mu.Lock()
 	sw.received += n
+	if fromOrigin {
+		sw.fromOrigin += n
+	}
 	sw.mu.Unlock()
 }
 
@@ -82,6 +88,7 @@ func (sw *swarm) countDownload(n int64) {
 type Stats struct {
 	Uploaded    int64 // bytes sent to peers
 	Downloaded  int64 // verified bytes received from peers and the origin
+	FromOrigin  int64 // of those, from the origin server
 	PeersServed int   // distinct peers that received at least one chunk
 	Connected   int   // peers connected now
 }
@@ -89,7 +96,7 @@ type Stats struct {
 func (sw *swarm) stats() Stats {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
-	return Stats{Uploaded: sw.uploaded, Downloaded: sw.received, PeersServed: len(sw.served), Connected: len(sw.sessions)}
+	return Stats{Uploaded: sw.uploaded, Downloaded: sw.received, FromOrigin: sw.fromOrigin, PeersServed: len(sw.served), Connected: len(sw.sessions)}
 }
 
 func (sw *swarm) source() Source {
