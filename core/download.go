@@ -61,9 +61,13 @@ type wanted struct{ chunk, seq int }
 
 // want notes that r waits for chunk c: the download fetches in order
 // from the latest waiting reader's chunk, and asks for c at once if it is
-// not in flight.
+// not in flight. A closed Reader is not noted again.
 func (d *Download) want(r *Reader, c int) {
 	d.mu.Lock()
+	if r.closed {
+		d.mu.Unlock()
+		return
+	}
 	if w, ok := d.readers[r]; !ok || w.chunk != c {
 		if d.readers == nil {
 			d.readers = make(map[*Reader]wanted)
@@ -73,8 +77,8 @@ func (d *Download) want(r *Reader, c int) {
 	}
 	from := d.latestLocked()
 	d.mu.Unlock()
-	d.t.StreamFrom(from)
-	d.t.Urgent(c, 0) // waited for: as soon as can be
+	d.t.StreamFrom(from) // a no-op unless the latest reader moved
+	d.t.Urgent(c, 0)     // waited for: as soon as can be
 }
 
 // latestLocked is the chunk the latest reader waited for, or -1.
@@ -88,10 +92,11 @@ func (d *Download) latestLocked() int {
 	return latest.chunk
 }
 
-// unwant forgets r (it was closed): the download fetches from the latest
+// unwant forgets r, which is closed: the download fetches from the latest
 // remaining reader's chunk, or in its usual order if none is left.
 func (d *Download) unwant(r *Reader) {
 	d.mu.Lock()
+	r.closed = true
 	if _, ok := d.readers[r]; !ok {
 		d.mu.Unlock()
 		return

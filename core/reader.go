@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"time"
 
@@ -33,9 +34,10 @@ type Reader struct {
 	stop func()        // ends the event subscription
 	// The read-ahead: bytes read since the first read, and the chunk it
 	// was last asked from (see ahead).
-	read  int64
-	since time.Time
-	asked int
+	read   int64
+	since  time.Time
+	asked  int
+	closed bool // set by Close, under the Download's lock (see want)
 }
 
 // The read-ahead of a Reader: the chunks after the one it reads that it
@@ -71,6 +73,11 @@ func (n *Node) OpenContent(ctx context.Context, id content.ID) (*Reader, error) 
 		d := n.downloads[id]
 		n.mu.Unlock()
 		if d == nil {
+			// Finished just now (the entry says so on the next look), or
+			// not running at all.
+			if e, err := n.store.Get(id); err == nil && e.Complete() {
+				continue
+			}
 			return nil, fmt.Errorf("content %s is not downloading: %w", id.Short(), ErrNotHere)
 		}
 		r := &Reader{ctx: ctx, m: e.Manifest, d: d, wake: make(chan struct{}, 1), asked: -1}
@@ -86,10 +93,17 @@ func (n *Node) OpenContent(ctx context.Context, id content.ID) (*Reader, error) 
 			return r, nil
 		}
 		r.stop()
-		select {
-		case <-d.Done(): // finished meanwhile: its file moved; open that
-		default:
+		if !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("content %s: %w", id.Short(), err)
+		}
+		// The part file moved into place: the download is finishing.
+		select {
+		case <-d.Done():
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if d.Progress().State != StateComplete {
+			return nil, fmt.Errorf("content %s: the download ended: %s", id.Short(), d.Progress().State)
 		}
 	}
 }

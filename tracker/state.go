@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"net/netip"
 	"slices"
@@ -347,12 +348,25 @@ func (st *state) drop(p *peerState, id content.ID, h *holding) {
 	delete(p.holdings, id)
 }
 
+// addSat is a+b, saturated: counters that peers announce can be huge, and
+// a sum of them must not wrap.
+func addSat(a, b int64) int64 {
+	sum := a + b
+	switch {
+	case b > 0 && sum < a:
+		return math.MaxInt64
+	case b < 0 && sum > a:
+		return math.MinInt64
+	}
+	return sum
+}
+
 // account adds (sign +1) or removes (sign -1) h's chunks from the swarm's
 // counts. A complete holder counts as a seeder (and a holder) even of an
 // empty file.
 func (sw *swarm) account(h *holding, sign int) {
-	sw.downloaded += int64(sign) * h.downloaded
-	sw.fromOrigin += int64(sign) * h.fromOrigin
+	sw.downloaded = addSat(sw.downloaded, int64(sign)*h.downloaded)
+	sw.fromOrigin = addSat(sw.fromOrigin, int64(sign)*h.fromOrigin)
 	switch {
 	case h.have == nil:
 		sw.seeders += sign

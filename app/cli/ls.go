@@ -21,10 +21,11 @@ type lsEntry struct {
 // offloadText is the share of what the holders downloaded that came from
 // peers rather than the origin server ("97%"), or "-" before any download.
 func offloadText(c trackerapi.ContentInfo) string {
-	if c.Downloaded <= 0 {
+	share, ok := c.FromPeers()
+	if !ok {
 		return "-"
 	}
-	return fmt.Sprintf("%.0f%%", 100*(1-float64(c.FromOrigin)/float64(c.Downloaded)))
+	return fmt.Sprintf("%.0f%%", 100*share)
 }
 
 func runLs(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -58,6 +58,9 @@ func runStream(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil && !errors.Is(err, core.ErrAlreadyHere) {
 		return fail(err)
 	}
+	if d != nil && d.Progress().State == core.StatePaused {
+		d.Resume() // paused in an earlier run: streaming it means fetching it
+	}
 	l, _ := content.ParseLink(link) // Download parsed it already
 	g, err := gateway.Listen(n, string(listen), newLogger(stderr, *verbose))
 	if err != nil {

@@ -41,6 +41,7 @@ type shareScreen struct {
 	// swarmsEvery.
 	swarms      map[content.ID]trackerapi.ContentInfo
 	swarmsAsked time.Time
+	anyOrigin   bool // a shared file has an origin server: ask the trackers
 }
 
 // swarmsEvery spaces the Share screen's questions to the trackers.
@@ -102,7 +103,7 @@ func (s *shareScreen) reload() {
 			s.show(items)
 		} // else the next refresh tries again; a dialog every second helps nobody
 	})
-	if time.Since(s.swarmsAsked) < swarmsEvery {
+	if time.Since(s.swarmsAsked) < swarmsEvery || !s.anyOrigin {
 		return
 	}
 	s.swarmsAsked = time.Now()
@@ -134,6 +135,7 @@ func (s *shareScreen) show(items []core.Item) {
 			s.rows[it.ID] = r
 		}
 		r.show(it, s.swarms[it.ID])
+		s.anyOrigin = s.anyOrigin || it.Manifest.Origin != ""
 		seen[it.ID] = true
 		objects = append(objects, r.box)
 	}
@@ -182,7 +184,7 @@ func (r *shareRow) show(it core.Item, swarm trackerapi.ContentInfo) {
 	if it.Private {
 		name += " (private)"
 	}
-	if it.Manifest.Origin != "" {
+	if it.Manifest.Origin != "" && swarm.ID == it.ID { // listed by a tracker
 		name += " — " + offloadText(swarm)
 	}
 	if it.Problem != "" {
@@ -198,10 +200,10 @@ func (r *shareRow) show(it core.Item, swarm trackerapi.ContentInfo) {
 // offloadText says how much the swarm spared a content's origin server,
 // as the trackers report what its viewers downloaded.
 func offloadText(swarm trackerapi.ContentInfo) string {
-	if swarm.Downloaded <= 0 {
+	spared, ok := swarm.FromPeers()
+	if !ok {
 		return "origin: no viewer yet"
 	}
-	spared := 1 - float64(swarm.FromOrigin)/float64(swarm.Downloaded)
 	return fmt.Sprintf("origin spared %.0f%% of %s", 100*spared, formatBytes(swarm.Downloaded))
 }
 

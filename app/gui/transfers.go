@@ -314,6 +314,10 @@ func (u *UI) openFolder(dir string) {
 // play opens content id (named name) in the desktop's player or browser,
 // through the gateway: it plays while it downloads.
 func (u *UI) play(id content.ID, name string) {
+	if u.gw == nil {
+		u.failed(fmt.Errorf("Play is not available: %w", u.gwErr))
+		return
+	}
 	link, err := url.Parse(u.gw.URL(id, name))
 	if !u.failed(err) {
 		u.failed(u.openURL(link))

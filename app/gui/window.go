@@ -77,6 +77,7 @@ type UI struct {
 	node  *core.Node // set by Start, before the window shows
 	host  *trackerHost
 	gw    *gateway.Gateway // what Play opens: the library over HTTP on loopback
+	gwErr error            // why there is no gateway
 	// openURL opens a URL with the desktop's handler (fyne's OpenURL);
 	// tests see what would be opened.
 	openURL func(*url.URL) error
@@ -169,7 +170,7 @@ func (u *UI) Start(cfg Config) error {
 	}
 	u.node = n
 	if u.gw, err = gateway.Listen(n, "", cfg.Logger); err != nil {
-		return u.startFailed(errors.Join(err, n.Close()))
+		u.gwErr = err // Play says so; everything else works
 	}
 	u.host = newTrackerHost(cfg, n.DataDir())
 	u.settings.show(s)

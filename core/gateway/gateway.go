@@ -16,9 +16,9 @@
 // core.Reader); only verified bytes go out. A client that goes away
 // drops its wait.
 //
-// The gateway listens on loopback, and answers only requests whose Host
-// names a loopback address or localhost, so a web page cannot reach it
-// through a DNS name it rebinds to 127.0.0.1.
+// The gateway listens only on loopback and answers only requests from
+// this machine whose Host names a loopback address or localhost, so a web
+// page cannot reach it through a DNS name it rebinds to 127.0.0.1.
 package gateway
 
 import (
@@ -52,6 +52,11 @@ func Listen(n *core.Node, addr string, log *slog.Logger) (*Gateway, error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
+	// The gateway serves the whole library, private contents too, to
+	// whoever asks: only this machine may.
+	if host, _, err := net.SplitHostPort(addr); err != nil || !loopbackHost(host) {
+		return nil, fmt.Errorf("gateway: %q is not a loopback address (127.0.0.1:PORT, [::1]:PORT or localhost:PORT)", addr)
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -80,6 +85,10 @@ func (g *Gateway) Close() error { return g.srv.Close() }
 
 // ServeHTTP answers one request.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err != nil || !loopbackHost(host) {
+		http.Error(w, "this gateway answers only this machine", http.StatusForbidden)
+		return
+	}
 	if !loopbackHost(r.Host) {
 		http.Error(w, "this gateway answers only requests for a loopback address or localhost", http.StatusMisdirectedRequest)
 		return
@@ -102,11 +111,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rd, err := g.n.OpenContent(r.Context(), id)
 	if err != nil {
-		status := http.StatusInternalServerError
-		if errors.Is(err, core.ErrNotHere) {
-			status = http.StatusNotFound
-		}
-		http.Error(w, err.Error(), status)
+		http.Error(w, err.Error(), statusOf(err))
 		return
 	}
 	defer rd.Close()
@@ -121,6 +126,18 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("ETag", `"`+id.String()+`"`)
 	h.Set("Cache-Control", "no-cache") // a download's bytes are the content's, but let players revalidate
 	http.ServeContent(w, r, m.Name, m.Created, rd)
+}
+
+// statusOf is the HTTP status for an error of opening or reading a
+// content.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, core.ErrNotHere):
+		return http.StatusNotFound
+	case errors.Is(err, core.ErrPaused):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
 }
 
 // mediaTypes are the types of the files players stream, which the OS's

@@ -266,3 +266,23 @@ func TestStreamWhileDownloading(t *testing.T) {
 		t.Errorf("content type %q", resp.Header.Get("Content-Type"))
 	}
 }
+
+// TestListensOnlyOnLoopback: the gateway refuses to listen where other
+// machines could reach it.
+func TestListensOnlyOnLoopback(t *testing.T) {
+	n := openNode(t, core.Options{})
+	for _, addr := range []string{"0.0.0.0:0", ":0", "[::]:0", "192.0.2.1:0", "example.com:80"} {
+		if g, err := gateway.Listen(n, addr, nil); err == nil {
+			g.Close()
+			t.Errorf("listened on %s", addr)
+		}
+	}
+	for _, addr := range []string{"127.0.0.1:0", "localhost:0"} {
+		g, err := gateway.Listen(n, addr, nil)
+		if err != nil {
+			t.Errorf("%s: %v", addr, err)
+			continue
+		}
+		g.Close()
+	}
+}

@@ -96,6 +96,7 @@
 // holders for chunks already in flight (at most two extra copies, the
 // loser cancelled), but only once every missing chunk is in flight: while
 // a chunk is held by nobody yet, duplicates would only spend other peers'
-// uploads. The origin server gets only what no peer holds until every
-// peer's rate is measured, then competes at its measured rate.
+// uploads. The origin server, which the swarm exists to spare, gets only
+// what no usable peer holds, and a reader's chunks (Urgent) that no peer
+// is expected to deliver before the reader needs them.
 package sched

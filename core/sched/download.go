@@ -33,8 +33,9 @@ const (
 	// before it plans without them (giving the origin server everything,
 	// or reporting the chunks unavailable).
 	SettleTime = 2 * time.Second
-	// DefaultOriginRate is assumed for the origin server until measured:
-	// low, so that peers are preferred and it gets what they cannot do.
+	// DefaultOriginRate is what Urgent expects of the origin server until
+	// it is measured: low, so that a peer able to deliver in time is
+	// preferred.
 	DefaultOriginRate = 256 << 10
 )
 
@@ -99,7 +100,6 @@ type Download struct {
 	// Sequential from a reader's position (StreamFrom).
 	order       flow.Order
 	from        int
-	streaming   bool
 	lastPlan    time.Time
 	planErr     error // the last planner failure; see PlanError
 	replan      bool
@@ -418,46 +418,51 @@ func (d *Download) Pause(now time.Time) []Request {
 }
 
 // StreamFrom plans chunks in order from chunk c on (wrapping around), for
-// a reader waiting there; c < 0 goes back to the order the download was
-// configured with. The next Schedule plans afresh at once.
-func (d *Download) StreamFrom(c int) {
+// a reader there; c < 0 goes back to the order the download was
+// configured with. It reports whether that changed anything; the next
+// plan (at the usual replan gap) then starts afresh.
+func (d *Download) StreamFrom(c int) bool {
 	order, from := d.cfg.Order, d.cfg.From
 	if c >= 0 && c < d.chunks {
 		order, from = flow.Sequential, c
 	}
-	if d.streaming == (c >= 0) && d.order == order && d.from == from {
-		return
+	if d.order == order && d.from == from {
+		return false
 	}
-	d.streaming, d.order, d.from = c >= 0, order, from
-	d.plan, d.replan, d.lastPlan = nil, true, time.Time{}
+	d.order, d.from = order, from
+	d.plan, d.replan = nil, true
+	return true
 }
+
+// defaultPeerRate is what Urgent expects of a peer whose rate is not
+// measured yet.
+const defaultPeerRate = 1 << 20
 
 // Urgent asks for chunk c at once, for a reader that needs it within
 // the given time (0: as soon as can be), unless it is in flight already.
 // The sources that may send it are the usable peers that advertise it,
 // those that hold every chunk without saying so (complete: a
 // super-seeding sharer advertises only part of what it holds), and the
-// origin server. Each is expected to deliver after what it has in flight,
-// at its measured rate (a peer not measured yet is taken to be quick, the
-// origin at DefaultOriginRate): a peer that makes it in time is asked
-// (one that advertises the chunk first, then the soonest), else the
-// origin if it does, else whichever is soonest. It returns the request
-// to send, or Origin set when the origin got the chunk, first in its
-// queue.
+// origin server. Each is expected to deliver after what it has ahead of
+// the chunk, at its measured rate (a peer not measured yet at
+// defaultPeerRate, the origin at DefaultOriginRate, after its backoff):
+// a peer that makes it in time is asked (one that advertises the chunk
+// first, then the soonest), else the origin if it does, else whichever
+// is soonest. It returns the request to send, or Origin set when the
+// origin got the chunk: its urgent chunks go before its planned ones, in
+// the order they are due.
 func (d *Download) Urgent(c int, within time.Duration, complete func(peer.ID) bool, now time.Time) Sends {
 	var out Sends
 	if d.paused || c < 0 || c >= d.chunks || !d.missing.Has(c) || d.inflight[c] > 0 {
 		return out
 	}
-	eta := func(m *Meter, queued int, assumed float64) time.Duration {
+	due := now.Add(within)
+	eta := func(m *Meter, ahead int, assumed float64) time.Duration {
 		rate := assumed
 		if m.measured {
 			rate = max(m.rate, 1)
 		}
-		if rate <= 0 {
-			return 0
-		}
-		return time.Duration(float64(queued+1) * float64(d.ChunkLen(c)) / rate * float64(time.Second))
+		return time.Duration(float64(ahead+1) * float64(d.ChunkLen(c)) / rate * float64(time.Second))
 	}
 	var best *peerState
 	var bestETA time.Duration
@@ -465,7 +470,7 @@ func (d *Download) Urgent(c int, within time.Duration, complete func(peer.ID) bo
 		if !ps.ready || !ps.usable(now) || !(ps.has.Has(c) || complete(ps.id)) {
 			continue
 		}
-		t := eta(&ps.meter, len(ps.inflight), 0)
+		t := eta(&ps.meter, len(ps.inflight), defaultPeerRate)
 		inTime, bestInTime := t <= within, best != nil && bestETA <= within
 		switch {
 		case best == nil,
@@ -475,15 +480,19 @@ func (d *Download) Urgent(c int, within time.Duration, complete func(peer.ID) bo
 			best, bestETA = ps, t
 		}
 	}
-	originETA := eta(&d.origin.meter, len(d.origin.inflight), DefaultOriginRate)
-	useOrigin := d.origin.usable && (best == nil || bestETA > within && (originETA <= within || originETA < bestETA))
-	switch {
-	case useOrigin:
-		if len(d.origin.queue) == 0 || d.origin.queue[0] != c {
-			d.origin.queue = append([]int{c}, d.origin.queue...)
+	o := &d.origin
+	if o.usable {
+		i, _ := slices.BinarySearchFunc(o.urgent, due, func(u urgentChunk, t time.Time) int { return u.due.Compare(t) })
+		originETA := eta(&o.meter, len(o.inflight)+i, DefaultOriginRate) + max(o.retryAt.Sub(now), 0)
+		if best == nil || bestETA > within && (originETA <= within || originETA < bestETA) {
+			o.urgent = slices.DeleteFunc(o.urgent, func(u urgentChunk) bool { return u.chunk == c })
+			i, _ = slices.BinarySearchFunc(o.urgent, due, func(u urgentChunk, t time.Time) int { return u.due.Compare(t) })
+			o.urgent = slices.Insert(o.urgent, i, urgentChunk{c, due})
+			out.Origin = true
+			return out
 		}
-		out.Origin = true
-	case best != nil:
+	}
+	if best != nil {
 		out.Requests = d.request(best, c, now, nil)
 	}
 	return out
@@ -506,7 +515,7 @@ func (d *Download) DropAll(now time.Time) []Request {
 	}
 	clear(d.inflight)
 	clear(d.origin.inflight)
-	d.origin.queue = nil
+	d.origin.queue, d.origin.urgent = nil, nil
 	return out
 }
 
@@ -656,9 +665,8 @@ func (d *Download) replanNow(now time.Time) {
 		Seed:      binary.BigEndian.Uint64(d.cfg.Self[:8]),
 	}
 	// The origin server is what the swarm exists to spare: the plan gives
-	// it only what no usable peer holds. A reader's chunks that no peer
-	// can deliver in time go to it too, by Urgent.
-	useOrigin := d.origin.usable
+	// it only what no usable peer holds (below). A reader's chunks that no
+	// peer can deliver in time go to it too, by Urgent.
 	var plan *flow.Plan
 	var err error
 	if d.plan != nil {
@@ -681,14 +689,11 @@ func (d *Download) replanNow(now time.Time) {
 			d.planned.Set(c)
 		}
 	}
-	for _, c := range plan.Origin {
-		d.planned.Set(c)
-	}
-	d.origin.queue = plan.Origin
-	d.unavailable = len(plan.Unavailable)
-	if useOrigin {
-		d.origin.queue = append(d.origin.queue, plan.Unavailable...)
-		d.unavailable = 0
+	// The plan gives the origin nothing of its own (no OriginRate): only
+	// what no usable peer holds.
+	d.origin.queue, d.unavailable = nil, len(plan.Unavailable)
+	if d.origin.usable {
+		d.origin.queue, d.unavailable = plan.Unavailable, 0
 	}
 }
 

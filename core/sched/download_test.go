@@ -366,8 +366,8 @@ func TestPausedDownloadWaitsForNothing(t *testing.T) {
 }
 
 // TestStreamFromPlansFromTheReader: a reader waiting at a chunk moves the
-// plan there at once (no replan gap), in order from it; going back gives
-// the configured order again.
+// plan there at the next replan, in order from it; going back gives the
+// configured order again.
 func TestStreamFromPlansFromTheReader(t *testing.T) {
 	d := newDL(t, 100)
 	d.AddPeer(pid(1), all(100), 0)
@@ -376,11 +376,13 @@ func TestStreamFromPlansFromTheReader(t *testing.T) {
 	inflight := out.Requests
 	// The reader waits well away from where the usual order started.
 	from := (slices.MaxFunc(inflight, func(a, b Request) int { return a.Chunk - b.Chunk }).Chunk + 40) % 100
-	d.StreamFrom(from)
-	d.Schedule(t0.Add(time.Millisecond))
-	if d.WakeAt() != (time.Time{}) {
-		t.Fatalf("the reader's plan waits until %v", d.WakeAt().Sub(t0))
+	if !d.StreamFrom(from) || d.StreamFrom(from) {
+		t.Fatal("StreamFrom does not say what it changed")
 	}
+	// The new plan comes at the usual gap (the reader's chunk itself is
+	// asked at once by Urgent).
+	d.Schedule(t0.Add(time.Millisecond))
+	d.Schedule(d.WakeAt())
 	// The pipelines were full: as the chunks in flight land, the refills
 	// come from the reader's position on.
 	var next []int
@@ -400,7 +402,7 @@ func TestStreamFromPlansFromTheReader(t *testing.T) {
 		t.Fatalf("after StreamFrom(%d) the download asks for %v, want %v", from, next, want)
 	}
 	d.StreamFrom(-1)
-	if d.order != d.cfg.Order || d.streaming {
+	if d.order != d.cfg.Order || d.from != d.cfg.From {
 		t.Fatal("StreamFrom(-1) did not restore the configured order")
 	}
 }
@@ -469,5 +471,37 @@ func TestUrgentGoesToWhoeverIsInTime(t *testing.T) {
 	}
 	if got := d.Urgent(5, 10*time.Second, func(peer.ID) bool { return false }, t0); got.Origin || len(got.Requests) != 1 {
 		t.Fatalf("due in 10 s: %+v, want the peer", got)
+	}
+}
+
+// TestUrgentOriginChunksGoInTheOrderDue: chunks given to the origin by
+// Urgent are fetched by when they are due, before its planned ones, once
+// each, and a replan keeps them.
+func TestUrgentOriginChunksGoInTheOrderDue(t *testing.T) {
+	d, err := NewDownload(Config{Size: 10 * chunk, ChunkSize: chunk, Self: pid(0xEE), Start: t0, Origin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.SetDiscovery(true, 0)
+	none := func(peer.ID) bool { return false }
+	d.AddPeer(pid(1), setOf(10, 0), 0)
+	d.Schedule(t0)            // the plan gives the origin chunks 1-9, which no peer holds
+	for k := 3; k >= 1; k-- { // asked in reverse, as a read-ahead might
+		if got := d.Urgent(4+k, time.Duration(k)*time.Second, none, t0); !got.Origin {
+			t.Fatalf("chunk %d: %+v", 4+k, got)
+		}
+	}
+	d.Urgent(5, time.Second, none, t0) // again: no second entry
+	d.replanNow(t0.Add(time.Second))
+	var order []int
+	for range 4 {
+		c, ok := d.NextOriginChunk(t0.Add(time.Second))
+		if !ok {
+			t.Fatal("the origin has nothing to fetch")
+		}
+		order = append(order, c)
+	}
+	if !slices.Equal(order[:3], []int{5, 6, 7}) || order[3] == 5 || order[3] == 6 || order[3] == 7 {
+		t.Fatalf("the origin fetches %v, want 5, 6, 7 first and then the plan", order)
 	}
 }

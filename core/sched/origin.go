@@ -14,13 +14,20 @@ const (
 // originState is the scheduler's view of the origin server (HTTP range
 // requests), which holds every chunk.
 type originState struct {
-	usable   bool         // configured and not given up
-	queue    []int        // planned chunks, in order
-	inflight map[int]bool // chunks being fetched
+	usable   bool          // configured and not given up
+	urgent   []urgentChunk // readers' chunks (Urgent), by when they are due: fetched first
+	queue    []int         // planned chunks, in order
+	inflight map[int]bool  // chunks being fetched
 	meter    Meter
 	failures int       // fetches failed in a row
 	retryAt  time.Time // no fetch before this, after a failure
 	refused  int       // 4xx answers in a row
+}
+
+// urgentChunk is a chunk a reader needs from the origin server by due.
+type urgentChunk struct {
+	chunk int
+	due   time.Time
 }
 
 // OriginUsable reports whether the origin server may still be asked.
@@ -29,12 +36,21 @@ func (d *Download) OriginUsable() bool { return d.origin.usable }
 // OriginRate is the origin server's measured rate, bytes/s.
 func (d *Download) OriginRate() float64 { return d.origin.meter.rate }
 
-// NextOriginChunk takes the next chunk planned for the origin server that
-// is still needed, and puts it in flight.
+// NextOriginChunk takes the next chunk for the origin server that is
+// still needed, a reader's urgent ones first, and puts it in flight.
 func (d *Download) NextOriginChunk(now time.Time) (int, bool) {
 	o := &d.origin
 	if d.paused || !o.usable || now.Before(o.retryAt) {
 		return 0, false
+	}
+	for len(o.urgent) > 0 {
+		c := o.urgent[0].chunk
+		o.urgent = o.urgent[1:]
+		if d.missing.Has(c) && d.inflight[c] == 0 {
+			d.inflight[c]++
+			o.inflight[c] = true
+			return c, true
+		}
 	}
 	for len(o.queue) > 0 {
 		c := o.queue[0]

@@ -203,6 +203,15 @@ type ContentInfo struct {
 	FromOrigin int64 `json:"from_origin,omitempty"`
 }
 
+// FromPeers is the share of what the holders downloaded that came from
+// peers rather than the origin server; ok is false before any download.
+func (ci ContentInfo) FromPeers() (share float64, ok bool) {
+	if ci.Downloaded <= 0 {
+		return 0, false
+	}
+	return 1 - float64(ci.FromOrigin)/float64(ci.Downloaded), true
+}
+
 // ContentList is a page of the contents a tracker knows.
 type ContentList struct {
 	Contents []ContentInfo `json:"contents"`

@@ -362,15 +362,21 @@ func (d *Download) OpenFile() (*os.File, error) { return d.part.File() }
 // reader there; c < 0 goes back to the usual order.
 func (d *Download) StreamFrom(c int) {
 	d.mu.Lock()
-	d.s.StreamFrom(c)
+	changed := !d.finishedLocked() && d.s.StreamFrom(c)
 	d.mu.Unlock()
-	d.wake()
+	if changed {
+		d.wake()
+	}
 }
 
 // Urgent asks for chunk c at once, for a reader that needs it within
 // the given time, unless it is in flight (see sched.Urgent).
 func (d *Download) Urgent(c int, within time.Duration) {
 	d.mu.Lock()
+	if d.finishedLocked() {
+		d.mu.Unlock()
+		return
+	}
 	out := d.s.Urgent(c, within, func(id peer.ID) bool { return d.seeders[id] }, time.Now())
 	reqs := d.requestsLocked(out.Requests)
 	d.mu.Unlock()

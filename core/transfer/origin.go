@@ -52,7 +52,8 @@ func (d *Download) nextOriginChunk() (int, bool) {
 
 // originClient is the HTTP client of a download's origin when the caller
 // gives none: timeouts, and no redirect to another host (an origin is
-// trusted for its own bytes, not to send the node elsewhere).
+// trusted for its own bytes, not to send the node elsewhere); another port
+// of the same host, or https for http, is fine.
 func originClient() *http.Client {
 	return &http.Client{
 		Timeout: time.Minute,
@@ -60,7 +61,8 @@ func originClient() *http.Client {
 			switch {
 			case len(via) >= 5:
 				return errors.New("origin: more than 5 redirects")
-			case req.URL.Host != via[0].URL.Host || req.URL.Scheme != via[0].URL.Scheme:
+			case req.URL.Hostname() != via[0].URL.Hostname() ||
+				req.URL.Scheme != via[0].URL.Scheme && !(via[0].URL.Scheme == "http" && req.URL.Scheme == "https"):
 				return fmt.Errorf("origin: refused a redirect from %s to another host, %s", via[0].URL.Host, req.URL.Host)
 			}
 			return nil
