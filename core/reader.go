@@ -145,21 +145,18 @@ func (r *Reader) ahead(c int) {
 	if r.since.IsZero() {
 		r.since = now
 	}
-	n, rate := minAhead, 0.0
-	if elapsed := now.Sub(r.since); elapsed > 0 {
-		rate = float64(r.read) / elapsed.Seconds()
-		n = int(rate * readAhead.Seconds() / float64(r.m.ChunkSize))
+	elapsed := now.Sub(r.since)
+	if elapsed <= 0 || r.read == 0 {
+		return // no read rate yet: the plan, in order from here, goes first
 	}
+	rate := float64(r.read) / elapsed.Seconds()
+	n := int(rate * readAhead.Seconds() / float64(r.m.ChunkSize))
 	for k := 1; k <= min(max(n, minAhead), maxAhead) && c+k < r.m.NumChunks(); k++ {
 		if r.d.t.Has(c + k) {
 			continue
 		}
 		// Chunk c+k is due when the reader, at its rate, gets there.
-		due := time.Duration(0)
-		if rate > 0 {
-			due = time.Duration(float64(r.m.ChunkOffset(c+k)-r.pos) / rate * float64(time.Second))
-		}
-		r.d.t.Urgent(c+k, due)
+		r.d.t.Urgent(c+k, time.Duration(float64(r.m.ChunkOffset(c+k)-r.pos)/rate*float64(time.Second)))
 	}
 }
 

@@ -1,14 +1,20 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"peerflow/core"
 	"peerflow/core/coretest"
@@ -113,4 +119,125 @@ func BenchmarkGateway(b *testing.B) {
 		b.ReportMetric(float64(size)*float64(b.N)/oursTotal.Seconds()/1e6, "gateway-MB/s")
 		b.ReportMetric(float64(size)*float64(b.N)/theirsTotal.Seconds()/1e6, "nginx-MB/s")
 	})
+}
+
+// BenchmarkStreamingSwarm: one sharer (uploads capped at 8 MB/s), an
+// origin server (capped at 4 MB/s, named in the link) and 4 viewers that
+// start together and each play a 32 MiB file through their own gateway
+// at 4 MB/s, so the viewers need 16 MB/s in all and must pass chunks on
+// among themselves. A viewer's player starts one second after its first
+// byte and then needs each byte when playback reaches it; max-stall-ms is
+// the longest any player waited past that, origin-copies what the origin
+// sent over the file's size.
+func BenchmarkStreamingSwarm(b *testing.B) {
+	const size, playback = 32 << 20, 4 << 20
+	tr := coretest.Tracker(b)
+	sharer := openNode(b, core.Options{Trackers: []string{tr}, UpLimit: 8 << 20})
+	sh, data := shareRandom(b, sharer, "show.mp4", size)
+	var originSent atomic.Int64
+	originCap := rate.NewLimiter(4<<20, 256<<10) // for all its requests together
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cw := &countingWriter{w: w, n: &originSent, limit: originCap}
+		http.ServeContent(cw, r, "show.mp4", time.Time{}, bytes.NewReader(data))
+	}))
+	defer origin.Close()
+	link := sh.Link
+	link.Origin = origin.URL + "/show.mp4"
+	var worst time.Duration
+	var copies []float64
+	for range b.N {
+		originSent.Store(0)
+		stalls := make([]time.Duration, 4)
+		var wg sync.WaitGroup
+		for v := range stalls {
+			viewer := openNode(b, core.Options{UpLimit: 8 << 20})
+			g := listen(b, viewer)
+			wg.Go(func() {
+				defer viewer.Close()
+				defer g.Close()
+				if _, err := viewer.Download(context.Background(), link.String(), b.TempDir()); err != nil {
+					b.Error(err)
+					return
+				}
+				stalls[v] = play(b, g.URL(sh.Manifest.ID(), "show.mp4"), size, playback)
+			})
+		}
+		wg.Wait()
+		worst = max(worst, slices.Max(stalls))
+		copies = append(copies, float64(originSent.Load())/size)
+	}
+	slices.Sort(copies)
+	b.ReportMetric(float64(worst.Milliseconds()), "max-stall-ms")
+	b.ReportMetric(copies[len(copies)/2], "origin-copies")
+}
+
+// play reads url as a player does: playback starts a second after the
+// first byte and then moves at bps bytes/s, and the player reads at most
+// playerBuffer ahead of it; it returns the longest time the player waited
+// for bytes that playback had reached.
+func play(b *testing.B, url string, size int64, bps float64) time.Duration {
+	resp, err := http.Get(url)
+	if err != nil {
+		b.Error(err)
+		return 0
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 64<<10)
+	var got int64
+	var start time.Time
+	var worst time.Duration
+	for got < size {
+		if !start.IsZero() { // a full buffer: wait for playback to use some
+			if ahead := start.Add(time.Duration(float64(got)/bps*float64(time.Second)) - playerBuffer); time.Now().Before(ahead) {
+				time.Sleep(time.Until(ahead))
+			}
+		}
+		n, err := resp.Body.Read(buf)
+		now := time.Now()
+		if got == 0 && n > 0 {
+			start = now.Add(time.Second)
+		}
+		got += int64(n)
+		// The bytes up to got were needed when playback reached them.
+		if due := start.Add(time.Duration(float64(got-int64(n)) / bps * float64(time.Second))); n > 0 && now.After(due) {
+			worst = max(worst, now.Sub(due))
+		}
+		if err != nil {
+			if err != io.EOF || got != size {
+				b.Errorf("played %d of %d bytes: %v", got, size, err)
+			}
+			break
+		}
+	}
+	return worst
+}
+
+// playerBuffer is how far ahead of playback a player reads.
+const playerBuffer = 2 * time.Second
+
+// countingWriter writes at most limit's rate and counts the bytes.
+type countingWriter struct {
+	w     http.ResponseWriter
+	n     *atomic.Int64
+	limit *rate.Limiter
+}
+
+func (c *countingWriter) Header() http.Header  { return c.w.Header() }
+func (c *countingWriter) WriteHeader(code int) { c.w.WriteHeader(code) }
+func (c *countingWriter) Write(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		k := min(len(p), 64<<10)
+		if err := c.limit.WaitN(context.Background(), k); err != nil {
+			return written, err
+		}
+		n, err := c.w.Write(p[:k])
+		c.n.Add(int64(n))
+		written += n
+		if err != nil {
+			return written, err
+		}
+		p = p[k:]
+	}
+	return written, nil
 }

@@ -434,13 +434,36 @@ func (d *Download) StreamFrom(c int) bool {
 	return true
 }
 
+// overdue reports whether every peer fetching chunk c has had it in
+// flight for over twice what one chunk takes it (eta, with nothing ahead)
+// and at least minOverdue.
+func (d *Download) overdue(c int, eta func(*Meter, int, float64) time.Duration, now time.Time) bool {
+	for _, ps := range d.sortedPeers() {
+		if asked, ok := ps.inflight[c]; ok && now.Sub(asked) < max(2*eta(&ps.meter, 0, defaultPeerRate), minOverdue) {
+			return false
+		}
+	}
+	return true
+}
+
+// minOverdue is the least time a chunk is in flight before Urgent asks
+// for it elsewhere too.
+const minOverdue = 500 * time.Millisecond
+
 // defaultPeerRate is what Urgent expects of a peer whose rate is not
 // measured yet.
 const defaultPeerRate = 1 << 20
 
+// originHorizon bounds how far ahead Urgent gives chunks to the origin
+// server: a chunk due later waits for peers (the plan, in order from the
+// reader, and Urgent again as the reader comes closer).
+const originHorizon = time.Second
+
 // Urgent asks for chunk c at once, for a reader that needs it within
 // the given time (0: as soon as can be), unless it is in flight already.
-// The sources that may send it are the usable peers that advertise it,
+// A chunk in flight at a peer that is overdue with it is asked once more
+// elsewhere. The sources that may send it are the usable peers that
+// advertise it,
 // those that hold every chunk without saying so (complete: a
 // super-seeding sharer advertises only part of what it holds), and the
 // origin server. Each is expected to deliver after what it has ahead of
@@ -448,15 +471,15 @@ const defaultPeerRate = 1 << 20
 // defaultPeerRate, the origin at DefaultOriginRate, after its backoff):
 // a peer that makes it in time is asked (one that advertises the chunk
 // first, then the soonest), else the origin if it does, else whichever
-// is soonest. It returns the request to send, or Origin set when the
-// origin got the chunk: its urgent chunks go before its planned ones, in
-// the order they are due.
+// is soonest; but the origin only for a chunk due within originHorizon.
+// It returns the request to send, or Origin set when the origin got the
+// chunk: its urgent chunks go before its planned ones, in the order they
+// are due.
 func (d *Download) Urgent(c int, within time.Duration, complete func(peer.ID) bool, now time.Time) Sends {
 	var out Sends
-	if d.paused || c < 0 || c >= d.chunks || !d.missing.Has(c) || d.inflight[c] > 0 {
+	if d.paused || c < 0 || c >= d.chunks || !d.missing.Has(c) {
 		return out
 	}
-	due := now.Add(within)
 	eta := func(m *Meter, ahead int, assumed float64) time.Duration {
 		rate := assumed
 		if m.measured {
@@ -464,10 +487,16 @@ func (d *Download) Urgent(c int, within time.Duration, complete func(peer.ID) bo
 		}
 		return time.Duration(float64(ahead+1) * float64(d.ChunkLen(c)) / rate * float64(time.Second))
 	}
+	// In flight already: asked again elsewhere, once, only if the peer it
+	// is at is overdue with it (the endgame's rescue, for one chunk).
+	if n := d.inflight[c]; n > 0 && (n >= endgameCopies || d.origin.inflight[c] || !d.overdue(c, eta, now)) {
+		return out
+	}
+	due := now.Add(within)
 	var best *peerState
 	var bestETA time.Duration
 	for _, ps := range d.sortedPeers() {
-		if !ps.ready || !ps.usable(now) || !(ps.has.Has(c) || complete(ps.id)) {
+		if _, fetching := ps.inflight[c]; fetching || !ps.ready || !ps.usable(now) || !(ps.has.Has(c) || complete(ps.id)) {
 			continue
 		}
 		t := eta(&ps.meter, len(ps.inflight), defaultPeerRate)
@@ -484,7 +513,8 @@ func (d *Download) Urgent(c int, within time.Duration, complete func(peer.ID) bo
 	if o.usable {
 		i, _ := slices.BinarySearchFunc(o.urgent, due, func(u urgentChunk, t time.Time) int { return u.due.Compare(t) })
 		originETA := eta(&o.meter, len(o.inflight)+i, DefaultOriginRate) + max(o.retryAt.Sub(now), 0)
-		if best == nil || bestETA > within && (originETA <= within || originETA < bestETA) {
+		late := best == nil || bestETA > within && (originETA <= within || originETA < bestETA)
+		if late && within <= originHorizon {
 			o.urgent = slices.DeleteFunc(o.urgent, func(u urgentChunk) bool { return u.chunk == c })
 			i, _ = slices.BinarySearchFunc(o.urgent, due, func(u urgentChunk, t time.Time) int { return u.due.Compare(t) })
 			o.urgent = slices.Insert(o.urgent, i, urgentChunk{c, due})

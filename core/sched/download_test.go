@@ -487,11 +487,14 @@ func TestUrgentOriginChunksGoInTheOrderDue(t *testing.T) {
 	d.AddPeer(pid(1), setOf(10, 0), 0)
 	d.Schedule(t0)            // the plan gives the origin chunks 1-9, which no peer holds
 	for k := 3; k >= 1; k-- { // asked in reverse, as a read-ahead might
-		if got := d.Urgent(4+k, time.Duration(k)*time.Second, none, t0); !got.Origin {
+		if got := d.Urgent(4+k, time.Duration(k)*200*time.Millisecond, none, t0); !got.Origin {
 			t.Fatalf("chunk %d: %+v", 4+k, got)
 		}
 	}
-	d.Urgent(5, time.Second, none, t0) // again: no second entry
+	d.Urgent(5, 200*time.Millisecond, none, t0) // again: no second entry
+	if got := d.Urgent(9, 2*originHorizon, none, t0); got.Origin {
+		t.Fatal("a chunk due beyond the origin's horizon went to the origin")
+	}
 	d.replanNow(t0.Add(time.Second))
 	var order []int
 	for range 4 {
@@ -503,5 +506,29 @@ func TestUrgentOriginChunksGoInTheOrderDue(t *testing.T) {
 	}
 	if !slices.Equal(order[:3], []int{5, 6, 7}) || order[3] == 5 || order[3] == 6 || order[3] == 7 {
 		t.Fatalf("the origin fetches %v, want 5, 6, 7 first and then the plan", order)
+	}
+}
+
+// TestUrgentRescuesAnOverdueChunk: a chunk in flight at a peer that is
+// overdue with it is asked once more elsewhere; not before.
+func TestUrgentRescuesAnOverdueChunk(t *testing.T) {
+	d := newDL(t, 10)
+	d.AddPeer(pid(1), all(10), 0)
+	d.AddPeer(pid(2), all(10), 0)
+	none := func(peer.ID) bool { return false }
+	got := d.Urgent(3, 0, none, t0).Requests
+	if len(got) != 1 {
+		t.Fatalf("chunk 3 asked as %v", got)
+	}
+	first := got[0].Peer
+	if again := d.Urgent(3, 0, none, t0.Add(100*time.Millisecond)).Requests; len(again) != 0 {
+		t.Fatalf("asked again after 100 ms: %v", again)
+	}
+	again := d.Urgent(3, 0, none, t0.Add(time.Second)).Requests
+	if len(again) != 1 || again[0].Peer == first {
+		t.Fatalf("after 1 s at %v, chunk 3 asked as %v, want the other peer", first, again)
+	}
+	if more := d.Urgent(3, 0, none, t0.Add(5*time.Second)).Requests; len(more) != 0 {
+		t.Fatalf("a third copy: %v", more)
 	}
 }
