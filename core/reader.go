@@ -108,9 +108,6 @@ func (n *Node) OpenContent(ctx context.Context, id content.ID) (*Reader, error) 
 	}
 }
 
-// Size is the content's size in bytes.
-func (r *Reader) Size() int64 { return r.m.Size }
-
 // Manifest describes the content.
 func (r *Reader) Manifest() *content.Manifest { return r.m }
 
