@@ -283,7 +283,34 @@ func (n *Node) Share(ctx context.Context, path string, opts ShareOptions) (Share
 	if after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) {
 		return Shared{}, fmt.Errorf("share %s: the file changed while it was being read; try again when it is not being written", path)
 	}
-	e := store.ShareEntry(m, path, after)
+	return n.addShare(ctx, store.ShareEntry(m, path, after), opts)
+}
+
+// ShareFolder makes the folder dir available to the network as one
+// content (an HLS or DASH rendition, say: its playlist and segments): it
+// hashes every file in it, in path order, records it, serves it in place
+// and publishes its manifest, as Share does for a file. Symlinks and
+// other special files in the folder are refused.
+func (n *Node) ShareFolder(ctx context.Context, dir string, opts ShareOptions) (Shared, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return Shared{}, err
+	}
+	name := filepath.Base(dir)
+	if dir, err = filepath.EvalSymlinks(dir); err != nil {
+		return Shared{}, fmt.Errorf("share: %w", err)
+	}
+	m, stats, err := content.BuildFolder(ctx, dir, content.BuildOptions{Name: name, Origin: opts.Origin})
+	if err != nil {
+		return Shared{}, fmt.Errorf("share: %w", err)
+	}
+	return n.addShare(ctx, store.FolderEntry(m, dir, stats), opts)
+}
+
+// addShare records the share e (a file or a folder, just hashed), serves
+// it, and tells the trackers.
+func (n *Node) addShare(ctx context.Context, e store.Entry, opts ShareOptions) (Shared, error) {
+	m, path := e.Manifest, e.Path
 	old, err := n.store.Get(e.ID)
 	known := err == nil
 	// A content keeps the privacy it has here: sharing a private one again

@@ -306,6 +306,61 @@ func TestOriginKeptAcrossRestarts(t *testing.T) {
 	}
 }
 
+// TestShareAndDownloadFolder: a folder shared as one content arrives as
+// the same tree, file for file, in a new folder of the downloader's; a
+// file swapped inside the shared folder stops it being served.
+func TestShareAndDownloadFolder(t *testing.T) {
+	tr := coretest.Tracker(t)
+	src := filepath.Join(t.TempDir(), "rendition")
+	want := map[string][]byte{}
+	for i, rel := range []string{"index.m3u8", "video/seg-0.ts", "video/seg-1.ts", "audio/en/seg-0.aac", "empty.txt"} {
+		os.MkdirAll(filepath.Dir(filepath.Join(src, rel)), 0o755)
+		_, data := randomFile(t, filepath.Dir(filepath.Join(src, rel)), filepath.Base(rel), []int{300, 200 << 10, 150 << 10, 70 << 10, 0}[i])
+		want[rel] = data
+	}
+	seeder := openNode(t, t.TempDir(), core.Options{Trackers: []string{tr}})
+	sh, err := seeder.ShareFolder(context.Background(), src, core.ShareOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sh.Manifest.Name != "rendition" || len(sh.Manifest.Files) != len(want) {
+		t.Fatalf("manifest: %s, %d files", sh.Manifest.Name, len(sh.Manifest.Files))
+	}
+	leech := openNode(t, t.TempDir(), core.Options{})
+	folder := t.TempDir()
+	os.Mkdir(filepath.Join(folder, "rendition"), 0o755) // taken: the download goes beside it
+	d, err := leech.Download(context.Background(), sh.Link.String(), folder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := waitDownload(t, d)
+	if r.Path != filepath.Join(folder, "rendition (1)") {
+		t.Errorf("downloaded to %s", r.Path)
+	}
+	for rel, data := range want {
+		if got, err := os.ReadFile(filepath.Join(r.Path, filepath.FromSlash(rel))); err != nil || !bytes.Equal(got, data) {
+			t.Errorf("%s: %d bytes, %v", rel, len(got), err)
+		}
+	}
+	if left, _ := os.ReadDir(folder); len(left) != 2 { // "rendition" and "rendition (1)": the part file is gone
+		t.Errorf("the download folder holds %v", left)
+	}
+	items, err := leech.Library()
+	if err != nil || len(items) != 1 || !items[0].Complete || items[0].Problem != "" {
+		t.Fatalf("the leech's library: %+v, %v", items, err)
+	}
+	// A segment replaced in the shared folder: the share is no longer served.
+	seg := filepath.Join(src, "video", "seg-1.ts")
+	os.Remove(seg)
+	os.WriteFile(seg, want["video/seg-1.ts"], 0o644)
+	seeder.Close()
+	seeder = openNode(t, seeder.DataDir(), core.Options{})
+	items, err = seeder.Library()
+	if err != nil || len(items) != 1 || items[0].Problem == "" {
+		t.Fatalf("after a file was swapped in the folder: %+v, %v", items, err)
+	}
+}
+
 // A symlink is shared as the file it names, under the link's name, and
 // the library records the real path.
 func TestShareSymlink(t *testing.T) {

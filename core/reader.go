@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"time"
 
 	"peerflow/core/content"
@@ -28,7 +27,8 @@ type Reader struct {
 	ctx  context.Context
 	m    *content.Manifest
 	d    *Download // nil for a complete content
-	f    *os.File
+	f    io.ReaderAt
+	file io.Closer
 	pos  int64
 	wake chan struct{} // a chunk was verified, or the download's state changed
 	stop func()        // ends the event subscription
@@ -67,7 +67,7 @@ func (n *Node) OpenContent(ctx context.Context, id content.ID) (*Reader, error) 
 			if err != nil {
 				return nil, err
 			}
-			return &Reader{ctx: ctx, m: e.Manifest, f: f, asked: -1}, nil
+			return &Reader{ctx: ctx, m: e.Manifest, f: f, file: f, asked: -1}, nil
 		}
 		n.mu.Lock()
 		d := n.downloads[id]
@@ -89,7 +89,9 @@ func (n *Node) OpenContent(ctx context.Context, id content.ID) (*Reader, error) 
 				}
 			}
 		})
-		if r.f, err = d.t.OpenFile(); err == nil {
+		part, err := d.t.OpenFile()
+		if err == nil {
+			r.f, r.file = part, part
 			return r, nil
 		}
 		r.stop()
@@ -157,6 +159,31 @@ func (r *Reader) ahead(c int) {
 	}
 }
 
+// ReadAt reads len(p) bytes at off (fewer only at the end, with io.EOF),
+// waiting for each chunk they lie in, as Read does; it does not move the
+// position.
+func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		if off >= r.m.Size {
+			return n, io.EOF
+		}
+		c := int(off / r.m.ChunkSize)
+		if err := r.await(c); err != nil {
+			return n, err
+		}
+		r.ahead(c)
+		end := min(r.m.ChunkOffset(c)+r.m.ChunkLen(c), r.m.Size)
+		k, err := r.f.ReadAt(p[:min(int64(len(p)), end-off)], off)
+		n, p, off = n+k, p[k:], off+int64(k)
+		r.read += int64(k)
+		if err != nil && !(err == io.EOF && off == end) {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
 // await returns once chunk c is verified.
 func (r *Reader) await(c int) error {
 	if r.d == nil || r.d.t.Has(c) {
@@ -206,5 +233,5 @@ func (r *Reader) Close() error {
 		r.stop()
 		r.d.unwant(r)
 	}
-	return r.f.Close()
+	return r.file.Close()
 }

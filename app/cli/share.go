@@ -15,14 +15,15 @@ import (
 )
 
 func runShare(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("share", "share PATH... [--tracker ADDR]... [--listen ADDR] [--data DIR] [--origin URL] [--private] [--up-limit RATE] [--token T] [--json]",
-		"Shares each file (a folder: the files directly inside it), prints one share link\nper file, and seeds until interrupted (Ctrl-C). When it stops it says, per file,\nhow much it uploaded: bytes, copies of the file (uploaded / size) and peers.", stderr)
+	fs := newFlags("share", "share PATH... [--folder] [--tracker ADDR]... [--listen ADDR] [--data DIR] [--origin URL] [--private] [--up-limit RATE] [--token T] [--json]",
+		"Shares each file (a folder: the files directly inside it; with --folder, the\nfolder and all it holds as one content), prints one share link per content, and\nseeds until interrupted (Ctrl-C). When it stops it says, per content, how much it\nuploaded: bytes, copies of it (uploaded / size) and peers.", stderr)
 	var trackers trackerList
 	fs.Var(&trackers, "tracker", "tracker `ADDR` (host:port) to publish to; repeatable (default: trackers found on the LAN)")
 	listen := addrFlag("0.0.0.0:0")
 	fs.Var(&listen, "listen", "`ADDR` (host:port) where peers connect; port 0 picks a free one")
 	data := fs.String("data", "", "data `DIR` (default: the user config folder + /peerflow)")
 	origin := fs.String("origin", "", "http(s) `URL` that also serves the file, recorded in its manifest")
+	whole := fs.Bool("folder", false, "share each folder as one content, with all it holds (an HLS or DASH rendition, say); players get its files by path")
 	private := fs.Bool("private", false, "a private swarm: the link carries a secret, and trackers and peers give nothing away to anyone without it")
 	var upLimit rateFlag
 	fs.Var(&upLimit, "up-limit", "upload rate limit `RATE`, e.g. 500KB/s, 20MB/s; 0 = unlimited")
@@ -36,7 +37,10 @@ func runShare(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if len(paths) == 0 {
 		return usageError(fs, stderr, "name at least one file to share")
 	}
-	files, err := expandPaths(paths)
+	files := paths
+	if !*whole {
+		files, err = expandPaths(paths)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "peerflow share: %v\n", err)
 		return ExitFailure
@@ -68,7 +72,11 @@ func runShare(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	var ids []content.ID // shared so far, each once, in order
 	for _, path := range files {
-		shared, err := n.Share(ctx, path, core.ShareOptions{Origin: *origin, Private: *private})
+		share := n.Share
+		if fi, err := os.Stat(path); err == nil && fi.IsDir() { // with --folder
+			share = n.ShareFolder
+		}
+		shared, err := share(ctx, path, core.ShareOptions{Origin: *origin, Private: *private})
 		if interrupted(ctx) {
 			reportUploads(n, ids, *asJSON, stdout, stderr)
 			return ExitInterrupted

@@ -201,3 +201,32 @@ func TestSharePrivate(t *testing.T) {
 	}
 	stopShare()
 }
+
+// share --folder shares a folder, subfolders and all, as one content.
+func TestShareFolder(t *testing.T) {
+	h := hostTracker(t)
+	dir := filepath.Join(t.TempDir(), "album")
+	for _, rel := range []string{"01.flac", "disc2/01.flac"} {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, rel)), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, rel), []byte("music "+rel), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stdout, stderr lockedBuffer
+	stop := runInProcess(t, &stdout, &stderr, "share", dir, "--folder", "--tracker", h.Addr().String(), "--data", t.TempDir(), "--listen", "127.0.0.1:0")
+	waitForOutput(t, &stderr, regexp.MustCompile(`seeding 1 file\(s\)`))
+	link, err := content.ParseLink(strings.TrimSpace(stdout.String()))
+	if err != nil {
+		t.Fatalf("share --folder printed %q: %v", stdout.String(), err)
+	}
+	c, err := trackerapi.NewClient(h.Addr().String(), trackerapi.ClientOptions{Retries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseIdleConnections()
+	m, err := c.Manifest(context.Background(), link.ID)
+	if err != nil || m.Name != "album" || len(m.Files) != 2 || m.Files[1].Path != "disc2/01.flac" {
+		t.Fatalf("the tracker has %+v, %v", m, err)
+	}
+	stop()
+}

@@ -71,7 +71,7 @@ func runStream(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return fail(err)
 	}
-	url := g.URL(item.ID, item.Manifest.Name)
+	url := g.URL(item.Manifest)
 	fmt.Fprintln(stdout, url)
 	if *open {
 		if err := openURL(url); err != nil {

@@ -55,7 +55,7 @@ type shareRow struct {
 	uploaded             *widget.Label
 	play, copyLink, stop *widget.Button
 	box                  *fyne.Container
-	fileName             string // the content's, for Play
+	manifest             *content.Manifest // the content's, for Play
 }
 
 func newShareScreen(u *UI) *shareScreen {
@@ -170,7 +170,7 @@ func sameObjects(a, b []fyne.CanvasObject) bool {
 func (s *shareScreen) newRow(id content.ID) *shareRow {
 	r := &shareRow{name: cell(), size: cell(), id: cell(), uploaded: cell()}
 	r.id.TextStyle.Monospace = true
-	r.play = widget.NewButtonWithIcon("Play", theme.MediaPlayIcon(), func() { s.u.play(id, r.fileName) })
+	r.play = widget.NewButtonWithIcon("Play", theme.MediaPlayIcon(), func() { s.u.play(r.manifest) })
 	r.copyLink = widget.NewButtonWithIcon("Copy link", theme.ContentCopyIcon(), func() { s.copyLink(id) })
 	r.stop = widget.NewButtonWithIcon("Stop sharing", theme.MediaStopIcon(), func() { s.unshare(id) })
 	r.box = shareColumns.row(r.name, r.size, r.id, r.uploaded, container.NewHBox(r.play, r.copyLink, r.stop))
@@ -178,7 +178,7 @@ func (s *shareScreen) newRow(id content.ID) *shareRow {
 }
 
 func (r *shareRow) show(it core.Item, swarm trackerapi.ContentInfo) {
-	r.fileName = it.Manifest.Name
+	r.manifest = it.Manifest
 	name := it.Manifest.Name
 	r.name.Importance = widget.MediumImportance
 	if it.Private {

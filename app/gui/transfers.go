@@ -121,7 +121,7 @@ func (s *transfersScreen) newRow(t *tracked) *transferRow {
 	r := &transferRow{s: s, tracked: t, bar: widget.NewProgressBar(), status: cell(), from: cell()}
 	r.name = widget.NewLabelWithStyle(m.Name, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	r.name.Truncation = fyne.TextTruncateEllipsis
-	r.play = widget.NewButtonWithIcon("Play", theme.MediaPlayIcon(), func() { s.u.play(t.d.ID(), m.Name) })
+	r.play = widget.NewButtonWithIcon("Play", theme.MediaPlayIcon(), func() { s.u.play(m) })
 	r.pause = widget.NewButtonWithIcon("Pause", theme.MediaPauseIcon(), r.togglePause)
 	r.cancel = widget.NewButtonWithIcon("Cancel", theme.CancelIcon(), r.confirmCancel)
 	r.open = widget.NewButtonWithIcon("Open folder", theme.FolderOpenIcon(), func() { s.u.openFolder(r.folder) })
@@ -311,14 +311,14 @@ func (u *UI) openFolder(dir string) {
 	u.failed(u.openURL(&url.URL{Scheme: "file", Path: dir}))
 }
 
-// play opens content id (named name) in the desktop's player or browser,
-// through the gateway: it plays while it downloads.
-func (u *UI) play(id content.ID, name string) {
+// play opens content m in the desktop's player or browser, through the
+// gateway: it plays while it downloads.
+func (u *UI) play(m *content.Manifest) {
 	if u.gw == nil {
 		u.failed(fmt.Errorf("Play is not available: %w", u.gwErr))
 		return
 	}
-	link, err := url.Parse(u.gw.URL(id, name))
+	link, err := url.Parse(u.gw.URL(m))
 	if !u.failed(err) {
 		u.failed(u.openURL(link))
 	}

@@ -59,7 +59,7 @@ func TestTransferSaysBytesFromSeedersAndPeers(t *testing.T) {
 	var opened []string
 	leech.openURL = func(u *url.URL) error { opened = append(opened, u.String()); return nil }
 	test.Tap(row.play)
-	if len(opened) != 1 || opened[0] != leech.gw.URL(shared.Link.ID, "concert.mkv") {
+	if len(opened) != 1 || opened[0] != leech.gw.URL(shared.Manifest) {
 		t.Errorf("Play opened %q", opened)
 	}
 	// Live: while it runs, the row shows the bytes that arrived so far.

@@ -123,3 +123,132 @@ func HashChunks(ctx context.Context, r io.Reader, size, chunkSize int64, workers
 	}
 	return hashes, nil
 }
+
+// BuildFolder streams every regular file under dir once, in path order,
+// and returns the manifest of the folder as one content (Files set; see
+// Manifest), and the Stat of each file's descriptor as it was read. The
+// name is the folder's base name unless opts gives one, and Created the
+// newest modification time of its files. A symlink, a device or any
+// other file that is not regular or a folder is refused, as is a path
+// ValidatePath refuses; files are opened one at a time.
+func BuildFolder(ctx context.Context, dir string, opts BuildOptions) (*Manifest, []os.FileInfo, error) {
+	fail := func(err error) (*Manifest, []os.FileInfo, error) {
+		return nil, nil, fmt.Errorf("build manifest of folder %s: %w", dir, err)
+	}
+	m := &Manifest{Name: opts.Name, ChunkSize: opts.ChunkSize, Origin: opts.Origin, Files: []File{}}
+	if m.Name == "" {
+		m.Name = filepath.Base(dir)
+	}
+	var newest time.Time
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir():
+			return nil
+		case !d.Type().IsRegular():
+			return fmt.Errorf("%s is not a regular file (%s)", p, d.Type())
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if err := ValidatePath(rel); err != nil {
+			return err
+		}
+		if len(m.Files) == MaxFiles {
+			return fmt.Errorf("%w: more than %d files", ErrFiles, MaxFiles)
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		m.Files = append(m.Files, File{Path: rel, Size: fi.Size()})
+		m.Size += fi.Size()
+		if fi.ModTime().After(newest) {
+			newest = fi.ModTime()
+		}
+		return nil
+	})
+	if err != nil {
+		return fail(err)
+	}
+	m.Created = newest.Truncate(time.Second).UTC()
+	if m.ChunkSize == 0 {
+		m.ChunkSize = ChunkSizeFor(m.Size)
+	}
+	if err := ValidateName(m.Name); err != nil {
+		return fail(err)
+	}
+	if err := validateShape(m.Size, m.ChunkSize); err != nil {
+		return fail(err)
+	}
+	if err := validateFiles(m.Files, m.Size); err != nil {
+		return fail(err)
+	}
+	r := &folderReader{dir: dir, files: m.Files}
+	defer r.close()
+	if m.Hashes, err = HashChunks(ctx, r, m.Size, m.ChunkSize, opts.Workers); err != nil {
+		return fail(err)
+	}
+	if r.err != nil {
+		return fail(r.err)
+	}
+	return m, r.stats, nil
+}
+
+// folderReader reads a folder's files one after the other, each opened
+// when the one before ends and checked to be as long as listed.
+type folderReader struct {
+	dir   string
+	files []File
+	next  int
+	f     *os.File
+	left  int64 // bytes of f still to read
+	stats []os.FileInfo
+	err   error // why a file did not match its listing
+}
+
+func (r *folderReader) Read(p []byte) (int, error) {
+	for r.f == nil || r.left == 0 {
+		if r.f != nil {
+			r.f.Close()
+			r.f = nil
+		}
+		if r.next == len(r.files) {
+			return 0, io.EOF
+		}
+		file := r.files[r.next]
+		r.next++
+		f, err := os.Open(filepath.Join(r.dir, filepath.FromSlash(file.Path)))
+		if err != nil {
+			return 0, err
+		}
+		fi, err := f.Stat()
+		if err == nil && (!fi.Mode().IsRegular() || fi.Size() != file.Size) {
+			err = fmt.Errorf("%s: %w", file.Path, errChanged)
+		}
+		if err != nil {
+			f.Close()
+			r.err = err
+			return 0, err
+		}
+		r.f, r.left = f, file.Size
+		r.stats = append(r.stats, fi)
+	}
+	n, err := r.f.Read(p[:min(int64(len(p)), r.left)])
+	r.left -= int64(n)
+	if err == io.EOF && r.left > 0 {
+		err = fmt.Errorf("%s: %w", r.files[r.next-1].Path, errChanged)
+	} else if err == io.EOF {
+		err = nil
+	}
+	return n, err
+}
+
+func (r *folderReader) close() {
+	if r.f != nil {
+		r.f.Close()
+	}
+}

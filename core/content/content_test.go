@@ -314,6 +314,7 @@ func FuzzDecode(f *testing.F) {
 	m.Origin, m.Size, m.Hashes = "", 0, nil
 	f.Add(m.Encode())
 	f.Add([]byte("PFM\x01"))
+	f.Add(folderManifest().Encode())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Decode(b)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/bits"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -24,8 +25,12 @@ const (
 	// MaxChunks bounds the chunk count, so a manifest's hash list stays
 	// within 32 MiB and a have-bitfield within 128 KiB.
 	MaxChunks = 1 << 20
+	// MaxFiles and MaxPathLen bound a folder content's file list.
+	MaxFiles   = 10_000
+	MaxPathLen = 1024 // bytes of a relative path
 	// MaxEncodedSize bounds a canonical manifest's encoding.
-	MaxEncodedSize = headerSize + 2*binary.MaxVarintLen64 + MaxNameLen + MaxOriginLen + MaxChunks*sha256.Size
+	MaxEncodedSize = headerSize + 3*binary.MaxVarintLen64 + MaxNameLen + MaxOriginLen +
+		MaxFiles*(MaxPathLen+2*binary.MaxVarintLen64) + MaxChunks*sha256.Size
 )
 
 // DefaultChunkSize is the chunk size for files of up to 16 GiB. Measured on
@@ -55,16 +60,44 @@ var (
 	ErrOriginTooLong = fmt.Errorf("origin URL is longer than %d bytes", MaxOriginLen)
 	ErrEncoding      = errors.New("malformed manifest encoding")
 	ErrCreated       = errors.New("created time is before 1970 or after 9999")
+	ErrFiles         = errors.New("bad file list")
 )
 
-// Manifest describes one shared file.
+// Manifest describes one shared file, or one shared folder: then Files
+// lists its files, whose bytes, one after the other in that order, are
+// the content (chunks span file boundaries).
 type Manifest struct {
-	Name      string     // plain file name, no directories
+	Name      string     // plain file (or folder) name, no directories
 	Size      int64      // bytes
 	ChunkSize int64      // bytes per chunk; the last chunk may be shorter
 	Hashes    [][32]byte // SHA-256 of every chunk, in order
 	Origin    string     // optional http(s) URL that serves the whole file
 	Created   time.Time  // the shared file's modification time, whole seconds
+	Files     []File     // a folder's files; nil for a single file
+}
+
+// File is one file of a folder content.
+type File struct {
+	Path string // relative, "/"-separated: "video/seg-001.ts"
+	Size int64
+}
+
+// FileSpan returns where file i of a folder content lies in its bytes.
+func (m *Manifest) FileSpan(i int) (offset, size int64) {
+	for _, f := range m.Files[:i] {
+		offset += f.Size
+	}
+	return offset, m.Files[i].Size
+}
+
+// FindFile returns the index of the file at path, or -1.
+func (m *Manifest) FindFile(path string) int {
+	for i, f := range m.Files {
+		if f.Path == path {
+			return i
+		}
+	}
+	return -1
 }
 
 // ChunkSizeFor returns the default chunk size for a file of size bytes.
@@ -110,7 +143,62 @@ func (m *Manifest) Validate() error {
 	if c := m.Created.Unix(); c < 0 || c > maxCreated {
 		return fmt.Errorf("%w: %d", ErrCreated, c)
 	}
+	if m.Files != nil {
+		if err := validateFiles(m.Files, m.Size); err != nil {
+			return err
+		}
+	}
 	return ValidateOrigin(m.Origin)
+}
+
+// validateFiles checks a folder's file list: 1 to MaxFiles files whose
+// sizes add up to size, each at a valid relative path (see ValidatePath),
+// none twice, and none where another needs a folder.
+func validateFiles(files []File, size int64) error {
+	if len(files) == 0 || len(files) > MaxFiles {
+		return fmt.Errorf("%w: %d files (1 to %d)", ErrFiles, len(files), MaxFiles)
+	}
+	var sum int64
+	paths := make(map[string]bool, len(files))
+	for _, f := range files {
+		if err := ValidatePath(f.Path); err != nil {
+			return err
+		}
+		if f.Size < 0 || f.Size > MaxSize {
+			return fmt.Errorf("%w: %q has %d bytes", ErrFiles, f.Path, f.Size)
+		}
+		if paths[f.Path] {
+			return fmt.Errorf("%w: %q twice", ErrFiles, f.Path)
+		}
+		paths[f.Path] = true
+		sum += f.Size
+	}
+	for p := range paths {
+		for dir := path.Dir(p); dir != "."; dir = path.Dir(dir) {
+			if paths[dir] {
+				return fmt.Errorf("%w: %q is a file and a folder of %q", ErrFiles, dir, p)
+			}
+		}
+	}
+	if sum != size {
+		return fmt.Errorf("%w: the files hold %d bytes, the content %d", ErrFiles, sum, size)
+	}
+	return nil
+}
+
+// ValidatePath checks a relative path of a folder's file: "/"-separated
+// names that each pass ValidateName (so no "..", no absolute path, no
+// empty part), at most MaxPathLen bytes.
+func ValidatePath(p string) error {
+	if p == "" || len(p) > MaxPathLen {
+		return fmt.Errorf("%w: path of %d bytes", ErrFiles, len(p))
+	}
+	for _, part := range strings.Split(p, "/") {
+		if err := ValidateName(part); err != nil {
+			return fmt.Errorf("%w: %q: %w", ErrFiles, truncate(p, 80), err)
+		}
+	}
+	return nil
 }
 
 // maxCreated is the last second of year 9999, the last a timestamp in JSON
@@ -182,17 +270,27 @@ func ValidateOrigin(origin string) error {
 //	uvarint len, origin bytes
 //	32 bytes per chunk    SHA-256 hashes; their count follows from size
 //
+// A folder's manifest is version 2: "PFM" 0x02, the same fields, and
+// after the origin its file list: uvarint count, then per file uvarint
+// len, path bytes, uvarint size. A single file's manifest stays version
+// 1, so its ID does not change.
+//
 // The chunk count is implied, never stored, so it cannot disagree with the
 // size. One manifest has exactly one encoding, so the ID is well defined.
 const (
-	magic      = "PFM\x01"
-	headerSize = len(magic) + 8 + 1 + 8
+	magic       = "PFM\x01"
+	magicFolder = "PFM\x02"
+	headerSize  = len(magic) + 8 + 1 + 8
 )
 
 // Encode returns the canonical encoding of m. m must be valid.
 func (m *Manifest) Encode() []byte {
 	b := make([]byte, 0, headerSize+2*binary.MaxVarintLen64+len(m.Name)+len(m.Origin)+len(m.Hashes)*sha256.Size)
-	b = append(b, magic...)
+	if m.Files != nil {
+		b = append(b, magicFolder...)
+	} else {
+		b = append(b, magic...)
+	}
 	b = binary.BigEndian.AppendUint64(b, uint64(m.Size))
 	b = append(b, byte(bits.TrailingZeros64(uint64(m.ChunkSize))))
 	b = binary.BigEndian.AppendUint64(b, uint64(m.Created.Unix()))
@@ -200,6 +298,14 @@ func (m *Manifest) Encode() []byte {
 	b = append(b, m.Name...)
 	b = binary.AppendUvarint(b, uint64(len(m.Origin)))
 	b = append(b, m.Origin...)
+	if m.Files != nil {
+		b = binary.AppendUvarint(b, uint64(len(m.Files)))
+		for _, f := range m.Files {
+			b = binary.AppendUvarint(b, uint64(len(f.Path)))
+			b = append(b, f.Path...)
+			b = binary.AppendUvarint(b, uint64(f.Size))
+		}
+	}
 	for i := range m.Hashes {
 		b = append(b, m.Hashes[i][:]...)
 	}
@@ -215,9 +321,10 @@ func Decode(b []byte) (*Manifest, error) {
 	if len(b) > MaxEncodedSize {
 		return nil, fmt.Errorf("%w: %d bytes is over the %d-byte limit", ErrEncoding, len(b), MaxEncodedSize)
 	}
-	if len(b) < headerSize || string(b[:len(magic)]) != magic {
+	if len(b) < headerSize || string(b[:len(magic)]) != magic && string(b[:len(magic)]) != magicFolder {
 		return nil, fmt.Errorf("%w: bad magic or version", ErrEncoding)
 	}
+	folder := string(b[:len(magic)]) == magicFolder
 	p := b[len(magic):]
 	size := binary.BigEndian.Uint64(p)
 	shift := p[8]
@@ -240,6 +347,11 @@ func Decode(b []byte) (*Manifest, error) {
 	if m.Origin, p, err = decodeString(p, MaxOriginLen, "origin"); err != nil {
 		return nil, err
 	}
+	if folder {
+		if m.Files, p, err = decodeFiles(p); err != nil {
+			return nil, err
+		}
+	}
 	n := ChunkCount(m.Size, m.ChunkSize)
 	if len(p) != n*sha256.Size {
 		return nil, fmt.Errorf("%w: %d bytes of hashes for %d chunks", ErrChunkCount, len(p), n)
@@ -257,6 +369,29 @@ func Decode(b []byte) (*Manifest, error) {
 		return nil, fmt.Errorf("%w: not in canonical form", ErrEncoding)
 	}
 	return m, nil
+}
+
+// decodeFiles reads a folder's file list; the count is checked against
+// MaxFiles and the bytes left before the list is allocated.
+func decodeFiles(p []byte) ([]File, []byte, error) {
+	n, k := binary.Uvarint(p)
+	if k <= 0 || n == 0 || n > MaxFiles || n > uint64(len(p)-k)/3 { // a file takes at least 3 bytes
+		return nil, nil, fmt.Errorf("%w: bad file count", ErrEncoding)
+	}
+	p = p[k:]
+	files := make([]File, n)
+	for i := range files {
+		var err error
+		if files[i].Path, p, err = decodeString(p, MaxPathLen, "path"); err != nil {
+			return nil, nil, err
+		}
+		size, k := binary.Uvarint(p)
+		if k <= 0 || size > MaxSize {
+			return nil, nil, fmt.Errorf("%w: bad file size", ErrEncoding)
+		}
+		files[i].Size, p = int64(size), p[k:]
+	}
+	return files, p, nil
 }
 
 // decodeString reads a uvarint length of at most limit and that many bytes.

@@ -44,7 +44,7 @@ func BenchmarkGateway(b *testing.B) {
 		if _, err := leech.Download(context.Background(), sh.Link.String(), b.TempDir()); err != nil {
 			b.Fatal(err)
 		}
-		req, _ := http.NewRequest("GET", g.URL(sh.Manifest.ID(), "film.mp4"), nil)
+		req, _ := http.NewRequest("GET", g.URL(sh.Manifest), nil)
 		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", from))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -85,7 +85,7 @@ func BenchmarkGateway(b *testing.B) {
 		}
 		nginx, _ := testtools.Nginx(b, filepath.Dir(items[0].Path))
 		g := listen(b, sharer)
-		ours := g.URL(sh.Manifest.ID(), "film.mp4")
+		ours := g.URL(sh.Manifest)
 		theirs := nginx + "/film.mp4"
 		fetch := func(url string) time.Duration {
 			start := time.Now()
@@ -159,7 +159,7 @@ func BenchmarkStreamingSwarm(b *testing.B) {
 					b.Error(err)
 					return
 				}
-				stalls[v] = play(b, g.URL(sh.Manifest.ID(), "show.mp4"), size, playback)
+				stalls[v] = play(b, g.URL(sh.Manifest), size, playback)
 			})
 		}
 		wg.Wait()

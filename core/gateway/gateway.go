@@ -3,8 +3,11 @@
 //
 //	GET|HEAD /c/<content-id>
 //	GET|HEAD /c/<content-id>/<name>
+//	GET|HEAD /c/<content-id>/<path>   a file of a folder content
 //
-// (the second names the file, which players use to guess its type). It
+// (the second names the file, which players use to guess its type; a
+// folder content's own URL lists its files, linked by relative paths, so
+// an HLS playlist finds its segments). It
 // answers with Content-Type (from the name), Content-Length,
 // Accept-Ranges, ETag (the content ID) and Last-Modified; single and
 // multiple Range requests (206, multipart/byteranges for several), 416
@@ -24,6 +27,8 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"html"
+	"io"
 	"log/slog"
 	"mime"
 	"net"
@@ -73,10 +78,22 @@ func Listen(n *core.Node, addr string, log *slog.Logger) (*Gateway, error) {
 // Addr is where the gateway listens.
 func (g *Gateway) Addr() net.Addr { return g.ln.Addr() }
 
-// URL is the address of content id on the gateway, ending with its file
-// name so that players can tell its type.
-func (g *Gateway) URL(id content.ID, name string) string {
-	u := url.URL{Scheme: "http", Host: g.ln.Addr().String(), Path: "/c/" + id.String() + "/" + name}
+// URL is the address of content m on the gateway for a player: a file's
+// ends with its name, so that players can tell its type; a folder's is
+// that of its playlist (an .m3u8 or .mpd at its top), or of the list of
+// its files.
+func (g *Gateway) URL(m *content.Manifest) string {
+	name := m.Name
+	if m.Files != nil {
+		name = ""
+		for _, f := range m.Files {
+			if ext := path.Ext(f.Path); !strings.Contains(f.Path, "/") && (ext == ".m3u8" || ext == ".mpd") {
+				name = f.Path
+				break
+			}
+		}
+	}
+	u := url.URL{Scheme: "http", Host: g.ln.Addr().String(), Path: "/c/" + m.ID().String() + "/" + name}
 	return u.String()
 }
 
@@ -116,16 +133,48 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer rd.Close()
 	m := rd.Manifest()
-	if name != "" && name != m.Name {
-		http.Error(w, fmt.Sprintf("content %s is %q, not %q", id.Short(), m.Name, name), http.StatusNotFound)
+	h := w.Header()
+	h.Set("Cache-Control", "no-cache") // a download's bytes are the content's, but let players revalidate
+	if m.Files == nil {
+		if name != "" && name != m.Name {
+			http.Error(w, fmt.Sprintf("content %s is %q, not %q", id.Short(), m.Name, name), http.StatusNotFound)
+			return
+		}
+		h.Set("Content-Type", contentType(m.Name))
+		h.Set("ETag", `"`+id.String()+`"`)
+		http.ServeContent(w, r, m.Name, m.Created, rd)
 		return
 	}
-	ctype := contentType(m.Name)
-	h := w.Header()
-	h.Set("Content-Type", ctype)
-	h.Set("ETag", `"`+id.String()+`"`)
-	h.Set("Cache-Control", "no-cache") // a download's bytes are the content's, but let players revalidate
-	http.ServeContent(w, r, m.Name, m.Created, rd)
+	// A folder: each file by its path, the folder itself as a list.
+	if name == "" {
+		serveIndex(w, r, id, m)
+		return
+	}
+	i := m.FindFile(name)
+	if i < 0 {
+		http.Error(w, fmt.Sprintf("content %s (%s) has no file %q", id.Short(), m.Name, name), http.StatusNotFound)
+		return
+	}
+	off, size := m.FileSpan(i)
+	h.Set("Content-Type", contentType(name))
+	h.Set("ETag", fmt.Sprintf(`"%s/%d"`, id, i))
+	http.ServeContent(w, r, path.Base(name), m.Created, io.NewSectionReader(rd, off, size))
+}
+
+// serveIndex answers a folder content's own URL with a list of links to
+// its files.
+func serveIndex(w http.ResponseWriter, r *http.Request, id content.ID, m *content.Manifest) {
+	if !strings.HasSuffix(r.URL.Path, "/") { // relative links need the slash
+		http.Redirect(w, r, "/c/"+id.String()+"/", http.StatusMovedPermanently)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	fmt.Fprintf(w, "<!doctype html><title>%s</title><h1>%s</h1><ul>\n", html.EscapeString(m.Name), html.EscapeString(m.Name))
+	for _, f := range m.Files {
+		u := url.URL{Path: f.Path}
+		fmt.Fprintf(w, "<li><a href=\"%s\">%s</a> (%d bytes)\n", html.EscapeString(u.String()), html.EscapeString(f.Path), f.Size)
+	}
+	fmt.Fprint(w, "</ul>\n")
 }
 
 // statusOf is the HTTP status for an error of opening or reading a

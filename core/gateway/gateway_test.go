@@ -90,7 +90,7 @@ func TestRanges(t *testing.T) {
 	const size = 1<<20 + 123
 	sh, data := shareRandom(t, n, "talk.mp4", size)
 	g := listen(t, n)
-	url := g.URL(sh.Manifest.ID(), "talk.mp4")
+	url := g.URL(sh.Manifest)
 	etag := `"` + sh.Manifest.ID().String() + `"`
 
 	resp, body := get(t, "GET", url)
@@ -154,7 +154,7 @@ func TestBadRequests(t *testing.T) {
 	n := openNode(t, core.Options{})
 	sh, _ := shareRandom(t, n, "a.webm", 1000)
 	g := listen(t, n)
-	url := g.URL(sh.Manifest.ID(), "a.webm")
+	url := g.URL(sh.Manifest)
 	base := "http://" + g.Addr().String()
 	for name, tc := range map[string]struct {
 		method, url string
@@ -200,7 +200,7 @@ func TestStreamWhileDownloading(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := listen(t, leech)
-	url := g.URL(sh.Manifest.ID(), "film.mkv")
+	url := g.URL(sh.Manifest)
 
 	// A seek to 90% first: answered while most of the file is missing.
 	at := size * 9 / 10

@@ -1,7 +1,9 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -46,7 +48,7 @@ func TestPlayersStreamFromTheGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	url := listen(t, leech).URL(sh.Manifest.ID(), "pattern.mp4")
+	url := listen(t, leech).URL(sh.Manifest)
 
 	out := run(t, ffprobe, "-v", "error", "-show_entries", "format=duration:stream=codec_type", "-of", "default=noprint_wrappers=1", url)
 	if !strings.Contains(out, "codec_type=video") {
@@ -66,4 +68,52 @@ func TestPlayersStreamFromTheGateway(t *testing.T) {
 	}
 	// A frame at 27 s, 90% in.
 	run(t, ffmpeg, "-v", "error", "-ss", "27", "-i", url, "-frames:v", "1", "-f", "null", "-")
+}
+
+// TestHLSPlaysFromTheGateway: an HLS rendition made here by ffmpeg (a
+// playlist and its segments) is shared as one folder content; a second
+// node, which starts downloading it from there (at most 1 MB/s) as
+// playback starts, serves it, and ffmpeg plays the playlist from its
+// gateway to the end. The folder's own URL lists its files.
+func TestHLSPlaysFromTheGateway(t *testing.T) {
+	ffmpeg := testtools.Require(t, "ffmpeg")[0]
+	dir := filepath.Join(t.TempDir(), "rendition")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run(t, ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=duration=12:size=640x360:rate=25",
+		"-c:v", "mpeg2video", "-q:v", "3", "-f", "hls", "-hls_time", "2", "-hls_list_size", "0",
+		"-hls_segment_filename", filepath.Join(dir, "seg-%03d.ts"), filepath.Join(dir, "index.m3u8"))
+
+	tr := coretest.Tracker(t)
+	seeder := openNode(t, core.Options{Trackers: []string{tr}, UpLimit: 1 << 20})
+	sh, err := seeder.ShareFolder(context.Background(), dir, core.ShareOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leech := openNode(t, core.Options{})
+	if _, err := leech.Download(context.Background(), sh.Link.String(), t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	g := listen(t, leech)
+	url := g.URL(sh.Manifest)
+	if !strings.HasSuffix(url, "/index.m3u8") {
+		t.Fatalf("the folder's URL is %s, want its playlist", url)
+	}
+	out := run(t, ffmpeg, "-v", "error", "-i", url, "-f", "null", "-")
+	if strings.TrimSpace(out) != "" {
+		t.Errorf("ffmpeg said: %s", out)
+	}
+	resp, body := get(t, "GET", strings.TrimSuffix(url, "index.m3u8"))
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `href="seg-000.ts"`) {
+		t.Errorf("the folder's list: %d\n%s", resp.StatusCode, body)
+	}
+	seg, err := os.ReadFile(filepath.Join(dir, "seg-001.ts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := get(t, "GET", strings.TrimSuffix(url, "index.m3u8")+"seg-001.ts"); resp.StatusCode != 200 || !bytes.Equal(body, seg) ||
+		resp.Header.Get("Content-Type") != "video/mp2t" {
+		t.Errorf("a segment by its path: %d, %d bytes, %q", resp.StatusCode, len(body), resp.Header.Get("Content-Type"))
+	}
 }

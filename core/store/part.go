@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -248,7 +249,8 @@ func (p *Part) Close() error {
 
 // Finish moves a complete download into its folder under the manifest's
 // name: fsync, then a link into place that never overwrites a different
-// file ("name (1).ext" and so on instead). The file gets the manifest's
+// file ("name (1).ext" and so on instead); a folder content's files are
+// written out into a new folder (see placeFolder). The file gets the manifest's
 // modification time, so sharing it again gives the same content ID. The
 // library entry becomes a complete one, served in place from now on.
 func (p *Part) Finish(e Entry) (Entry, error) {
@@ -257,6 +259,13 @@ func (p *Part) Finish(e Entry) (Entry, error) {
 	}
 	if err := p.Close(); err != nil {
 		return e, err
+	}
+	if p.m.Files != nil { // a folder: its files come out of the part file
+		var err error
+		if e.Path, e.Files, err = placeFolder(p.path, e.Folder, p.m); err != nil {
+			return e, err
+		}
+		return e, p.recordDone(e)
 	}
 	final, placed, err := placeFile(p.path, e.Folder, p.m)
 	if err != nil {
@@ -271,8 +280,13 @@ func (p *Part) Finish(e Entry) (Entry, error) {
 	if err != nil {
 		return e, err
 	}
-	e.Path, e.Size, e.ModTime, e.File = final, fi.Size(), fi.ModTime(), fileIDOf(fi)
-	err = p.s.db.Update(func(tx *bolt.Tx) error {
+	e.Path, e.Stamp = final, stampOf(fi)
+	return e, p.recordDone(e)
+}
+
+// recordDone records e, finished, in the library.
+func (p *Part) recordDone(e Entry) error {
+	return p.s.db.Update(func(tx *bolt.Tx) error {
 		v, err := marshalEntry(e)
 		if err != nil {
 			return err
@@ -282,7 +296,6 @@ func (p *Part) Finish(e Entry) (Entry, error) {
 		}
 		return tx.Bucket(bucketLibrary).Put(e.ID[:], v)
 	})
-	return e, err
 }
 
 // sameContent reports whether path already holds exactly m's bytes (say,
@@ -298,6 +311,91 @@ func sameContent(path string, m *content.Manifest) bool {
 	}
 	hashes, err := content.HashChunks(context.Background(), f, m.Size, m.ChunkSize, 0)
 	return err == nil && slices.Equal(hashes, m.Hashes)
+}
+
+// placeFolder writes the files of a complete folder download out of its
+// part file into a new folder in folder, named m.Name or the first free
+// "name (n)": the folder is made with Mkdir, which fails if the name is
+// taken, so nothing is overwritten. Every file and folder is fsynced,
+// files get the content's modification time, then the part file goes.
+// It returns the new folder and its files' stamps.
+func placeFolder(part, folder string, m *content.Manifest) (string, []Stamp, error) {
+	var target string
+	for n := range maxNameTries {
+		name := m.Name
+		if n > 0 {
+			tag := fmt.Sprintf(" (%d)", n)
+			name = fitName(m.Name, content.MaxNameLen-len(tag)) + tag
+		}
+		target = filepath.Join(folder, name)
+		err := os.Mkdir(target, 0o755)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return "", nil, fmt.Errorf("move download into place: %w", err)
+		}
+		if n == maxNameTries-1 {
+			return "", nil, fmt.Errorf("move download into place: %d folders named like %s exist", maxNameTries, m.Name)
+		}
+	}
+	src, err := os.Open(part)
+	if err != nil {
+		return "", nil, err
+	}
+	defer src.Close()
+	dirs := map[string]bool{target: true}
+	stamps := make([]Stamp, len(m.Files))
+	for i, f := range m.Files {
+		path := filepath.Join(target, filepath.FromSlash(f.Path))
+		dir := filepath.Dir(path)
+		if !dirs[dir] {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return "", nil, fmt.Errorf("move download into place: %w", err)
+			}
+			for d := dir; !dirs[d]; d = filepath.Dir(d) {
+				dirs[d] = true
+			}
+		}
+		off, size := m.FileSpan(i)
+		fi, err := writeFileFrom(path, io.NewSectionReader(src, off, size), m.Created)
+		if err != nil {
+			return "", nil, fmt.Errorf("move download into place: %w", err)
+		}
+		stamps[i] = stampOf(fi)
+	}
+	for d := range dirs {
+		if err := syncDir(d); err != nil {
+			return "", nil, err
+		}
+	}
+	if err := os.Remove(part); err != nil {
+		return "", nil, err
+	}
+	return target, stamps, syncDir(folder)
+}
+
+// writeFileFrom creates path (it must not exist) with r's bytes, fsyncs
+// it, sets its modification time and returns its Stat.
+func writeFileFrom(path string, r io.Reader, mtime time.Time) (os.FileInfo, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	_, err = io.Copy(f, r)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chtimes(path, time.Now(), mtime)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return os.Lstat(path)
 }
 
 // maxNameTries bounds the "name (n).ext" search.

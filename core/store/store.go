@@ -180,11 +180,11 @@ type Entry struct {
 	// Path is the file served in place: the shared file, or the finished
 	// download. Empty while a download is unfinished.
 	Path string `json:"path,omitempty"`
-	// Size, ModTime and File are the file's as recorded when it was shared
-	// or finished; a file that no longer matches is not served.
-	Size    int64     `json:"size,omitempty"`
-	ModTime time.Time `json:"mtime,omitzero"`
-	File    FileID    `json:"file,omitzero"`
+	// Stamp is the file's as recorded when it was shared or finished; a
+	// file that no longer matches is not served. Of a folder content,
+	// Path is the folder and Files has the stamp of each of its files.
+	Stamp
+	Files []Stamp `json:"files,omitempty"`
 	// Folder is where a download goes.
 	Folder string `json:"folder,omitempty"`
 	// Trackers and AnyTracker say which trackers not added by hand hear
@@ -329,33 +329,70 @@ type FileID struct {
 	Ino uint64 `json:"ino"`
 }
 
-// CheckFile verifies that the path of a complete entry still names the
-// file recorded: a regular file, not a symlink, with the same device and
-// inode, size and modification time. An entry recorded before file IDs
-// were kept takes the ID of the file it finds, if all else matches.
-func CheckFile(e *Entry) error {
-	fi, err := os.Lstat(e.Path)
-	if err != nil {
-		return fmt.Errorf("shared file %s: %w", e.Path, err)
-	}
-	if err := e.matches(fi); err != nil {
-		return err
-	}
-	if id := fileIDOf(fi); e.File == (FileID{}) && id != (FileID{}) {
-		e.File = id
+// Stamp is what is recorded of a file served in place: its size,
+// modification time and file ID.
+type Stamp struct {
+	Size    int64     `json:"size,omitempty"`
+	ModTime time.Time `json:"mtime,omitzero"`
+	File    FileID    `json:"file,omitzero"`
+}
+
+func stampOf(fi os.FileInfo) Stamp {
+	return Stamp{Size: fi.Size(), ModTime: fi.ModTime(), File: fileIDOf(fi)}
+}
+
+// matches reports ErrChanged unless fi (the Lstat or Stat of path) is the
+// stamped file.
+func (st *Stamp) matches(path string, fi os.FileInfo) error {
+	switch {
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%s is no longer a regular file (%s): %w", path, fi.Mode().Type(), ErrChanged)
+	case st.File != (FileID{}) && fileIDOf(fi) != st.File:
+		return fmt.Errorf("%s is another file now: %w", path, ErrChanged)
+	case fi.Size() != st.Size || !fi.ModTime().Equal(st.ModTime):
+		return fmt.Errorf("%s: %w", path, ErrChanged)
 	}
 	return nil
 }
 
-// matches reports ErrChanged unless fi is the entry's file.
-func (e *Entry) matches(fi os.FileInfo) error {
-	switch {
-	case !fi.Mode().IsRegular():
-		return fmt.Errorf("%s is no longer a regular file (%s): %w", e.Path, fi.Mode().Type(), ErrChanged)
-	case e.File != (FileID{}) && fileIDOf(fi) != e.File:
-		return fmt.Errorf("%s is another file now: %w", e.Path, ErrChanged)
-	case fi.Size() != e.Size || !fi.ModTime().Equal(e.ModTime):
-		return fmt.Errorf("%s: %w", e.Path, ErrChanged)
+// isFolder reports whether e is a folder content.
+func (e *Entry) isFolder() bool { return e.Manifest != nil && e.Manifest.Files != nil }
+
+// filePath is where file i of a folder entry is.
+func (e *Entry) filePath(i int) string {
+	return filepath.Join(e.Path, filepath.FromSlash(e.Manifest.Files[i].Path))
+}
+
+// CheckFile verifies that the path of a complete entry still names the
+// file recorded (every file recorded, for a folder): a regular file, not
+// a symlink, with the same device and inode, size and modification time.
+// An entry recorded before file IDs were kept takes the ID of the file it
+// finds, if all else matches.
+func CheckFile(e *Entry) error {
+	if e.isFolder() {
+		if len(e.Files) != len(e.Manifest.Files) {
+			return fmt.Errorf("%s: %d files recorded, %d in the content: %w", e.Path, len(e.Files), len(e.Manifest.Files), ErrChanged)
+		}
+		for i := range e.Files {
+			fi, err := os.Lstat(e.filePath(i))
+			if err != nil {
+				return fmt.Errorf("shared file %s: %w", e.filePath(i), err)
+			}
+			if err := e.Files[i].matches(e.filePath(i), fi); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	fi, err := os.Lstat(e.Path)
+	if err != nil {
+		return fmt.Errorf("shared file %s: %w", e.Path, err)
+	}
+	if err := e.Stamp.matches(e.Path, fi); err != nil {
+		return err
+	}
+	if id := fileIDOf(fi); e.File == (FileID{}) && id != (FileID{}) {
+		e.File = id
 	}
 	return nil
 }
@@ -378,21 +415,42 @@ func OpenRegular(path string) (*os.File, os.FileInfo, error) {
 	return f, fi, nil
 }
 
-// OpenEntry opens a complete entry's file for serving. What it checks
-// (device and inode, size, modification time) is checked on the open
+// Content is a complete entry's bytes, open for reading: a file, or the
+// files of a folder one after the other.
+type Content interface {
+	io.Reader
+	io.ReaderAt
+	io.Seeker
+	io.Closer
+}
+
+// OpenEntry opens a complete entry's bytes for serving. What it checks
+// (device and inode, size, modification time) is checked on each open
 // descriptor, so the bytes read are those of the recorded file even if
 // the path is swapped a moment later.
-func OpenEntry(e *Entry) (*os.File, error) {
-	f, fi, err := OpenRegular(e.Path)
+func OpenEntry(e *Entry) (Content, error) {
+	if e.isFolder() {
+		if len(e.Files) != len(e.Manifest.Files) {
+			return nil, fmt.Errorf("%s: %w", e.Path, ErrChanged)
+		}
+		return &folder{e: *e, open: make(map[int]*os.File)}, nil
+	}
+	return openStamped(e.Path, &e.Stamp)
+}
+
+// openStamped opens path and checks, on the descriptor, that it is the
+// stamped file.
+func openStamped(path string, st *Stamp) (*os.File, error) {
+	f, fi, err := OpenRegular(path)
 	if err != nil {
-		if lfi, lerr := os.Lstat(e.Path); lerr == nil {
-			if merr := e.matches(lfi); merr != nil {
+		if lfi, lerr := os.Lstat(path); lerr == nil {
+			if merr := st.matches(path, lfi); merr != nil {
 				return nil, merr // a symlink or another file swapped in
 			}
 		}
 		return nil, fmt.Errorf("shared file: %w", err)
 	}
-	if err := e.matches(fi); err != nil {
+	if err := st.matches(path, fi); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -402,8 +460,109 @@ func OpenEntry(e *Entry) (*os.File, error) {
 // ShareEntry builds the library entry for sharing the file at path, whose
 // manifest m was just built from it; fi is the file's Stat.
 func ShareEntry(m *content.Manifest, path string, fi os.FileInfo) Entry {
-	return Entry{ID: m.ID(), Kind: KindShare, Path: path, Size: fi.Size(), ModTime: fi.ModTime(), File: fileIDOf(fi),
-		Added: time.Now(), Manifest: m}
+	return Entry{ID: m.ID(), Kind: KindShare, Path: path, Stamp: stampOf(fi), Added: time.Now(), Manifest: m}
+}
+
+// FolderEntry builds the library entry for sharing the folder dir as one
+// content, whose manifest m was just built from it (content.BuildFolder);
+// stats are its files' Stats, in m.Files order.
+func FolderEntry(m *content.Manifest, dir string, stats []os.FileInfo) Entry {
+	e := Entry{ID: m.ID(), Kind: KindShare, Path: dir, Added: time.Now(), Manifest: m}
+	for _, fi := range stats {
+		e.Files = append(e.Files, stampOf(fi))
+	}
+	return e
+}
+
+// folder reads the files of a folder entry one after the other. It keeps
+// a few of them open, each checked against its stamp when opened.
+type folder struct {
+	e    Entry
+	pos  int64
+	open map[int]*os.File
+}
+
+// maxOpenFiles bounds the descriptors a folder keeps open.
+const maxOpenFiles = 8
+
+func (f *folder) file(i int) (*os.File, error) {
+	if fh := f.open[i]; fh != nil {
+		return fh, nil
+	}
+	if len(f.open) >= maxOpenFiles {
+		for k, fh := range f.open {
+			fh.Close()
+			delete(f.open, k)
+			break
+		}
+	}
+	fh, err := openStamped(f.e.filePath(i), &f.e.Files[i])
+	if err != nil {
+		return nil, err
+	}
+	f.open[i] = fh
+	return fh, nil
+}
+
+// ReadAt reads across the files that hold [off, off+len(p)).
+func (f *folder) ReadAt(p []byte, off int64) (int, error) {
+	n := 0
+	var start int64
+	for i, file := range f.e.Manifest.Files {
+		if len(p) == 0 {
+			break
+		}
+		end := start + file.Size
+		if off < end {
+			fh, err := f.file(i)
+			if err != nil {
+				return n, err
+			}
+			k, err := fh.ReadAt(p[:min(int64(len(p)), end-off)], off-start)
+			n += k
+			if err != nil && !(err == io.EOF && off+int64(k) == end) {
+				return n, err
+			}
+			p, off = p[k:], off+int64(k)
+		}
+		start = end
+	}
+	if len(p) > 0 {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (f *folder) Read(p []byte) (int, error) {
+	n, err := f.ReadAt(p, f.pos)
+	f.pos += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+func (f *folder) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekCurrent:
+		offset += f.pos
+	case io.SeekEnd:
+		offset += f.e.Manifest.Size
+	}
+	if offset < 0 {
+		return f.pos, errors.New("seek before the start")
+	}
+	f.pos = offset
+	return offset, nil
+}
+
+func (f *folder) Close() error {
+	var err error
+	for _, fh := range f.open {
+		err = errors.Join(err, fh.Close())
+	}
+	clear(f.open)
+	return err
 }
 
 // syncDir fsyncs the folder dir, so that a file just linked or renamed

@@ -4,13 +4,13 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"peerflow/core/peer"
 	"peerflow/core/sched"
+	"peerflow/core/store"
 	"peerflow/core/wire"
 	"peerflow/flow/chunkset"
 )
@@ -273,7 +273,7 @@ func askOf(p peer.ID, m wire.Msg) sched.Ask {
 // session, one at a time, each under an upload slot and the rate limit.
 func (s *session) uploadLoop() {
 	e := s.sw.e
-	var f *os.File
+	var f store.Content
 	var fsrc Source
 	defer func() {
 		if f != nil {
@@ -299,7 +299,7 @@ func (s *session) uploadLoop() {
 
 // serve uploads one requested range under an upload slot, or refuses
 // it when the source no longer has it; it returns the bytes sent.
-func (s *session) serve(a sched.Ask, f **os.File, fsrc *Source) (int64, error) {
+func (s *session) serve(a sched.Ask, f *store.Content, fsrc *Source) (int64, error) {
 	e := s.sw.e
 	index := uint32(a.Chunk)
 	src := s.sw.source()

@@ -2,7 +2,6 @@ package transfer
 
 import (
 	"errors"
-	"os"
 	"sync"
 	"time"
 
@@ -18,7 +17,7 @@ type Source interface {
 	Bitfield() []byte
 	// Open returns a new read handle on the bytes (each uploader keeps
 	// its own, so file positions do not collide).
-	Open() (*os.File, error)
+	Open() (store.Content, error)
 	// Check returns an error when the source may no longer be served.
 	Check() error
 }
@@ -52,7 +51,7 @@ func (s *FileSource) Bitfield() []byte { return s.all }
 // Open opens the file and checks, on the descriptor it returns, that it is
 // the file recorded when it was shared (device and inode, size and
 // modification time): a symlink or another file put at the path is refused.
-func (s *FileSource) Open() (*os.File, error) {
+func (s *FileSource) Open() (store.Content, error) {
 	if err := s.Check(); err != nil {
 		return nil, err
 	}
@@ -83,7 +82,7 @@ func (s *FileSource) Check() error {
 // PartSource serves the verified chunks of an unfinished download.
 type PartSource struct{ P *store.Part }
 
-func (s PartSource) Has(i int) bool          { return s.P.Has(i) }
-func (s PartSource) Bitfield() []byte        { return s.P.Have().Bytes() }
-func (s PartSource) Open() (*os.File, error) { return s.P.File() }
-func (s PartSource) Check() error            { return nil }
+func (s PartSource) Has(i int) bool               { return s.P.Has(i) }
+func (s PartSource) Bitfield() []byte             { return s.P.Have().Bytes() }
+func (s PartSource) Open() (store.Content, error) { return s.P.File() }
+func (s PartSource) Check() error                 { return nil }
