@@ -98,8 +98,12 @@ type Download struct {
 	planPeers []flow.Peer
 	// order and from are the planner's order now: the configured one, or
 	// Sequential from a reader's position (StreamFrom).
-	order       flow.Order
-	from        int
+	order flow.Order
+	from  int
+	// full are the peers known (from the tracker) to hold every chunk,
+	// whatever they advertise: a super-seeding sharer advertises only part
+	// of what it holds.
+	full        map[peer.ID]bool
 	lastPlan    time.Time
 	planErr     error // the last planner failure; see PlanError
 	replan      bool
@@ -475,7 +479,7 @@ const originHorizon = time.Second
 // It returns the request to send, or Origin set when the origin got the
 // chunk: its urgent chunks go before its planned ones, in the order they
 // are due.
-func (d *Download) Urgent(c int, within time.Duration, complete func(peer.ID) bool, now time.Time) Sends {
+func (d *Download) Urgent(c int, within time.Duration, now time.Time) Sends {
 	var out Sends
 	if d.paused || c < 0 || c >= d.chunks || !d.missing.Has(c) {
 		return out
@@ -496,7 +500,7 @@ func (d *Download) Urgent(c int, within time.Duration, complete func(peer.ID) bo
 	var best *peerState
 	var bestETA time.Duration
 	for _, ps := range d.sortedPeers() {
-		if _, fetching := ps.inflight[c]; fetching || !ps.ready || !ps.usable(now) || !(ps.has.Has(c) || complete(ps.id)) {
+		if _, fetching := ps.inflight[c]; fetching || !ps.ready || !ps.usable(now) || !(ps.has.Has(c) || d.full[ps.id]) {
 			continue
 		}
 		t := eta(&ps.meter, len(ps.inflight), defaultPeerRate)
@@ -526,6 +530,15 @@ func (d *Download) Urgent(c int, within time.Duration, complete func(peer.ID) bo
 		out.Requests = d.request(best, c, now, nil)
 	}
 	return out
+}
+
+// SetComplete marks peer id as holding every chunk (the tracker says so),
+// whatever it advertises.
+func (d *Download) SetComplete(id peer.ID) {
+	if d.full == nil {
+		d.full = make(map[peer.ID]bool)
+	}
+	d.full[id] = true
 }
 
 // Resume lets a paused download ask for chunks again.
@@ -720,9 +733,11 @@ func (d *Download) replanNow(now time.Time) {
 		}
 	}
 	// The plan gives the origin nothing of its own (no OriginRate): only
-	// what no usable peer holds.
+	// what no usable peer holds. A usable peer that holds every chunk
+	// without advertising them (a super-seeding sharer) holds them: they
+	// come as it hands them out, or by Urgent for a reader.
 	d.origin.queue, d.unavailable = nil, len(plan.Unavailable)
-	if d.origin.usable {
+	if d.origin.usable && !slices.ContainsFunc(states, func(ps *peerState) bool { return d.full[ps.id] }) {
 		d.origin.queue, d.unavailable = plan.Unavailable, 0
 	}
 }

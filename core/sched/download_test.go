@@ -415,24 +415,39 @@ func TestUrgentAsksAtOnce(t *testing.T) {
 	d.AddPeer(pid(1), setOf(10, 0, 1), 0) // the sharer: it offered 0 and 1 so far
 	d.AddPeer(pid(2), setOf(10, 5), 0)
 	d.Schedule(t0)
-	sharer := func(id peer.ID) bool { return id == pid(1) }
-	if got := d.Urgent(7, 0, func(peer.ID) bool { return false }, t0); len(got.Requests) != 0 || got.Origin {
-		t.Fatalf("asked %+v for a chunk nobody holds, with no origin", got)
+	if got := d.Urgent(7, 0, t0); len(got.Requests) != 0 || got.Origin {
+		t.Fatalf("asked %+v for a chunk nobody advertises, with no origin", got)
 	}
-	if got := d.Urgent(7, 0, sharer, t0).Requests; len(got) != 1 || got[0] != (Request{pid(1), 7}) {
+	d.SetComplete(pid(1))
+	if got := d.Urgent(7, 0, t0).Requests; len(got) != 1 || got[0] != (Request{pid(1), 7}) {
 		t.Fatalf("chunk 7 asked as %v, want of the sharer", got)
 	}
-	if got := d.Urgent(7, 0, sharer, t0).Requests; len(got) != 0 {
+	if got := d.Urgent(7, 0, t0).Requests; len(got) != 0 {
 		t.Fatalf("chunk 7 asked again: %v", got)
 	}
 	// Chunk 5 is in flight at peer 2 by the plan already.
-	if got := d.Urgent(5, 0, sharer, t0).Requests; len(got) != 0 || !d.Requested(pid(2), 5) {
+	if got := d.Urgent(5, 0, t0).Requests; len(got) != 0 || !d.Requested(pid(2), 5) {
 		t.Fatalf("chunk 5 asked as %v", got)
 	}
 	// A peer that advertises the chunk goes before the sharer.
 	d.AddPeer(pid(3), setOf(10, 8), 0)
-	if got := d.Urgent(8, 0, sharer, t0).Requests; len(got) != 1 || got[0] != (Request{pid(3), 8}) {
+	if got := d.Urgent(8, 0, t0).Requests; len(got) != 1 || got[0] != (Request{pid(3), 8}) {
 		t.Fatalf("chunk 8 asked as %v, want of peer 3", got)
+	}
+}
+
+// TestSharerKeepsChunksFromTheOrigin: the chunks a super-seeding sharer
+// has not advertised yet are not given to the origin server.
+func TestSharerKeepsChunksFromTheOrigin(t *testing.T) {
+	d, err := NewDownload(Config{Size: 10 * chunk, ChunkSize: chunk, Self: pid(0xEE), Start: t0, Origin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.SetDiscovery(true, 0)
+	d.SetComplete(pid(1))
+	d.AddPeer(pid(1), setOf(10, 0, 1), 0)
+	if out := d.Schedule(t0); out.Origin {
+		t.Fatalf("the origin got work while the sharer holds everything: %+v", out)
 	}
 }
 
@@ -446,7 +461,7 @@ func TestUrgentFallsBackToTheOrigin(t *testing.T) {
 	d.SetDiscovery(true, 0)
 	d.AddPeer(pid(1), setOf(10, 0, 1), 0)
 	d.Schedule(t0)
-	if got := d.Urgent(9, 0, func(peer.ID) bool { return false }, t0); !got.Origin || len(got.Requests) != 0 {
+	if got := d.Urgent(9, 0, t0); !got.Origin || len(got.Requests) != 0 {
 		t.Fatalf("chunk 9, held by no peer: %+v, want the origin", got)
 	}
 	if c, ok := d.NextOriginChunk(t0); !ok || c != 9 {
@@ -466,10 +481,10 @@ func TestUrgentGoesToWhoeverIsInTime(t *testing.T) {
 	d.AddPeer(pid(1), all(10), 0)
 	slow := d.peers[pid(1)]
 	slow.meter.rate, slow.meter.measured = 64<<10, true // 4 s a chunk
-	if got := d.Urgent(3, time.Second, func(peer.ID) bool { return false }, t0); !got.Origin {
+	if got := d.Urgent(3, time.Second, t0); !got.Origin {
 		t.Fatalf("due in 1 s, the slow peer got it: %+v", got)
 	}
-	if got := d.Urgent(5, 10*time.Second, func(peer.ID) bool { return false }, t0); got.Origin || len(got.Requests) != 1 {
+	if got := d.Urgent(5, 10*time.Second, t0); got.Origin || len(got.Requests) != 1 {
 		t.Fatalf("due in 10 s: %+v, want the peer", got)
 	}
 }
@@ -483,16 +498,15 @@ func TestUrgentOriginChunksGoInTheOrderDue(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.SetDiscovery(true, 0)
-	none := func(peer.ID) bool { return false }
 	d.AddPeer(pid(1), setOf(10, 0), 0)
 	d.Schedule(t0)            // the plan gives the origin chunks 1-9, which no peer holds
 	for k := 3; k >= 1; k-- { // asked in reverse, as a read-ahead might
-		if got := d.Urgent(4+k, time.Duration(k)*200*time.Millisecond, none, t0); !got.Origin {
+		if got := d.Urgent(4+k, time.Duration(k)*200*time.Millisecond, t0); !got.Origin {
 			t.Fatalf("chunk %d: %+v", 4+k, got)
 		}
 	}
-	d.Urgent(5, 200*time.Millisecond, none, t0) // again: no second entry
-	if got := d.Urgent(9, 2*originHorizon, none, t0); got.Origin {
+	d.Urgent(5, 200*time.Millisecond, t0) // again: no second entry
+	if got := d.Urgent(9, 2*originHorizon, t0); got.Origin {
 		t.Fatal("a chunk due beyond the origin's horizon went to the origin")
 	}
 	d.replanNow(t0.Add(time.Second))
@@ -515,20 +529,19 @@ func TestUrgentRescuesAnOverdueChunk(t *testing.T) {
 	d := newDL(t, 10)
 	d.AddPeer(pid(1), all(10), 0)
 	d.AddPeer(pid(2), all(10), 0)
-	none := func(peer.ID) bool { return false }
-	got := d.Urgent(3, 0, none, t0).Requests
+	got := d.Urgent(3, 0, t0).Requests
 	if len(got) != 1 {
 		t.Fatalf("chunk 3 asked as %v", got)
 	}
 	first := got[0].Peer
-	if again := d.Urgent(3, 0, none, t0.Add(100*time.Millisecond)).Requests; len(again) != 0 {
+	if again := d.Urgent(3, 0, t0.Add(100*time.Millisecond)).Requests; len(again) != 0 {
 		t.Fatalf("asked again after 100 ms: %v", again)
 	}
-	again := d.Urgent(3, 0, none, t0.Add(time.Second)).Requests
+	again := d.Urgent(3, 0, t0.Add(time.Second)).Requests
 	if len(again) != 1 || again[0].Peer == first {
 		t.Fatalf("after 1 s at %v, chunk 3 asked as %v, want the other peer", first, again)
 	}
-	if more := d.Urgent(3, 0, none, t0.Add(5*time.Second)).Requests; len(more) != 0 {
+	if more := d.Urgent(3, 0, t0.Add(5*time.Second)).Requests; len(more) != 0 {
 		t.Fatalf("a third copy: %v", more)
 	}
 }

@@ -377,7 +377,7 @@ func (d *Download) Urgent(c int, within time.Duration) {
 		d.mu.Unlock()
 		return
 	}
-	out := d.s.Urgent(c, within, func(id peer.ID) bool { return d.seeders[id] }, time.Now())
+	out := d.s.Urgent(c, within, time.Now())
 	reqs := d.requestsLocked(out.Requests)
 	d.mu.Unlock()
 	sendRequests(reqs)
@@ -853,6 +853,7 @@ func (d *Download) findPeers() {
 	for _, h := range holders {
 		if h.Have != nil && h.Have.Full() {
 			d.seeders[h.Peer] = true
+			d.s.SetComplete(h.Peer)
 		}
 	}
 	for _, h := range holders {
