@@ -115,21 +115,8 @@ func (r *Reader) Manifest() *content.Manifest { return r.m }
 
 // Read reads from the current position, waiting for its chunk if needed.
 func (r *Reader) Read(p []byte) (int, error) {
-	if r.pos >= r.m.Size {
-		return 0, io.EOF
-	}
-	c := int(r.pos / r.m.ChunkSize)
-	if err := r.await(c); err != nil {
-		return 0, err
-	}
-	r.ahead(c)
-	end := min(r.m.ChunkOffset(c)+r.m.ChunkLen(c), r.m.Size)
-	n, err := r.f.ReadAt(p[:min(int64(len(p)), end-r.pos)], r.pos)
+	n, err := r.readChunk(p, r.pos)
 	r.pos += int64(n)
-	r.read += int64(n)
-	if err == io.EOF && n > 0 {
-		err = nil
-	}
 	return n, err
 }
 
@@ -165,23 +152,33 @@ func (r *Reader) ahead(c int) {
 func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
 	n := 0
 	for len(p) > 0 {
-		if off >= r.m.Size {
-			return n, io.EOF
-		}
-		c := int(off / r.m.ChunkSize)
-		if err := r.await(c); err != nil {
-			return n, err
-		}
-		r.ahead(c)
-		end := min(r.m.ChunkOffset(c)+r.m.ChunkLen(c), r.m.Size)
-		k, err := r.f.ReadAt(p[:min(int64(len(p)), end-off)], off)
+		k, err := r.readChunk(p, off)
 		n, p, off = n+k, p[k:], off+int64(k)
-		r.read += int64(k)
-		if err != nil && !(err == io.EOF && off == end) {
+		if err != nil {
 			return n, err
 		}
 	}
 	return n, nil
+}
+
+// readChunk reads from off up to the end of its chunk (or of p), once
+// the chunk is verified; io.EOF only at the end of the content.
+func (r *Reader) readChunk(p []byte, off int64) (int, error) {
+	if off >= r.m.Size {
+		return 0, io.EOF
+	}
+	c := int(off / r.m.ChunkSize)
+	if err := r.await(c); err != nil {
+		return 0, err
+	}
+	r.ahead(c)
+	end := min(r.m.ChunkOffset(c)+r.m.ChunkLen(c), r.m.Size)
+	n, err := r.f.ReadAt(p[:min(int64(len(p)), end-off)], off)
+	r.read += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
 }
 
 // await returns once chunk c is verified.
