@@ -440,10 +440,17 @@ func TestPrivateSwarm(t *testing.T) {
 func TestOriginRedirectsStayOnItsHost(t *testing.T) {
 	f := makeFile(t, 1<<20, 256<<10)
 	var elsewhere atomic.Int64
-	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	other := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		elsewhere.Add(1)
 		http.ServeFile(w, r, f.path)
 	}))
+	ln, err := net.Listen("tcp", "127.0.0.2:0") // another host: another port of the origin's would be allowed
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Listener.Close()
+	other.Listener = ln
+	other.Start()
 	defer other.Close()
 	asked := make(chan struct{}, 100)
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
