@@ -77,8 +77,8 @@ func (d *Download) want(r *Reader, c int) {
 	}
 	from := d.latestLocked()
 	d.mu.Unlock()
-	d.t.StreamFrom(from) // a no-op unless the latest reader moved
-	d.t.Urgent(c, 0)     // waited for: as soon as can be
+	d.t.StreamFrom(from)   // a no-op unless the latest reader moved
+	d.t.Urgent(r.id, c, 0) // waited for: as soon as can be
 }
 
 // latestLocked is the chunk the latest reader waited for, or -1.
@@ -104,6 +104,7 @@ func (d *Download) unwant(r *Reader) {
 	delete(d.readers, r)
 	from := d.latestLocked()
 	d.mu.Unlock()
+	d.t.Forget(r.id)
 	d.t.StreamFrom(from)
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"sync/atomic"
 	"time"
 
 	"peerflow/core/content"
@@ -37,8 +38,12 @@ type Reader struct {
 	read   int64
 	since  time.Time
 	asked  int
-	closed bool // set by Close, under the Download's lock (see want)
+	closed bool   // set by Close, under the Download's lock (see want)
+	id     uint64 // names its deadlines to the scheduler (see ahead)
 }
+
+// readerIDs numbers the Readers of this process.
+var readerIDs atomic.Uint64
 
 // The read-ahead of a Reader: the chunks after the one it reads that it
 // will want within readAhead at the rate it reads, at least minAhead and
@@ -80,7 +85,7 @@ func (n *Node) OpenContent(ctx context.Context, id content.ID) (*Reader, error) 
 			}
 			return nil, fmt.Errorf("content %s is not downloading: %w", id.Short(), ErrNotHere)
 		}
-		r := &Reader{ctx: ctx, m: e.Manifest, d: d, wake: make(chan struct{}, 1), asked: -1}
+		r := &Reader{ctx: ctx, m: e.Manifest, d: d, wake: make(chan struct{}, 1), asked: -1, id: readerIDs.Add(1)}
 		r.stop = d.Subscribe(func(ev Event) {
 			if ev.Kind != EventPeer {
 				select {
@@ -137,12 +142,13 @@ func (r *Reader) ahead(c int) {
 	}
 	rate := float64(r.read) / elapsed.Seconds()
 	n := int(rate * readAhead.Seconds() / float64(r.m.ChunkSize))
+	r.d.t.Forget(r.id) // the deadlines of where it read before, if it moved
 	for k := 1; k <= min(max(n, minAhead), maxAhead) && c+k < r.m.NumChunks(); k++ {
 		if r.d.t.Has(c + k) {
 			continue
 		}
 		// Chunk c+k is due when the reader, at its rate, gets there.
-		r.d.t.Urgent(c+k, time.Duration(float64(r.m.ChunkOffset(c+k)-r.pos)/rate*float64(time.Second)))
+		r.d.t.Urgent(r.id, c+k, time.Duration(float64(r.m.ChunkOffset(c+k)-r.pos)/rate*float64(time.Second)))
 	}
 }
 

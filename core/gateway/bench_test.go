@@ -169,7 +169,14 @@ func BenchmarkStreamingSwarm(b *testing.B) {
 	slices.Sort(copies)
 	b.ReportMetric(float64(worst.Milliseconds()), "max-stall-ms")
 	b.ReportMetric(copies[len(copies)/2], "origin-copies")
+	if worst > stallBound || copies[len(copies)-1] > 1.1 {
+		b.Errorf("a player waited %v (bound %v), the origin sent %.2f copies (bound 1.1)", worst, stallBound, copies[len(copies)-1])
+	}
 }
+
+// stallBound is the longest a player of BenchmarkStreamingSwarm may wait
+// for bytes after its first second, as README states it.
+const stallBound = 500 * time.Millisecond
 
 // play reads url as a player does: playback starts a second after the
 // first byte and then moves at bps bytes/s, and the player reads at most

@@ -99,4 +99,19 @@
 // uploads. The origin server, which the swarm exists to spare, gets only
 // what no usable peer holds, and a reader's chunks (Urgent) that no peer
 // is expected to deliver before the reader needs them.
+//
+// # Deadlines
+//
+// A reader (the HTTP gateway's, for a player) gives the chunks it waits
+// for and its read-ahead to Urgent with when each is due, at its read
+// rate. A chunk keeps its deadline until it is verified or its reader is
+// forgotten (it closed, or read elsewhere), and every Schedule looks at
+// each one again: one not in flight goes to a source that delivers it in
+// time; one in flight is asked of a second source when its fetch will
+// not arrive in time, or took over twice what it should, or sits at a
+// super-seeding sharer that never advertised it while another peer now
+// does (such a request waits behind rarer chunks there); and the origin
+// server gets a chunk only when it is due within a second and no peer
+// makes it. In a streaming swarm of 1 sharer and 4 players, rescuing on
+// reader wakes alone left single chunks stuck at the sharer for up to 3 s.
 package sched

@@ -2,9 +2,11 @@ package sched
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -103,7 +105,11 @@ type Download struct {
 	// full are the peers known (from the tracker) to hold every chunk,
 	// whatever they advertise: a super-seeding sharer advertises only part
 	// of what it holds.
-	full        map[peer.ID]bool
+	full map[peer.ID]bool
+	// due are the chunks readers wait for or will soon (Urgent), with
+	// when each is due and which reader asked: Schedule asks for one
+	// again, of another source, as it falls behind.
+	due         map[int]deadline
 	lastPlan    time.Time
 	planErr     error // the last planner failure; see PlanError
 	replan      bool
@@ -165,6 +171,7 @@ func NewDownload(cfg Config) (*Download, error) {
 		planned:  chunkset.New(n),
 		inflight: make([]uint8, n),
 		origin:   originState{usable: cfg.Origin, inflight: make(map[int]bool)},
+		due:      make(map[int]deadline),
 		replan:   true,
 		order:    cfg.Order,
 		from:     cfg.From,
@@ -400,6 +407,7 @@ func (d *Download) Verified(c int, now time.Time) Sends {
 		return out
 	}
 	d.missing.Clear(c)
+	delete(d.due, c)
 	if d.inflight[c] > 0 {
 		for _, other := range d.sortedPeers() {
 			if other.removeInflight(c, now) {
@@ -438,52 +446,70 @@ func (d *Download) StreamFrom(c int) bool {
 	return true
 }
 
-// overdue reports whether every peer fetching chunk c has had it in
-// flight for over twice what one chunk takes it (eta, with nothing ahead)
-// and at least minOverdue.
-func (d *Download) overdue(c int, eta func(*Meter, int, float64) time.Duration, now time.Time) bool {
-	for _, ps := range d.sortedPeers() {
-		if asked, ok := ps.inflight[c]; ok && now.Sub(asked) < max(2*eta(&ps.meter, 0, defaultPeerRate), minOverdue) {
-			return false
-		}
-	}
-	return true
-}
-
-// minOverdue is the least time a chunk is in flight before Urgent asks
-// for it elsewhere too.
+// minOverdue is the least time a chunk is in flight before it is asked
+// for elsewhere too, for a reader.
 const minOverdue = 500 * time.Millisecond
 
 // defaultPeerRate is what Urgent expects of a peer whose rate is not
 // measured yet.
 const defaultPeerRate = 1 << 20
 
-// originHorizon bounds how far ahead Urgent gives chunks to the origin
-// server: a chunk due later waits for peers (the plan, in order from the
-// reader, and Urgent again as the reader comes closer).
+// originHorizon bounds how far ahead the origin server is given a
+// reader's chunks: a chunk due later waits for peers (the plan, in order
+// from the reader), and goes to the origin only if it is still missing
+// when it comes that close.
 const originHorizon = time.Second
 
-// Urgent asks for chunk c at once, for a reader that needs it within
-// the given time (0: as soon as can be), unless it is in flight already.
-// A chunk in flight at a peer that is overdue with it is asked once more
-// elsewhere. The sources that may send it are the usable peers that
-// advertise it,
-// those that hold every chunk without saying so (complete: a
-// super-seeding sharer advertises only part of what it holds), and the
-// origin server. Each is expected to deliver after what it has ahead of
-// the chunk, at its measured rate (a peer not measured yet at
-// defaultPeerRate, the origin at DefaultOriginRate, after its backoff):
-// a peer that makes it in time is asked (one that advertises the chunk
-// first, then the soonest), else the origin if it does, else whichever
-// is soonest; but the origin only for a chunk due within originHorizon.
-// It returns the request to send, or Origin set when the origin got the
-// chunk: its urgent chunks go before its planned ones, in the order they
-// are due.
-func (d *Download) Urgent(c int, within time.Duration, now time.Time) Sends {
-	var out Sends
+// deadline is when a chunk is due, and for which reader.
+type deadline struct {
+	at time.Time
+	by uint64
+}
+
+// Urgent asks for chunk c at once, for reader by (a number naming it; see
+// Forget), which needs it within the given time (0: as soon as can be),
+// unless it is in flight already; the chunk keeps that deadline until it
+// is verified or the reader is forgotten, and Schedule asks for it again,
+// of another source, while it falls behind (hurry). It returns the request
+// to send, or Origin set when the origin server got the chunk: its urgent
+// chunks go before its planned ones, in the order they are due.
+func (d *Download) Urgent(by uint64, c int, within time.Duration, now time.Time) Sends {
 	if d.paused || c < 0 || c >= d.chunks || !d.missing.Has(c) {
+		return Sends{}
+	}
+	d.due[c] = deadline{now.Add(within), by}
+	return d.hurry(c, now.Add(within), now)
+}
+
+// Forget drops the deadlines of reader by: it closed, or moved elsewhere.
+// Chunks it asked for that are in flight stay so.
+func (d *Download) Forget(by uint64) {
+	maps.DeleteFunc(d.due, func(_ int, dl deadline) bool { return dl.by == by })
+	d.origin.urgent = slices.DeleteFunc(d.origin.urgent, func(u urgentChunk) bool {
+		_, ok := d.due[u.chunk]
+		return !ok
+	})
+}
+
+// hurry asks for missing chunk c, due at due, of a source that can send
+// it in time, unless a fetch of it is on its way (see arriving). The
+// sources are the usable peers that advertise it, those that hold every
+// chunk without saying so (complete: a super-seeding sharer advertises
+// only part of what it holds), and the origin server. Each is expected to
+// deliver after what it has ahead of the chunk, at its measured rate (a
+// peer not measured yet at defaultPeerRate, the origin at
+// DefaultOriginRate, after its backoff): a peer that makes it in time is
+// asked (one that advertises the chunk first, then the soonest), else the
+// origin if it does, else whichever is soonest; but the origin only for a
+// chunk due within originHorizon. A chunk in flight is asked of at most
+// endgameCopies more sources.
+func (d *Download) hurry(c int, due time.Time, now time.Time) Sends {
+	var out Sends
+	n := d.inflight[c]
+	if n > endgameCopies || d.origin.inflight[c] {
 		return out
 	}
+	within := due.Sub(now)
 	eta := func(m *Meter, ahead int, assumed float64) time.Duration {
 		rate := assumed
 		if m.measured {
@@ -491,12 +517,6 @@ func (d *Download) Urgent(c int, within time.Duration, now time.Time) Sends {
 		}
 		return time.Duration(float64(ahead+1) * float64(d.ChunkLen(c)) / rate * float64(time.Second))
 	}
-	// In flight already: asked again elsewhere, once, only if the peer it
-	// is at is overdue with it (the endgame's rescue, for one chunk).
-	if n := d.inflight[c]; n > 0 && (n >= endgameCopies || d.origin.inflight[c] || !d.overdue(c, eta, now)) {
-		return out
-	}
-	due := now.Add(within)
 	var best *peerState
 	var bestETA time.Duration
 	for _, ps := range d.sortedPeers() {
@@ -514,20 +534,72 @@ func (d *Download) Urgent(c int, within time.Duration, now time.Time) Sends {
 		}
 	}
 	o := &d.origin
-	if o.usable {
+	toOrigin, alt := false, time.Duration(-1) // the source chosen, and when it would deliver
+	if best != nil {
+		alt = bestETA
+	}
+	if o.usable && within <= originHorizon {
 		i, _ := slices.BinarySearchFunc(o.urgent, due, func(u urgentChunk, t time.Time) int { return u.due.Compare(t) })
 		originETA := eta(&o.meter, len(o.inflight)+i, DefaultOriginRate) + max(o.retryAt.Sub(now), 0)
-		late := best == nil || bestETA > within && (originETA <= within || originETA < bestETA)
-		if late && within <= originHorizon {
-			o.urgent = slices.DeleteFunc(o.urgent, func(u urgentChunk) bool { return u.chunk == c })
-			i, _ = slices.BinarySearchFunc(o.urgent, due, func(u urgentChunk, t time.Time) int { return u.due.Compare(t) })
-			o.urgent = slices.Insert(o.urgent, i, urgentChunk{c, due})
-			out.Origin = true
-			return out
+		if best == nil || bestETA > within && (originETA <= within || originETA < bestETA) {
+			toOrigin, alt = true, originETA
 		}
 	}
-	if best != nil {
-		out.Requests = d.request(best, c, now, nil)
+	if alt < 0 || n > 0 && d.arriving(c, due, alt, eta, now) {
+		return out
+	}
+	if toOrigin {
+		o.urgent = slices.DeleteFunc(o.urgent, func(u urgentChunk) bool { return u.chunk == c })
+		i, _ := slices.BinarySearchFunc(o.urgent, due, func(u urgentChunk, t time.Time) int { return u.due.Compare(t) })
+		o.urgent = slices.Insert(o.urgent, i, urgentChunk{c, due})
+		out.Origin = true
+		return out
+	}
+	out.Requests = d.request(best, c, now, nil)
+	return out
+}
+
+// arriving reports whether a peer's fetch of chunk c, due at due, is on
+// its way, so that asking another source, which would deliver in alt, is
+// not worth it. A fetch is not on its way once it took over twice what
+// one chunk takes its peer (eta) and at least minOverdue; nor when it is
+// expected after due and after what the other source would take; nor
+// when its peer holds the chunk without having advertised it while
+// another usable peer advertises it. (A super-seeding sharer asked for a
+// chunk it did not hand out serves it after the chunks fewer peers hold:
+// once another peer holds it, it can wait there for long.)
+func (d *Download) arriving(c int, due time.Time, alt time.Duration, eta func(*Meter, int, float64) time.Duration, now time.Time) bool {
+	advertised := false
+	for _, ps := range d.sortedPeers() {
+		if _, fetching := ps.inflight[c]; !fetching && ps.ready && ps.usable(now) && ps.has.Has(c) {
+			advertised = true
+		}
+	}
+	for _, ps := range d.sortedPeers() {
+		asked, ok := ps.inflight[c]
+		if !ok || !ps.has.Has(c) && advertised {
+			continue
+		}
+		took := eta(&ps.meter, 0, defaultPeerRate)
+		expected := asked.Add(took)
+		if now.Sub(asked) < max(2*took, minOverdue) && (!expected.After(due) || !expected.After(now.Add(alt))) {
+			return true
+		}
+	}
+	return false
+}
+
+// hurryAll runs hurry for every chunk with a deadline, the soonest due
+// first.
+func (d *Download) hurryAll(now time.Time, out Sends) Sends {
+	chunks := slices.Collect(maps.Keys(d.due))
+	slices.SortFunc(chunks, func(a, b int) int {
+		return cmp.Or(d.due[a].at.Compare(d.due[b].at), a-b)
+	})
+	for _, c := range chunks {
+		s := d.hurry(c, d.due[c].at, now)
+		out.Requests = append(out.Requests, s.Requests...)
+		out.Origin = out.Origin || s.Origin
 	}
 	return out
 }
@@ -559,6 +631,7 @@ func (d *Download) DropAll(now time.Time) []Request {
 	clear(d.inflight)
 	clear(d.origin.inflight)
 	d.origin.queue, d.origin.urgent = nil, nil
+	clear(d.due)
 	return out
 }
 
@@ -621,7 +694,7 @@ func (d *Download) Schedule(now time.Time) Sends {
 	}
 	out.Requests = d.endgame(now, out.Requests)
 	out.Origin = len(d.origin.queue) > 0
-	return out
+	return d.hurryAll(now, out)
 }
 
 // settle reports whether planning may begin; see SetDiscovery.

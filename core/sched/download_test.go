@@ -415,23 +415,23 @@ func TestUrgentAsksAtOnce(t *testing.T) {
 	d.AddPeer(pid(1), setOf(10, 0, 1), 0) // the sharer: it offered 0 and 1 so far
 	d.AddPeer(pid(2), setOf(10, 5), 0)
 	d.Schedule(t0)
-	if got := d.Urgent(7, 0, t0); len(got.Requests) != 0 || got.Origin {
+	if got := d.Urgent(1, 7, 0, t0); len(got.Requests) != 0 || got.Origin {
 		t.Fatalf("asked %+v for a chunk nobody advertises, with no origin", got)
 	}
 	d.SetComplete(pid(1))
-	if got := d.Urgent(7, 0, t0).Requests; len(got) != 1 || got[0] != (Request{pid(1), 7}) {
+	if got := d.Urgent(1, 7, 0, t0).Requests; len(got) != 1 || got[0] != (Request{pid(1), 7}) {
 		t.Fatalf("chunk 7 asked as %v, want of the sharer", got)
 	}
-	if got := d.Urgent(7, 0, t0).Requests; len(got) != 0 {
+	if got := d.Urgent(1, 7, 0, t0).Requests; len(got) != 0 {
 		t.Fatalf("chunk 7 asked again: %v", got)
 	}
 	// Chunk 5 is in flight at peer 2 by the plan already.
-	if got := d.Urgent(5, 0, t0).Requests; len(got) != 0 || !d.Requested(pid(2), 5) {
+	if got := d.Urgent(1, 5, 0, t0).Requests; len(got) != 0 || !d.Requested(pid(2), 5) {
 		t.Fatalf("chunk 5 asked as %v", got)
 	}
 	// A peer that advertises the chunk goes before the sharer.
 	d.AddPeer(pid(3), setOf(10, 8), 0)
-	if got := d.Urgent(8, 0, t0).Requests; len(got) != 1 || got[0] != (Request{pid(3), 8}) {
+	if got := d.Urgent(1, 8, 0, t0).Requests; len(got) != 1 || got[0] != (Request{pid(3), 8}) {
 		t.Fatalf("chunk 8 asked as %v, want of peer 3", got)
 	}
 }
@@ -461,7 +461,7 @@ func TestUrgentFallsBackToTheOrigin(t *testing.T) {
 	d.SetDiscovery(true, 0)
 	d.AddPeer(pid(1), setOf(10, 0, 1), 0)
 	d.Schedule(t0)
-	if got := d.Urgent(9, 0, t0); !got.Origin || len(got.Requests) != 0 {
+	if got := d.Urgent(1, 9, 0, t0); !got.Origin || len(got.Requests) != 0 {
 		t.Fatalf("chunk 9, held by no peer: %+v, want the origin", got)
 	}
 	if c, ok := d.NextOriginChunk(t0); !ok || c != 9 {
@@ -481,10 +481,10 @@ func TestUrgentGoesToWhoeverIsInTime(t *testing.T) {
 	d.AddPeer(pid(1), all(10), 0)
 	slow := d.peers[pid(1)]
 	slow.meter.rate, slow.meter.measured = 64<<10, true // 4 s a chunk
-	if got := d.Urgent(3, time.Second, t0); !got.Origin {
+	if got := d.Urgent(1, 3, time.Second, t0); !got.Origin {
 		t.Fatalf("due in 1 s, the slow peer got it: %+v", got)
 	}
-	if got := d.Urgent(5, 10*time.Second, t0); got.Origin || len(got.Requests) != 1 {
+	if got := d.Urgent(1, 5, 10*time.Second, t0); got.Origin || len(got.Requests) != 1 {
 		t.Fatalf("due in 10 s: %+v, want the peer", got)
 	}
 }
@@ -501,12 +501,12 @@ func TestUrgentOriginChunksGoInTheOrderDue(t *testing.T) {
 	d.AddPeer(pid(1), setOf(10, 0), 0)
 	d.Schedule(t0)            // the plan gives the origin chunks 1-9, which no peer holds
 	for k := 3; k >= 1; k-- { // asked in reverse, as a read-ahead might
-		if got := d.Urgent(4+k, time.Duration(k)*200*time.Millisecond, t0); !got.Origin {
+		if got := d.Urgent(1, 4+k, time.Duration(k)*200*time.Millisecond, t0); !got.Origin {
 			t.Fatalf("chunk %d: %+v", 4+k, got)
 		}
 	}
-	d.Urgent(5, 200*time.Millisecond, t0) // again: no second entry
-	if got := d.Urgent(9, 2*originHorizon, t0); got.Origin {
+	d.Urgent(1, 5, 200*time.Millisecond, t0) // again: no second entry
+	if got := d.Urgent(1, 9, 2*originHorizon, t0); got.Origin {
 		t.Fatal("a chunk due beyond the origin's horizon went to the origin")
 	}
 	d.replanNow(t0.Add(time.Second))
@@ -529,19 +529,123 @@ func TestUrgentRescuesAnOverdueChunk(t *testing.T) {
 	d := newDL(t, 10)
 	d.AddPeer(pid(1), all(10), 0)
 	d.AddPeer(pid(2), all(10), 0)
-	got := d.Urgent(3, 0, t0).Requests
+	got := d.Urgent(1, 3, 0, t0).Requests
 	if len(got) != 1 {
 		t.Fatalf("chunk 3 asked as %v", got)
 	}
 	first := got[0].Peer
-	if again := d.Urgent(3, 0, t0.Add(100*time.Millisecond)).Requests; len(again) != 0 {
+	if again := d.Urgent(1, 3, 0, t0.Add(100*time.Millisecond)).Requests; len(again) != 0 {
 		t.Fatalf("asked again after 100 ms: %v", again)
 	}
-	again := d.Urgent(3, 0, t0.Add(time.Second)).Requests
+	again := d.Urgent(1, 3, 0, t0.Add(time.Second)).Requests
 	if len(again) != 1 || again[0].Peer == first {
 		t.Fatalf("after 1 s at %v, chunk 3 asked as %v, want the other peer", first, again)
 	}
-	if more := d.Urgent(3, 0, t0.Add(5*time.Second)).Requests; len(more) != 0 {
+	if more := d.Urgent(1, 3, 0, t0.Add(5*time.Second)).Requests; len(more) != 0 {
 		t.Fatalf("a third copy: %v", more)
+	}
+}
+
+// asked reports whether out asks peer p for chunk c.
+func asked(out Sends, p peer.ID, c int) bool {
+	return slices.Contains(out.Requests, Request{p, c})
+}
+
+// TestDeadlineLeavesAnUnadvertisedFetch: a reader's chunk asked of a
+// super-seeding sharer that had not handed it out waits there behind
+// rarer chunks once another peer holds it; that peer's have makes
+// Schedule ask it too, and the first copy cancels the other.
+func TestDeadlineLeavesAnUnadvertisedFetch(t *testing.T) {
+	d := newDL(t, 10)
+	d.SetComplete(pid(1))
+	d.AddPeer(pid(1), setOf(10, 0), 0)
+	d.AddPeer(pid(2), setOf(10), 0)
+	d.Schedule(t0)
+	if got := d.Urgent(1, 7, 0, t0).Requests; len(got) != 1 || got[0] != (Request{pid(1), 7}) {
+		t.Fatalf("chunk 7 asked as %v, want of the sharer", got)
+	}
+	now := t0.Add(50 * time.Millisecond)
+	if out := d.Schedule(now); asked(out, pid(2), 7) {
+		t.Fatal("asked peer 2 for a chunk it does not hold")
+	}
+	d.Have(pid(2), 7)
+	out := d.Schedule(now)
+	if !asked(out, pid(2), 7) {
+		t.Fatalf("peer 2 advertised chunk 7 and was not asked: %+v", out)
+	}
+	if got := d.Received(pid(2), 7, chunk, true, now).Cancels; !slices.Equal(got, []Request{{pid(1), 7}}) {
+		t.Fatalf("cancels %v, want the sharer's fetch", got)
+	}
+}
+
+// TestDeadlineLeavesASlowPeer: a fetch expected after its chunk is due
+// goes to a faster holder too as soon as one is there; a fetch that will
+// make it in time stays alone.
+func TestDeadlineLeavesASlowPeer(t *testing.T) {
+	d := newDL(t, 10)
+	d.AddPeer(pid(1), all(10), 0)
+	slow := d.peers[pid(1)]
+	slow.meter.rate, slow.meter.measured = 64<<10, true // 4 s a chunk
+	d.Urgent(1, 3, time.Second, t0)
+	d.Urgent(1, 4, 10*time.Second, t0)
+	if !d.Requested(pid(1), 3) || !d.Requested(pid(1), 4) {
+		t.Fatal("chunks 3 and 4 not asked of the only peer")
+	}
+	d.AddPeer(pid(2), all(10), 0)
+	out := d.Schedule(t0.Add(100 * time.Millisecond))
+	if !asked(out, pid(2), 3) {
+		t.Fatalf("chunk 3, due in 1 s at a peer that takes 4 s, not asked of the new peer: %+v", out)
+	}
+	if asked(out, pid(2), 4) {
+		t.Fatal("chunk 4, due in 10 s, asked twice")
+	}
+}
+
+// TestForgetDropsDeadlines: once its reader is forgotten, a chunk is no
+// longer hurried: a late fetch of it stays where it is.
+func TestForgetDropsDeadlines(t *testing.T) {
+	d := newDL(t, 10)
+	d.AddPeer(pid(1), all(10), 0)
+	d.peers[pid(1)].meter.rate, d.peers[pid(1)].meter.measured = 64<<10, true
+	d.Urgent(1, 3, 0, t0)
+	d.Urgent(2, 5, 0, t0)
+	d.Forget(1)
+	d.AddPeer(pid(2), all(10), 0)
+	out := d.Schedule(t0.Add(time.Second))
+	if asked(out, pid(2), 3) {
+		t.Fatal("a forgotten reader's chunk was hurried")
+	}
+	if !asked(out, pid(2), 5) {
+		t.Fatalf("reader 2's late chunk was not asked again: %+v", out)
+	}
+}
+
+// TestDeadlineReachesTheOrigin: a reader's chunk that only a slow sharer
+// can send goes to the origin server too once it is due within
+// originHorizon, without being asked again: Schedule keeps its deadline;
+// the first copy cancels the other.
+func TestDeadlineReachesTheOrigin(t *testing.T) {
+	d, err := NewDownload(Config{Size: 10 * chunk, ChunkSize: chunk, Self: pid(0xEE), Start: t0, Origin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.SetDiscovery(true, 0)
+	d.SetComplete(pid(1))
+	d.AddPeer(pid(1), setOf(10, 0), 0) // a sharer: the plan gives the origin nothing
+	d.peers[pid(1)].meter.rate, d.peers[pid(1)].meter.measured = 64<<10, true
+	if got := d.Urgent(1, 6, 3*time.Second, t0); got.Origin || !asked(got, pid(1), 6) {
+		t.Fatalf("a chunk due in 3 s: %+v, want it of the sharer", got)
+	}
+	if out := d.Schedule(t0.Add(time.Second)); out.Origin {
+		t.Fatal("the origin got a chunk due in 2 s")
+	}
+	if out := d.Schedule(t0.Add(2500 * time.Millisecond)); !out.Origin {
+		t.Fatal("a chunk due in 0.5 s that no peer can send did not go to the origin")
+	}
+	if c, ok := d.NextOriginChunk(t0.Add(2500 * time.Millisecond)); !ok || c != 6 {
+		t.Fatalf("the origin fetches %d (%v), want 6", c, ok)
+	}
+	if got := d.OriginGot(6, chunk, time.Second, true, t0.Add(3500*time.Millisecond)); !slices.Equal(got, []Request{{pid(1), 6}}) {
+		t.Fatalf("the origin's copy cancels %v, want the sharer's request", got)
 	}
 }

@@ -37,7 +37,8 @@ func (d *Download) OriginUsable() bool { return d.origin.usable }
 func (d *Download) OriginRate() float64 { return d.origin.meter.rate }
 
 // NextOriginChunk takes the next chunk for the origin server that is
-// still needed, a reader's urgent ones first, and puts it in flight.
+// still needed, a reader's urgent ones first, and puts it in flight. An
+// urgent one may be in flight at a peer already: it was late there.
 func (d *Download) NextOriginChunk(now time.Time) (int, bool) {
 	o := &d.origin
 	if d.paused || !o.usable || now.Before(o.retryAt) {
@@ -46,7 +47,7 @@ func (d *Download) NextOriginChunk(now time.Time) (int, bool) {
 	for len(o.urgent) > 0 {
 		c := o.urgent[0].chunk
 		o.urgent = o.urgent[1:]
-		if d.missing.Has(c) && d.inflight[c] == 0 {
+		if d.missing.Has(c) && d.inflight[c] <= endgameCopies && !o.inflight[c] {
 			d.inflight[c]++
 			o.inflight[c] = true
 			return c, true
@@ -73,16 +74,18 @@ func (d *Download) endOriginFetch(c int) {
 }
 
 // OriginGot accounts for chunk c of n bytes fetched from the origin
-// server in took; fresh as for Received.
-func (d *Download) OriginGot(c int, n int64, took time.Duration, fresh bool) {
+// server in took; fresh as for Received. It returns the requests of c to
+// cancel at peers (a reader's chunk, late there, is asked of both).
+func (d *Download) OriginGot(c int, n int64, took time.Duration, fresh bool, now time.Time) []Request {
 	d.endOriginFetch(c)
 	o := &d.origin
-	if fresh && d.missing.Has(c) {
-		o.failures, o.refused = 0, 0
-		d.missing.Clear(c)
-		o.meter.Add(n)
-		o.meter.Tick(took)
+	if !fresh || !d.missing.Has(c) {
+		return nil
 	}
+	o.failures, o.refused = 0, 0
+	o.meter.Add(n)
+	o.meter.Tick(took)
+	return d.Verified(c, now).Cancels
 }
 
 // OriginFailed accounts for a failed fetch of chunk c: it is tried again

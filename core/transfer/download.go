@@ -369,21 +369,30 @@ func (d *Download) StreamFrom(c int) {
 	}
 }
 
-// Urgent asks for chunk c at once, for a reader that needs it within
-// the given time, unless it is in flight (see sched.Urgent).
-func (d *Download) Urgent(c int, within time.Duration) {
+// Urgent asks for chunk c at once, for reader by (a number naming it),
+// which needs it within the given time; the chunk is asked for again
+// elsewhere while it falls behind, until it is verified or the reader is
+// forgotten (see sched.Urgent).
+func (d *Download) Urgent(by uint64, c int, within time.Duration) {
 	d.mu.Lock()
 	if d.finishedLocked() {
 		d.mu.Unlock()
 		return
 	}
-	out := d.s.Urgent(c, within, time.Now())
+	out := d.s.Urgent(by, c, within, time.Now())
 	reqs := d.requestsLocked(out.Requests)
 	d.mu.Unlock()
 	sendRequests(reqs)
 	if out.Origin {
 		signal(d.originWake)
 	}
+}
+
+// Forget drops the deadlines of reader by: it closed, or moved elsewhere.
+func (d *Download) Forget(by uint64) {
+	d.mu.Lock()
+	d.s.Forget(by)
+	d.mu.Unlock()
 }
 
 // Pause stops requesting chunks; connected peers are still served.

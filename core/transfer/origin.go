@@ -86,6 +86,7 @@ func (d *Download) originDone(c int, data []byte, took time.Duration, fetchErr e
 	}
 	n := int64(len(data))
 	now := time.Now()
+	var cancels []request
 	d.mu.Lock()
 	switch {
 	case errors.Is(putErr, store.ErrHashMismatch):
@@ -99,7 +100,7 @@ func (d *Download) originDone(c int, data []byte, took time.Duration, fetchErr e
 		}
 	case fetchErr != nil:
 		if d.ctx.Err() != nil {
-			d.s.OriginGot(c, 0, took, false) // withdrawn: the download is ending
+			d.s.OriginGot(c, 0, took, false, now) // withdrawn: the download is ending
 			break
 		}
 		var status errOriginStatus
@@ -109,11 +110,11 @@ func (d *Download) originDone(c int, data []byte, took time.Duration, fetchErr e
 		}
 		d.log.Debug("origin fetch failed", "chunk", c, "err", fetchErr)
 	case fresh:
-		d.s.OriginGot(c, n, took, true)
+		cancels = d.requestsLocked(d.s.OriginGot(c, n, took, true, now))
 		d.result.OriginBytes += n
 		d.accountLocked(c, n, OriginSource, now)
 	default:
-		d.s.OriginGot(c, n, took, false)
+		d.s.OriginGot(c, n, took, false, now)
 		d.result.Refetched++
 	}
 	if d.originBad != nil && !d.s.OriginUsable() && (putErr != nil || fetchErr != nil) {
@@ -121,6 +122,7 @@ func (d *Download) originDone(c int, data []byte, took time.Duration, fetchErr e
 	}
 	rate := d.s.OriginRate()
 	d.mu.Unlock()
+	sendCancels(cancels)
 	if fetchErr == nil && putErr == nil && fresh {
 		d.sw.countDownload(n, true)
 		d.emit(Event{Kind: EventChunk, Chunk: c, Source: OriginSource, Bytes: n, Rate: rate})
