@@ -43,6 +43,9 @@ func TestFolderManifest(t *testing.T) {
 		"a backslash":     {{`a\b`, 3*MinChunkSize + 5}},
 		"twice":           {{"a", 5}, {"a", 3 * MinChunkSize}},
 		"file and folder": {{"a", 5}, {"a/b", 3 * MinChunkSize}},
+		"only case":       {{"Seg/A.ts", 5}, {"seg/a.ts", 3 * MinChunkSize}},
+		"folder by case":  {{"A", 5}, {"a/b", 3 * MinChunkSize}},
+		"folders by case": {{"Seg/a", 5}, {"seg/b", 3 * MinChunkSize}},
 		"sizes off":       {{"a", 5}},
 		"negative":        {{"a", -1}, {"b", 3*MinChunkSize + 6}},
 	} {

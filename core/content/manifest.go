@@ -153,13 +153,16 @@ func (m *Manifest) Validate() error {
 
 // validateFiles checks a folder's file list: 1 to MaxFiles files whose
 // sizes add up to size, each at a valid relative path (see ValidatePath),
-// none twice, and none where another needs a folder.
+// none twice, and none where another needs a folder. Paths are compared
+// as Windows and macOS do by default, whatever the case: two paths that
+// differ only in case would be one file there, and the download could
+// not be written out.
 func validateFiles(files []File, size int64) error {
 	if len(files) == 0 || len(files) > MaxFiles {
 		return fmt.Errorf("%w: %d files (1 to %d)", ErrFiles, len(files), MaxFiles)
 	}
 	var sum int64
-	paths := make(map[string]bool, len(files))
+	paths := make(map[string]string, len(files)) // by the path in lower case
 	for _, f := range files {
 		if err := ValidatePath(f.Path); err != nil {
 			return err
@@ -167,17 +170,27 @@ func validateFiles(files []File, size int64) error {
 		if f.Size < 0 || f.Size > MaxSize {
 			return fmt.Errorf("%w: %q has %d bytes", ErrFiles, f.Path, f.Size)
 		}
-		if paths[f.Path] {
+		key := strings.ToLower(f.Path)
+		switch other, ok := paths[key]; {
+		case ok && other == f.Path:
 			return fmt.Errorf("%w: %q twice", ErrFiles, f.Path)
+		case ok:
+			return fmt.Errorf("%w: %q and %q differ only in case (one file on Windows and macOS)", ErrFiles, other, f.Path)
 		}
-		paths[f.Path] = true
+		paths[key] = f.Path
 		sum += f.Size
 	}
-	for p := range paths {
+	dirs := make(map[string]string) // each folder's spelling, by the folder in lower case
+	for _, p := range paths {
 		for dir := path.Dir(p); dir != "."; dir = path.Dir(dir) {
-			if paths[dir] {
-				return fmt.Errorf("%w: %q is a file and a folder of %q", ErrFiles, dir, p)
+			lower := strings.ToLower(dir)
+			if file, ok := paths[lower]; ok {
+				return fmt.Errorf("%w: %q is a file and a folder of %q", ErrFiles, file, p)
 			}
+			if other, ok := dirs[lower]; ok && other != dir {
+				return fmt.Errorf("%w: folders %q and %q differ only in case (one folder on Windows and macOS)", ErrFiles, other, dir)
+			}
+			dirs[lower] = dir
 		}
 	}
 	if sum != size {
