@@ -13,7 +13,7 @@ BUILD_PKGS := gcc libc6-dev pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev
 # What `make test` adds: the real programs some tests check Peerflow
 # against (core/testtools): ffmpeg and ffprobe as players, nginx as an
 # origin server.
-TEST_PKGS  := ffmpeg nginx-light
+TEST_PKGS  := ffmpeg nginx-light etcd-server
 # What `make screenshot` adds: a virtual X server, capture tools, and ip
 # for the isolated network namespace it runs in.
 SHOT_PKGS  := xvfb xauth imagemagick xdotool iproute2
