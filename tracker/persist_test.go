@@ -21,11 +21,14 @@ import (
 	"peerflow/core/trackerapi"
 )
 
+// boltOf is the bbolt file under s.
+func boltOf(s *Server) *bolt.DB { return s.store.(*boltStore).db }
+
 // countRecords returns the number of keys in bucket.
 func countRecords(t *testing.T, s *Server, bucket []byte) int {
 	t.Helper()
 	n := 0
-	err := s.store.db.View(func(tx *bolt.Tx) error {
+	err := boltOf(s).View(func(tx *bolt.Tx) error {
 		n = tx.Bucket(bucket).Stats().KeyN
 		return nil
 	})
@@ -157,7 +160,7 @@ func TestOldHoldingsAreConverted(t *testing.T) {
 	if n := countRecords(t, tt.Server, bucketHeld); n != 2 {
 		t.Fatalf("%d holding records, want 2 (one per content)", n)
 	}
-	err = tt.store.db.View(func(tx *bolt.Tx) error {
+	err = boltOf(tt.Server).View(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketOldHoldings) != nil {
 			return errors.New("old holdings bucket still there")
 		}
@@ -188,11 +191,11 @@ func TestFlushWritesOnlyWhatChanged(t *testing.T) {
 	}
 	tt.announce(t, full)
 	written := func() int64 {
-		before := tt.store.db.Stats()
+		before := boltOf(tt.Server).Stats()
 		if err := tt.tick(); err != nil {
 			t.Fatal(err)
 		}
-		after := tt.store.db.Stats()
+		after := boltOf(tt.Server).Stats()
 		return after.TxStats.GetPageAlloc() - before.TxStats.GetPageAlloc()
 	}
 	if w := written(); w < contents*chunks/8 {

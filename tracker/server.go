@@ -102,7 +102,7 @@ func (c Config) withDefaults() (Config, error) {
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
-	store   *store
+	store   backend
 	state   *state
 	handler http.Handler
 	// announces limits announces per source (nil: no limit); budget
@@ -152,14 +152,14 @@ func Open(cfg Config) (*Server, error) {
 		s.log.Warn("tracker database: record skipped", "reason", msg)
 	}
 	live := s.state.restore(d, cfg.Now())
-	s.log.Info("tracker opened", "db", cfg.DB, "id", st.id, "manifests", len(d.manifests), "live_peers", live)
+	s.log.Info("tracker opened", "db", cfg.DB, "id", st.trackerID(), "manifests", len(d.manifests), "live_peers", live)
 	s.handler = s.routes()
 	go s.janitor()
 	return s, nil
 }
 
 // ID returns the tracker's ID, made once and kept in its database.
-func (s *Server) ID() string { return s.store.id }
+func (s *Server) ID() string { return s.store.trackerID() }
 
 // Addr returns the address of the listener Serve was last called with, or
 // "" if it was not.

@@ -62,15 +62,16 @@ func heldKey(p peer.ID, c content.ID) []byte {
 	return append(p[:len(p):len(p)], c[:]...)
 }
 
-// store is the tracker's bbolt file.
-type store struct {
+// boltStore is the tracker's bbolt file: the embedded backend, what the
+// desktop app's tracker and `peerflow tracker` use unless told otherwise.
+type boltStore struct {
 	db *bolt.DB
 	id string // tracker ID
 }
 
 // openStore opens (or creates) the bbolt file at path and returns it with
 // the tracker ID it holds, made on first use.
-func openStore(path string) (*store, error) {
+func openStore(path string) (*boltStore, error) {
 	// The timeout turns a second tracker on the same file into an error
 	// instead of a hang on bbolt's file lock.
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
@@ -80,7 +81,7 @@ func openStore(path string) (*store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open tracker database %s: %w", path, err)
 	}
-	s := &store{db: db}
+	s := &boltStore{db: db}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketMeta, bucketManifests, bucketLeases, bucketHeld, bucketAccess} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -107,7 +108,9 @@ func openStore(path string) (*store, error) {
 	return s, nil
 }
 
-func (s *store) close() error { return s.db.Close() }
+func (s *boltStore) trackerID() string { return s.id }
+
+func (s *boltStore) close() error { return s.db.Close() }
 
 // convertOldHoldings splits each record of bucketOldHoldings into one
 // record per content, then deletes the old bucket. A record it cannot read
@@ -144,7 +147,7 @@ func convertOldHoldings(tx *bolt.Tx) error {
 // putManifest stores a canonical manifest durably (committed and fsynced
 // when it returns), with the access of a private one, and reports whether
 // it was new.
-func (s *store) putManifest(id content.ID, body []byte, access *[32]byte) (created bool, err error) {
+func (s *boltStore) putManifest(id content.ID, body []byte, access *[32]byte) (created bool, err error) {
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketManifests)
 		if b.Get(id[:]) != nil {
@@ -165,7 +168,7 @@ func (s *store) putManifest(id content.ID, body []byte, access *[32]byte) (creat
 }
 
 // manifest returns the canonical encoding of content id, or nil.
-func (s *store) manifest(id content.ID) ([]byte, error) {
+func (s *boltStore) manifest(id content.ID) ([]byte, error) {
 	var body []byte
 	err := s.db.View(func(tx *bolt.Tx) error {
 		body = bytes.Clone(tx.Bucket(bucketManifests).Get(id[:]))
@@ -203,7 +206,7 @@ type storedLease struct {
 
 // load reads every record. A record that cannot be decoded is reported in
 // bad or skipped rather than failing the start.
-func (s *store) load() (*stored, error) {
+func (s *boltStore) load() (*stored, error) {
 	out := &stored{manifests: make(map[content.ID]*content.Manifest), access: make(map[content.ID]*[32]byte),
 		holdings: make(map[peer.ID][]trackerapi.ContentState)}
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -299,7 +302,7 @@ type peerSnapshot struct {
 }
 
 // write commits a flush in one transaction.
-func (s *store) write(snaps []peerSnapshot) error {
+func (s *boltStore) write(snaps []peerSnapshot) error {
 	slices.SortFunc(snaps, func(a, b peerSnapshot) int { return bytes.Compare(a.id[:], b.id[:]) })
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		leases, held := tx.Bucket(bucketLeases), tx.Bucket(bucketHeld)
