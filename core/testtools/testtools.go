@@ -40,12 +40,7 @@ func Require(t testing.TB, names ...string) []string {
 func Nginx(t testing.TB, root string) (url, accessLog string) {
 	t.Helper()
 	bin := Require(t, "nginx")[0]
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	work := t.TempDir()
 	accessLog = filepath.Join(work, "access.log")
 	conf := fmt.Sprintf(`daemon off; master_process off; worker_processes 1; pid %[1]s/nginx.pid;
