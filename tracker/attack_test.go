@@ -88,8 +88,10 @@ func TestSwarmCannotBeAimedAtAThirdParty(t *testing.T) {
 // TestOneAddressIsOneEntry: 2,000 fake peers naming one port in 2,000
 // spellings end as one entry, and the peers of one source are capped, so
 // an honest seeder from another host stays on the first holders page.
-func TestOneAddressIsOneEntry(t *testing.T) {
-	tt := startTracker(t, Config{Now: newFakeClock().Now, MaxPeersPerSource: 64})
+func TestOneAddressIsOneEntry(t *testing.T) { eachStore(t, testOneAddressIsOneEntry) }
+
+func testOneAddressIsOneEntry(t *testing.T, st store) {
+	tt := startTracker(t, st.cfg(Config{Now: newFakeClock().Now, MaxPeersPerSource: 64}))
 	m := testManifest("m", 4, 1)
 	tt.publish(t, m)
 	seeder := trackerapi.AnnounceRequest{Peer: testPeer(100_000), Addr: ":7000", Full: true,
@@ -412,8 +414,10 @@ func TestNoncesCountOnce(t *testing.T) {
 // to requests that show the key, listed nowhere, cannot be republished
 // public or under another key, and stays so across a restart. Without the
 // key, it is answered as a content the tracker never heard of.
-func TestPrivateSwarm(t *testing.T) {
-	cfg := Config{Now: newFakeClock().Now, DB: t.TempDir() + "/t.db"}
+func TestPrivateSwarm(t *testing.T) { eachStore(t, testPrivateSwarm) }
+
+func testPrivateSwarm(t *testing.T, st store) {
+	cfg := st.cfg(Config{Now: newFakeClock().Now})
 	tt := startTracker(t, cfg)
 	ctx := context.Background()
 	m := testManifest("holiday", 8, 1)

@@ -14,8 +14,10 @@ import (
 
 // TestConcurrentAnnounces runs announces, reads and flushes at once (run
 // it with -race), then checks that nothing was lost, also on disk.
-func TestConcurrentAnnounces(t *testing.T) {
-	cfg := Config{Now: newFakeClock().Now, DB: t.TempDir() + "/t.db", FlushInterval: time.Millisecond}
+func TestConcurrentAnnounces(t *testing.T) { eachStore(t, testConcurrentAnnounces) }
+
+func testConcurrentAnnounces(t *testing.T, st store) {
+	cfg := st.cfg(Config{Now: newFakeClock().Now, FlushInterval: time.Millisecond})
 	tt := startTracker(t, cfg)
 	const contents, workers, perWorker = 4, 8, 40
 	ms := make([]trackerapi.ContentState, contents)
@@ -73,11 +75,13 @@ func TestConcurrentAnnounces(t *testing.T) {
 
 // TestCloseStopsEveryGoroutine checks that no goroutine of a tracker
 // outlives Close.
-func TestCloseStopsEveryGoroutine(t *testing.T) {
+func TestCloseStopsEveryGoroutine(t *testing.T) { eachStore(t, testCloseStopsEveryGoroutine) }
+
+func testCloseStopsEveryGoroutine(t *testing.T, st store) {
 	http.DefaultClient.CloseIdleConnections()
 	before := runtime.NumGoroutine()
 	for range 3 { // the desktop app turns the tracker on and off
-		tt := startTracker(t, Config{})
+		tt := startTracker(t, st.cfg(Config{}))
 		tt.publish(t, testManifest("m", 4, 1))
 		tt.list(t, "")
 		tt.stop()

@@ -12,8 +12,10 @@ import (
 
 // TestHoldersIncludeRareChunks: 300 peers hold chunks 0-61; chunk 62 has
 // two holders and chunk 63 one. Any page must reach every chunk.
-func TestHoldersIncludeRareChunks(t *testing.T) {
-	tt := startTracker(t, Config{Now: newFakeClock().Now})
+func TestHoldersIncludeRareChunks(t *testing.T) { eachStore(t, testHoldersIncludeRareChunks) }
+
+func testHoldersIncludeRareChunks(t *testing.T, st store) {
+	tt := startTracker(t, st.cfg(Config{Now: newFakeClock().Now}))
 	const chunks = 64
 	m := testManifest("m", chunks, 1)
 	tt.publish(t, m)

@@ -78,6 +78,9 @@ func (h *Hosted) Addr() net.Addr { return h.addr }
 // ID is the tracker's persistent ID.
 func (h *Hosted) ID() string { return h.srv.ID() }
 
+// Store names the store the tracker keeps its records in.
+func (h *Hosted) Store() string { return h.srv.Store() }
+
 // Reachable is the address other computers use: the first LAN address of
 // a tracker listening on every interface, 127.0.0.1 for one on loopback.
 func (h *Hosted) Reachable() string { return h.reachable }

@@ -228,8 +228,12 @@ func (s *Server) addManifest(id content.ID, m *content.Manifest, body []byte, ac
 	if known {
 		return false, nil
 	}
-	if created, err = s.store.putManifest(id, body, access); err != nil {
-		return false, err
+	created, err = s.store.putManifest(id, body, access)
+	switch {
+	case errors.Is(err, errAccessConflict):
+		return false, errorf(http.StatusConflict, "content %s: %v", id, errAccessConflict)
+	case err != nil: // a store that does not answer, or a full disk
+		return false, errorf(http.StatusServiceUnavailable, "the tracker could not store the manifest; try again later: %v", err)
 	}
 	s.state.addSwarm(id, m, access)
 	return created, nil
@@ -278,6 +282,10 @@ func (s *Server) getManifest(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) announce(w http.ResponseWriter, r *http.Request) error {
 	now := s.cfg.Now()
 	src := sourceOf(r, s.cfg.TrustForwarded)
+	if err := s.storeDown(w); err != nil {
+		w.Header().Set("Connection", "close") // the body is not read
+		return err
+	}
 	if !s.announces.allow(src, now) {
 		w.Header().Set("Retry-After", "1")
 		w.Header().Set("Connection", "close") // the body is not read
@@ -373,11 +381,41 @@ func (s *Server) holders(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// health answers 200 while the store answers, 503 when it did not the
+// last time the janitor asked (within a FlushInterval).
 func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, trackerapi.Health{
-		OK: true, Version: s.cfg.Version, Protocol: trackerapi.ProtocolVersion, TrackerID: s.ID(),
-	})
+	h := trackerapi.Health{
+		OK: true, Version: s.cfg.Version, Protocol: trackerapi.ProtocolVersion, TrackerID: s.ID(), Store: s.storeKind(),
+	}
+	status := http.StatusOK
+	if err := s.StoreErr(); err != nil {
+		h.OK, h.StoreError, status = false, err.Error(), http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, h)
 	return nil
+}
+
+// storeKind is the kind of store, as /v1/health names it: "bbolt" or
+// "etcd" (never its path or endpoints).
+func (s *Server) storeKind() string {
+	if _, ok := s.store.(*etcdStore); ok {
+		return "etcd"
+	}
+	return "bbolt"
+}
+
+// storeRetry is the Retry-After of a 503 for an unreachable store.
+const storeRetry = "5"
+
+// storeDown is the 503 of a request that needs the store while it does
+// not answer.
+func (s *Server) storeDown(w http.ResponseWriter) error {
+	err := s.StoreErr()
+	if err == nil {
+		return nil
+	}
+	w.Header().Set("Retry-After", storeRetry)
+	return errorf(http.StatusServiceUnavailable, "the tracker's store (%s) does not answer; try again later: %v", s.storeKind(), err)
 }
 
 // maxInt bounds parameters that have no smaller natural bound.

@@ -8,9 +8,11 @@ import (
 	"peerflow/core/trackerapi"
 )
 
-func TestLeaseExpiry(t *testing.T) {
+func TestLeaseExpiry(t *testing.T) { eachStore(t, testLeaseExpiry) }
+
+func testLeaseExpiry(t *testing.T, st store) {
 	clock := newFakeClock()
-	tt := startTracker(t, Config{Now: clock.Now})
+	tt := startTracker(t, st.cfg(Config{Now: clock.Now}))
 	m := testManifest("m", 16, 1)
 	tt.publish(t, m)
 	full := func(n int, have []byte) {
@@ -48,9 +50,11 @@ func TestLeaseExpiry(t *testing.T) {
 
 // TestJanitorPrunesDB checks that expired peers leave the database too,
 // and that leases hold across a restart.
-func TestJanitorPrunesDB(t *testing.T) {
+func TestJanitorPrunesDB(t *testing.T) { eachStore(t, testJanitorPrunesDB) }
+
+func testJanitorPrunesDB(t *testing.T, st store) {
 	clock := newFakeClock()
-	cfg := Config{Now: clock.Now, DB: t.TempDir() + "/t.db", FlushInterval: time.Hour}
+	cfg := st.cfg(Config{Now: clock.Now, FlushInterval: time.Hour})
 	tt := startTracker(t, cfg)
 	m := testManifest("m", 8, 1)
 	tt.publish(t, m)
@@ -69,7 +73,7 @@ func TestJanitorPrunesDB(t *testing.T) {
 	if err := tt.tick(); err != nil {
 		t.Fatal(err)
 	}
-	if n := countRecords(t, tt.Server, bucketLeases) + countRecords(t, tt.Server, bucketHeld); n != 4 {
+	if n := peerRecords(t, tt.Server); n != 4 {
 		t.Fatalf("%d peer records after the janitor ran, want 4 (2 peers)", n)
 	}
 	// Restart later than every lease: the last peers are dropped on load.
@@ -82,7 +86,7 @@ func TestJanitorPrunesDB(t *testing.T) {
 	if err := tt.tick(); err != nil {
 		t.Fatal(err)
 	}
-	if n := countRecords(t, tt.Server, bucketLeases) + countRecords(t, tt.Server, bucketHeld); n != 0 {
+	if n := peerRecords(t, tt.Server); n != 0 {
 		t.Fatalf("%d peer records left", n)
 	}
 	if l := tt.list(t, ""); l.Total != 1 {
@@ -91,8 +95,10 @@ func TestJanitorPrunesDB(t *testing.T) {
 }
 
 // TestRestartAsksForFullAnnounce checks NeedFull after a restart.
-func TestRestartAsksForFullAnnounce(t *testing.T) {
-	cfg := Config{Now: newFakeClock().Now, DB: t.TempDir() + "/t.db"}
+func TestRestartAsksForFullAnnounce(t *testing.T) { eachStore(t, testRestartAsksForFullAnnounce) }
+
+func testRestartAsksForFullAnnounce(t *testing.T, st store) {
+	cfg := st.cfg(Config{Now: newFakeClock().Now})
 	tt := startTracker(t, cfg)
 	m := testManifest("m", 8, 1)
 	tt.publish(t, m)

@@ -38,8 +38,10 @@ func countRecords(t *testing.T, s *Server, bucket []byte) int {
 	return n
 }
 
-func TestRestartKeepsEverything(t *testing.T) {
-	cfg := Config{Now: newFakeClock().Now, DB: t.TempDir() + "/t.db"}
+func TestRestartKeepsEverything(t *testing.T) { eachStore(t, testRestartKeepsEverything) }
+
+func testRestartKeepsEverything(t *testing.T, st store) {
+	cfg := st.cfg(Config{Now: newFakeClock().Now})
 	tt := startTracker(t, cfg)
 	id := tt.ID()
 	a, b := testManifest("a", 10, 1), testManifest("b", 20, 2)

@@ -8,14 +8,19 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"peerflow/core/trackerapi"
 )
 
-// Config configures a tracker. DB is required; zero fields take defaults.
+// Config configures a tracker. DB or Etcd is required; zero fields take
+// defaults.
 type Config struct {
-	DB    string // path of the bbolt file; created if missing
+	DB string // path of the bbolt file; created if missing
+	// Etcd, if set, is the etcd cluster the tracker keeps its records in,
+	// with the other trackers of its fleet; DB is then not used.
+	Etcd  *Etcd
 	Token string // if set, publishing needs "Authorization: Bearer <Token>"
 	// Version is the release /v1/health reports; front ends pass
 	// core.Version. (This package cannot import core: core imports it to
@@ -54,8 +59,8 @@ type Config struct {
 }
 
 func (c Config) withDefaults() (Config, error) {
-	if c.DB == "" {
-		return c, errors.New("tracker: Config.DB is empty")
+	if c.DB == "" && c.Etcd == nil {
+		return c, errors.New("tracker: neither Config.DB nor Config.Etcd is set")
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -115,6 +120,9 @@ type Server struct {
 
 	stop        chan struct{} // closed by Close: stops the janitor
 	janitorDone chan struct{}
+	// storeErr is why the store did not answer the janitor's last flush
+	// or ping, nil when it did: while set, announces are answered 503.
+	storeErr atomic.Pointer[error]
 
 	mu      sync.Mutex
 	closed  bool
@@ -122,15 +130,22 @@ type Server struct {
 	addr    string
 }
 
-// Open opens the database at cfg.DB (creating it if missing), loads the
-// manifests and the peers whose lease has not ended, and starts the
-// janitor that prunes expired peers and flushes announces.
+// Open opens the store (the bbolt file at cfg.DB, created if missing, or
+// the etcd cluster cfg.Etcd), loads the manifests and the peers whose
+// lease has not ended, and starts the janitor that prunes expired peers
+// and flushes announces (and, on etcd, the watch that follows the
+// fleet's other trackers).
 func Open(cfg Config) (*Server, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	st, err := openStore(cfg.DB)
+	var st backend
+	if cfg.Etcd != nil {
+		st, err = openEtcd(cfg.Etcd, cfg.Lease, cfg.FlushInterval, cfg.Logger)
+	} else {
+		st, err = openStore(cfg.DB)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -152,14 +167,28 @@ func Open(cfg Config) (*Server, error) {
 		s.log.Warn("tracker database: record skipped", "reason", msg)
 	}
 	live := s.state.restore(d, cfg.Now())
-	s.log.Info("tracker opened", "db", cfg.DB, "id", st.trackerID(), "manifests", len(d.manifests), "live_peers", live)
+	s.log.Info("tracker opened", "store", st.String(), "id", st.trackerID(), "manifests", len(d.manifests), "live_peers", live)
 	s.handler = s.routes()
+	st.follow(s.state, cfg.Now)
 	go s.janitor()
 	return s, nil
 }
 
-// ID returns the tracker's ID, made once and kept in its database.
+// ID returns the tracker's ID, made once and kept in its store; the
+// trackers of a fleet share one.
 func (s *Server) ID() string { return s.store.trackerID() }
+
+// Store names the store the tracker keeps its records in.
+func (s *Server) Store() string { return s.store.String() }
+
+// StoreErr returns why the store did not answer the last time the
+// janitor wrote to it or asked it (every FlushInterval), or nil.
+func (s *Server) StoreErr() error {
+	if err := s.storeErr.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
 
 // Addr returns the address of the listener Serve was last called with, or
 // "" if it was not.
@@ -282,7 +311,8 @@ func (s *Server) janitor() {
 	}
 }
 
-// tick is one janitor round: prune, then flush.
+// tick is one janitor round: prune, then flush (or, with nothing to
+// flush, ask the store whether it answers).
 func (s *Server) tick() error {
 	s.announces.sweep(s.cfg.Now())
 	s.sessions.sweep(s.cfg.Now())
@@ -290,12 +320,30 @@ func (s *Server) tick() error {
 		s.log.Debug("peers expired", "count", n)
 	}
 	snaps := s.state.takeDirty()
+	var err error
 	if len(snaps) == 0 {
-		return nil
-	}
-	if err := s.store.write(snaps); err != nil {
+		err = s.store.ping()
+	} else if err = s.store.write(snaps); err != nil {
 		s.state.redirty(snaps)
+	}
+	s.noteStore(err)
+	if err != nil {
 		return fmt.Errorf("tracker: %w", err)
 	}
 	return nil
+}
+
+// noteStore records whether the store answered, logging each change.
+func (s *Server) noteStore(err error) {
+	was := s.storeErr.Load()
+	switch {
+	case err == nil && was != nil:
+		s.storeErr.Store(nil)
+		s.log.Warn("tracker store answers again", "store", s.store.String())
+	case err != nil && was == nil:
+		s.storeErr.Store(&err)
+		s.log.Error("tracker store unreachable: announces are refused until it answers", "store", s.store.String(), "err", err)
+	case err != nil:
+		s.storeErr.Store(&err)
+	}
 }

@@ -11,8 +11,10 @@ import (
 	"peerflow/core/trackerapi"
 )
 
-func TestPublishListManifestHealth(t *testing.T) {
-	tt := startTracker(t, Config{Now: newFakeClock().Now, Version: "1.2.3"})
+func TestPublishListManifestHealth(t *testing.T) { eachStore(t, testPublishListManifestHealth) }
+
+func testPublishListManifestHealth(t *testing.T, st store) {
+	tt := startTracker(t, st.cfg(Config{Now: newFakeClock().Now, Version: "1.2.3"}))
 	ctx := context.Background()
 	film, song := testManifest("Film.mkv", 8, 1), testManifest("song.ogg", 3, 2)
 
@@ -72,8 +74,10 @@ func TestPublishListManifestHealth(t *testing.T) {
 	}
 }
 
-func TestAnnounceSemantics(t *testing.T) {
-	tt := startTracker(t, Config{Now: newFakeClock().Now})
+func TestAnnounceSemantics(t *testing.T) { eachStore(t, testAnnounceSemantics) }
+
+func testAnnounceSemantics(t *testing.T, st store) {
+	tt := startTracker(t, st.cfg(Config{Now: newFakeClock().Now}))
 	a, b := testManifest("a", 10, 1), testManifest("b", 16, 2)
 	unpublished := testManifest("c", 1, 3)
 	tt.publish(t, a)
@@ -158,8 +162,10 @@ func TestAnnounceSemantics(t *testing.T) {
 
 // TestBadAnnounceChangesNothing checks that an announce is validated
 // whole before any of it is applied.
-func TestBadAnnounceChangesNothing(t *testing.T) {
-	tt := startTracker(t, Config{Now: newFakeClock().Now})
+func TestBadAnnounceChangesNothing(t *testing.T) { eachStore(t, testBadAnnounceChangesNothing) }
+
+func testBadAnnounceChangesNothing(t *testing.T, st store) {
+	tt := startTracker(t, st.cfg(Config{Now: newFakeClock().Now}))
 	a, b := testManifest("a", 10, 1), testManifest("b", 10, 2)
 	tt.publish(t, a)
 	tt.publish(t, b)

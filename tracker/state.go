@@ -485,9 +485,16 @@ func (st *state) clearAddr(p *peerState) {
 func (st *state) remove(p *peerState) {
 	d := st.marks(p.id)
 	d.lease = true
+	for id := range p.holdings {
+		d.content(id)
+	}
+	st.forget(p)
+}
+
+// forget takes p and its holdings out of memory, leaving its records.
+func (st *state) forget(p *peerState) {
 	for id, h := range p.holdings {
 		st.drop(p, id, h)
-		d.content(id)
 	}
 	st.unlink(p)
 	st.clearAddr(p)

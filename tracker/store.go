@@ -110,6 +110,14 @@ func openStore(path string) (*boltStore, error) {
 
 func (s *boltStore) trackerID() string { return s.id }
 
+func (s *boltStore) String() string { return "bbolt " + s.db.Path() }
+
+// follow has nothing to follow: the file is this tracker's alone.
+func (s *boltStore) follow(*state, func() time.Time) {}
+
+// ping: a local file always answers; a failing disk shows in write.
+func (s *boltStore) ping() error { return nil }
+
 func (s *boltStore) close() error { return s.db.Close() }
 
 // convertOldHoldings splits each record of bucketOldHoldings into one
@@ -151,6 +159,9 @@ func (s *boltStore) putManifest(id content.ID, body []byte, access *[32]byte) (c
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketManifests)
 		if b.Get(id[:]) != nil {
+			if a := tx.Bucket(bucketAccess).Get(id[:]); (a == nil) != (access == nil) || (a != nil && !bytes.Equal(a, access[:])) {
+				return errAccessConflict
+			}
 			return nil
 		}
 		created = true

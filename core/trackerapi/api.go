@@ -239,7 +239,12 @@ type Health struct {
 	OK        bool   `json:"ok"`
 	Version   string `json:"version"`
 	Protocol  int    `json:"protocol"`
-	TrackerID string `json:"tracker_id"`
+	TrackerID string `json:"tracker_id"` // the trackers of a fleet share one
+	// Store is the kind of store the tracker keeps its records in:
+	// "bbolt" (its own file) or "etcd" (a fleet's cluster). StoreError,
+	// with OK false and status 503, says why the store does not answer.
+	Store      string `json:"store,omitempty"`
+	StoreError string `json:"store_error,omitempty"`
 }
 
 // ErrorBody is the body of every error response.

@@ -1,0 +1,443 @@
+package tracker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"peerflow/core/content"
+)
+
+// The write path. A flush sends, in this order: one revoke per peer that
+// left (etcd deletes all its keys), the keep-alives of the peers that
+// announced, all on one stream, one grant per peer new to the fleet, and
+// then the changed records — a lease record per peer that announced and a
+// holding record per changed (peer, content), never a peer's whole
+// library — in transactions of up to maxTxnOps operations.
+
+// write stores a flush; on an error the caller marks it all again, and
+// the next flush rewrites what it finds then (writes are idempotent).
+func (s *etcdStore) write(snaps []peerSnapshot) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*etcdTimeout)
+	defer cancel()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var revoke, alive []clientv3.LeaseID
+	var fresh []int // snaps of peers without an etcd lease
+	revoked := make([]bool, len(snaps))
+	for i := range snaps {
+		p := &snaps[i]
+		l, known := s.leases[p.id]
+		switch {
+		case !p.live && known:
+			revoke = append(revoke, l)
+			revoked[i] = true
+			delete(s.leases, p.id)
+		case p.live && !known:
+			fresh = append(fresh, i)
+		case p.live && p.lease:
+			alive = append(alive, l)
+		}
+	}
+	if err := s.revoke(ctx, revoke); err != nil {
+		return err
+	}
+	lost, err := s.keepAlive(ctx, alive)
+	if err != nil {
+		return err
+	}
+	for i := range snaps {
+		if l, ok := s.leases[snaps[i].id]; ok && lost[l] {
+			delete(s.leases, snaps[i].id)
+			fresh = append(fresh, i)
+		}
+	}
+	granted, err := s.grant(ctx, len(fresh))
+	if err != nil {
+		return err
+	}
+	for k, i := range fresh {
+		s.leases[snaps[i].id] = granted[k]
+		// A new lease has none of the peer's keys: its lease record goes
+		// with the first records under it. (A lost lease took the peer's
+		// holdings too: the watch shows their deletion, and the peer's
+		// every record is marked for the next flush then.)
+		snaps[i].lease = true
+	}
+	return s.commit(ctx, s.ops(snaps, revoked))
+}
+
+// ops are the puts and deletes of a flush, as jobs of transactions: a
+// job's transactions are committed in order, jobs side by side. One
+// peer's records stay in one job, its lease record first, so that a
+// tracker following the fleet sees the peer before its holdings. Peers
+// whose lease was revoked (skip) need none: etcd deleted their keys.
+func (s *etcdStore) ops(snaps []peerSnapshot, skip []bool) [][][]clientv3.Op {
+	var jobs [][][]clientv3.Op
+	var batch []clientv3.Op
+	size := 0
+	for i := range snaps {
+		if skip[i] {
+			continue
+		}
+		peerOps, peerSize := s.peerOps(&snaps[i])
+		if len(batch)+len(peerOps) > maxTxnOps || size+peerSize > maxTxnBytes {
+			if len(batch) > 0 {
+				jobs = append(jobs, [][]clientv3.Op{batch})
+			}
+			batch, size = nil, 0
+		}
+		if len(peerOps) <= maxTxnOps && peerSize <= maxTxnBytes {
+			batch, size = append(batch, peerOps...), size+peerSize
+			continue
+		}
+		// A peer too large for one transaction has a job of its own.
+		var job [][]clientv3.Op
+		var part []clientv3.Op
+		partSize := 0
+		for _, op := range peerOps {
+			n := len(op.ValueBytes())
+			if len(part) == maxTxnOps || (partSize+n > maxTxnBytes && len(part) > 0) {
+				job, part, partSize = append(job, part), nil, 0
+			}
+			part, partSize = append(part, op), partSize+n
+		}
+		jobs = append(jobs, append(job, part))
+	}
+	if len(batch) > 0 {
+		jobs = append(jobs, [][]clientv3.Op{batch})
+	}
+	return jobs
+}
+
+// peerOps are the operations of one peer's records and their bytes.
+func (s *etcdStore) peerOps(p *peerSnapshot) ([]clientv3.Op, int) {
+	var ops []clientv3.Op
+	size := 0
+	l := s.leases[p.id]
+	switch {
+	case p.lease && p.live:
+		v := appendLease(nil, p.lastSeen, p.addr)
+		ops, size = append(ops, clientv3.OpPut(s.pfx+peerKeyOf(p.id), string(v), clientv3.WithLease(l))), size+len(v)
+	case p.lease:
+		ops = append(ops, clientv3.OpDelete(s.pfx+peerKeyOf(p.id)))
+	}
+	if p.live {
+		for j, h := range p.puts {
+			if have := p.haves[j]; have != nil {
+				h.Have = have.Bytes()
+			}
+			v := appendHolding(nil, h)
+			ops, size = append(ops, clientv3.OpPut(s.pfx+heldKeyOf(p.id, h.ID), string(v), clientv3.WithLease(l))), size+len(v)
+		}
+	}
+	for _, id := range p.deletes {
+		ops = append(ops, clientv3.OpDelete(s.pfx+heldKeyOf(p.id, id)))
+	}
+	return ops, size
+}
+
+// commit runs the jobs, txnsAtOnce at a time, and notes the revision of
+// each transaction that changed something, for the watch to skip.
+func (s *etcdStore) commit(ctx context.Context, jobs [][][]clientv3.Op) error {
+	var mu sync.Mutex
+	var errs []error
+	s.parallel(len(jobs), txnsAtOnce, func(i int) {
+		for _, txn := range jobs[i] {
+			resp, err := s.cli.Txn(ctx).Then(txn...).Commit()
+			mu.Lock()
+			if err != nil {
+				errs = append(errs, err)
+				mu.Unlock()
+				return
+			}
+			if changed(resp) {
+				s.own[resp.Header.Revision] = struct{}{}
+			}
+			mu.Unlock()
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("write to etcd: %w", err)
+	}
+	return nil
+}
+
+// changed reports whether a transaction made a revision: a delete of a
+// missing key makes none, and its header's revision is then another
+// write's.
+func changed(resp *clientv3.TxnResponse) bool {
+	for _, r := range resp.Responses {
+		switch op := r.Response.(type) {
+		case *pb.ResponseOp_ResponsePut:
+			return true
+		case *pb.ResponseOp_ResponseDeleteRange:
+			if op.ResponseDeleteRange.Deleted > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// parallel calls f(0..n-1), at most k at a time, and waits.
+func (s *etcdStore) parallel(n, k int, f func(int)) {
+	sem := make(chan struct{}, k)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			f(i)
+		})
+	}
+	wg.Wait()
+}
+
+// revoke ends leases; one already ended is no error.
+func (s *etcdStore) revoke(ctx context.Context, ids []clientv3.LeaseID) error {
+	var mu sync.Mutex
+	var errs []error
+	s.parallel(len(ids), grantsAtOnce, func(i int) {
+		if _, err := s.cli.Revoke(ctx, ids[i]); err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("revoke etcd leases: %w", err)
+	}
+	return nil
+}
+
+// grant makes n leases of the peers' TTL.
+func (s *etcdStore) grant(ctx context.Context, n int) ([]clientv3.LeaseID, error) {
+	ids := make([]clientv3.LeaseID, n)
+	var mu sync.Mutex
+	var errs []error
+	s.parallel(n, grantsAtOnce, func(i int) {
+		resp, err := s.cli.Grant(ctx, s.ttl)
+		if err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+			return
+		}
+		ids[i] = resp.ID
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("grant etcd leases: %w", err)
+	}
+	return ids, nil
+}
+
+// keepAlive renews leases, all on one stream, and returns those etcd no
+// longer has.
+func (s *etcdStore) keepAlive(ctx context.Context, ids []clientv3.LeaseID) (map[clientv3.LeaseID]bool, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := s.leaseC.LeaseKeepAlive(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("keep etcd leases alive: %w", err)
+	}
+	sent := make(chan error, 1)
+	go func() {
+		for _, id := range ids {
+			if err := stream.Send(&pb.LeaseKeepAliveRequest{ID: int64(id)}); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- stream.CloseSend()
+	}()
+	lost := make(map[clientv3.LeaseID]bool)
+	for range ids {
+		resp, err := stream.Recv()
+		if err != nil {
+			return nil, fmt.Errorf("keep etcd leases alive: %w", err)
+		}
+		if resp.TTL <= 0 {
+			lost[clientv3.LeaseID(resp.ID)] = true
+		}
+	}
+	if err := <-sent; err != nil {
+		return nil, fmt.Errorf("keep etcd leases alive: %w", err)
+	}
+	return lost, nil
+}
+
+// The read path: a watch of the whole prefix from the revision load read
+// at. Each revision's events are applied together, under mu; those of
+// this tracker's own writes are skipped.
+
+// follow starts the watch that applies the fleet's writes to st; close
+// stops it.
+func (s *etcdStore) follow(st *state, now func() time.Time) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopWatch, s.watchDone = cancel, make(chan struct{})
+	go s.watch(ctx, st, now)
+}
+
+// watchRetry is the pause before watching again after the watch failed.
+const watchRetry = time.Second
+
+func (s *etcdStore) watch(ctx context.Context, st *state, now func() time.Time) {
+	defer close(s.watchDone)
+	rev := s.rev
+	for ctx.Err() == nil {
+		compacted := false
+		wch := s.cli.Watch(clientv3.WithRequireLeader(ctx), s.pfx, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithPrevKV())
+		for resp := range wch {
+			if resp.CompactRevision != 0 {
+				compacted = true
+				break
+			}
+			if err := resp.Err(); err != nil {
+				s.log.Debug("etcd watch ended", "err", err)
+				break
+			}
+			if n := len(resp.Events); n > 0 {
+				s.apply(ctx, st, resp.Events, now())
+				rev = resp.Events[n-1].Kv.ModRevision
+			}
+		}
+		if compacted && ctx.Err() == nil {
+			// The events since rev are gone: read everything again.
+			d, err := s.load()
+			if err != nil {
+				s.log.Warn("etcd watch: reload after compaction failed; will retry", "err", err)
+				compacted = false
+			} else {
+				st.resync(d, now())
+				rev = s.rev
+				s.log.Info("etcd watch: events compacted away; state read again", "revision", rev)
+				continue
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(watchRetry):
+		}
+	}
+}
+
+// apply applies the events of one watch response.
+func (s *etcdStore) apply(ctx context.Context, st *state, evs []*clientv3.Event, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := 0; i < len(evs); {
+		rev := evs[i].Kv.ModRevision
+		j := i + 1
+		for j < len(evs) && evs[j].Kv.ModRevision == rev {
+			j++
+		}
+		group := evs[i:j]
+		i = j
+		if _, ok := s.own[rev]; ok {
+			delete(s.own, rev)
+			continue
+		}
+		// A revoke deletes a peer's keys in key order, holdings first;
+		// whether the peer is gone decides what those deletions mean.
+		for _, ev := range group {
+			if ev.Type == clientv3.EventTypeDelete && strings.HasPrefix(string(ev.Kv.Key), s.pfx+keyPeers) {
+				s.applyGone(st, ev, now)
+			}
+		}
+		for _, ev := range group {
+			s.applyEvent(ctx, st, ev, now)
+		}
+	}
+	last := evs[len(evs)-1].Kv.ModRevision
+	for r := range s.own {
+		if r < last {
+			delete(s.own, r)
+		}
+	}
+}
+
+func (s *etcdStore) applyGone(st *state, ev *clientv3.Event, now time.Time) {
+	id, err := s.peerIDOf(ev.Kv.Key)
+	if err != nil {
+		return
+	}
+	lastSeen := now // unknown: the peer is gone
+	if prev := ev.PrevKv; prev != nil {
+		if l, err := decodeLease(prev.Value); err == nil {
+			lastSeen = l.lastSeen
+		}
+		if clientv3.LeaseID(prev.Lease) != s.leases[id] {
+			return // a lease the peer no longer has
+		}
+	}
+	delete(s.leases, id)
+	if st.followGone(id, lastSeen) {
+		s.log.Debug("etcd: a live peer's lease ended; writing it again", "peer", id.Short())
+	}
+}
+
+func (s *etcdStore) applyEvent(ctx context.Context, st *state, ev *clientv3.Event, now time.Time) {
+	key := strings.TrimPrefix(string(ev.Kv.Key), s.pfx)
+	put := ev.Type == clientv3.EventTypePut
+	switch {
+	case put && strings.HasPrefix(key, keyManifests):
+		s.applyManifest(ctx, st, ev.Kv)
+	case put && strings.HasPrefix(key, keyPeers):
+		id, err := s.peerIDOf(ev.Kv.Key)
+		l, err2 := decodeLease(ev.Kv.Value)
+		if err != nil || err2 != nil {
+			return
+		}
+		s.leases[id] = clientv3.LeaseID(ev.Kv.Lease)
+		st.followPeer(id, l.lastSeen, l.addr, now)
+	case strings.HasPrefix(key, keyHeld):
+		ref, err := s.heldRefOf(ev.Kv.Key)
+		if err != nil {
+			return
+		}
+		if !put {
+			if prev := ev.PrevKv; prev == nil || clientv3.LeaseID(prev.Lease) == s.leases[ref.peer] {
+				st.followDrop(ref.peer, ref.content)
+			}
+			return
+		}
+		h, err := decodeHolding(ev.Kv.Value)
+		if err != nil || clientv3.LeaseID(ev.Kv.Lease) != s.leases[ref.peer] {
+			return
+		}
+		h.ID = ref.content
+		st.followHolding(ref.peer, h)
+	}
+}
+
+// applyManifest adds a manifest another tracker published.
+func (s *etcdStore) applyManifest(ctx context.Context, st *state, kv *mvccpb.KeyValue) {
+	id, err := s.contentIDOf(kv.Key, keyManifests)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, etcdTimeout)
+	defer cancel()
+	body, access, err := s.manifestBody(ctx, id, kv.Value, kv.ModRevision)
+	var m *content.Manifest
+	if err == nil {
+		m, err = content.Decode(body)
+	}
+	if err != nil {
+		s.log.Warn("etcd: manifest skipped", "id", id, "err", err)
+		return
+	}
+	st.addSwarm(id, m, access)
+}
