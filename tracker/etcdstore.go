@@ -116,6 +116,8 @@ const (
 	maxTxnBytes  = 1 << 20
 	// etcdTimeout bounds one call; a flush or a load may make many.
 	etcdTimeout = 5 * time.Second
+	// pingTimeout bounds the janitor's question whether etcd answers.
+	pingTimeout = 2 * time.Second
 	// grantsAtOnce and txnsAtOnce are the calls a flush has in flight.
 	grantsAtOnce = 32
 	txnsAtOnce   = 4
@@ -237,7 +239,7 @@ func (s *etcdStore) trackerID() string { return s.id }
 func (s *etcdStore) String() string { return s.cfg.String() }
 
 func (s *etcdStore) ping() error {
-	ctx, cancel := context.WithTimeout(context.Background(), etcdTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
 	defer cancel()
 	_, err := s.cli.Get(ctx, s.pfx+keyFleet)
 	return err

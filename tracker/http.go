@@ -323,6 +323,7 @@ func (s *Server) announce(w http.ResponseWriter, r *http.Request) error {
 		LeaseSeconds:    int(s.cfg.Lease / time.Second),
 		Unknown:         a.unknown,
 		NeedFull:        needFull,
+		TrackerID:       s.ID(),
 	}
 	// Only now, with the nonce taken, may a signed announce open a
 	// session: a replayed one was refused above.

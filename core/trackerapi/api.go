@@ -176,6 +176,10 @@ type AnnounceResponse struct {
 	// SessionKey is the tracker's X25519 public key, when it opened the
 	// session the announce asked for (AnnounceRequest.SessionKey).
 	SessionKey []byte `json:"session_key,omitempty"`
+	// TrackerID is the tracker's ID. The trackers of a fleet (one etcd
+	// cluster) share it and each serves all the fleet knows, so a node
+	// announces to one of them (see Pool).
+	TrackerID string `json:"tracker_id,omitempty"`
 }
 
 // PublishResponse answers a manifest publish.

@@ -76,7 +76,17 @@ func serveTrackerToken(t *testing.T, db, addr, token string, wrap func(http.Hand
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	s, err := tracker.Open(tracker.Config{DB: db, Token: token, Version: core.Version})
+	lt := serveConfig(t, tracker.Config{DB: db, Token: token}, addr, wrap)
+	lt.db = db
+	return lt
+}
+
+// serveConfig opens a tracker on cfg and serves it on addr, through wrap
+// if not nil. It stops when the test ends.
+func serveConfig(t *testing.T, cfg tracker.Config, addr string, wrap func(http.Handler) http.Handler) *liveTracker {
+	t.Helper()
+	cfg.Version = core.Version
+	s, err := tracker.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +105,7 @@ func serveTrackerToken(t *testing.T, db, addr, token string, wrap func(http.Hand
 		hs.Serve(l)
 	}()
 	var once sync.Once
-	lt := &liveTracker{Server: s, addr: l.Addr().String(), db: db}
+	lt := &liveTracker{Server: s, addr: l.Addr().String()}
 	lt.stop = func() {
 		once.Do(func() {
 			hs.Shutdown(context.Background())

@@ -45,7 +45,7 @@ func (s Source) String() string {
 // TrackerStatus is what a Pool knows of one tracker.
 type TrackerStatus struct {
 	Addr        string
-	TrackerID   string // as advertised on the LAN; "" if not found there
+	TrackerID   string // as it said in an announce answer or on the LAN; "" if not yet known
 	Sources     Source
 	LastSuccess time.Time
 	LastError   string // of the last call, "" if it succeeded
@@ -115,6 +115,7 @@ type Pool struct {
 	reach  map[content.ID]*reach
 	listed map[content.ID]map[string]struct{} // trackers whose list showed it
 	keys   map[content.ID]*[32]byte           // tracker keys of private contents
+	active map[string]string                  // by fleetKey: the tracker of the fleet that answered last
 }
 
 // reach is which trackers a content goes to beyond those added by hand.
@@ -191,7 +192,7 @@ func NewPool(opts PoolOptions) *Pool {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	p := &Pool{opts: opts, all: make(map[string]*poolTracker),
+	p := &Pool{opts: opts, all: make(map[string]*poolTracker), active: make(map[string]string),
 		reach: make(map[content.ID]*reach), listed: make(map[content.ID]map[string]struct{}),
 		keys: make(map[content.ID]*[32]byte)}
 	p.opts.Client.Access = p.access
@@ -434,35 +435,37 @@ func (p *Pool) eachFor(ctx context.Context, id content.ID, f func(context.Contex
 	return p.eachOf(ctx, &id, f)
 }
 
-// eachOf is each over every tracker, or those that may hear of *id.
+// eachOf is each over every tracker, or those that may hear of *id. The
+// trackers of one fleet (see fleetKey) count as one: f runs on the one
+// that answered last, and on the next only if it fails.
 func (p *Pool) eachOf(ctx context.Context, id *content.ID, f func(context.Context, *poolTracker) error) (int, error) {
 	p.mu.Lock()
-	ts := make([]*poolTracker, 0, len(p.all))
+	fleets := make(map[string][]*poolTracker)
 	for addr, t := range p.all {
 		if id == nil || p.hears(addr, t, *id) {
-			ts = append(ts, t)
+			k := fleetKey(addr, t)
+			fleets[k] = append(fleets[k], t)
 		}
 	}
+	keys := make([]string, 0, len(fleets))
+	for k, ts := range fleets {
+		keys = append(keys, k)
+		active := p.active[k]
+		slices.SortFunc(ts, func(a, b *poolTracker) int {
+			return cmp.Or(-cmp.Compare(boolInt(a.client.Addr() == active), boolInt(b.client.Addr() == active)),
+				strings.Compare(a.client.Addr(), b.client.Addr()))
+		})
+	}
 	p.mu.Unlock()
-	if len(ts) == 0 {
+	if len(keys) == 0 {
 		return 0, ErrNoTrackers
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.opts.CallTimeout)
 	defer cancel()
-	errs := make([]error, len(ts))
+	errs := make([]error, len(keys))
 	var wg sync.WaitGroup
-	for i, t := range ts {
-		wg.Go(func() {
-			errs[i] = f(ctx, t)
-			switch {
-			case errors.Is(errs[i], errNotDue): // not asked: nothing to record
-				errs[i] = nil
-			// A call abandoned (the caller gave up, or another tracker
-			// answered first) says nothing about this tracker.
-			case !errors.Is(errs[i], context.Canceled) || ctx.Err() == nil:
-				p.record(t, errs[i])
-			}
-		})
+	for i, k := range keys {
+		wg.Go(func() { errs[i] = p.tryFleet(ctx, k, fleets[k], f) })
 	}
 	wg.Wait()
 	ok := 0
@@ -472,6 +475,71 @@ func (p *Pool) eachOf(ctx context.Context, id *content.ID, f func(context.Contex
 		}
 	}
 	return ok, errors.Join(errs...)
+}
+
+// tryFleet runs f on the trackers of one fleet in turn until one answers
+// (a 404 is an answer), records each outcome, and makes the one that
+// answered the fleet's active tracker.
+func (p *Pool) tryFleet(ctx context.Context, key string, ts []*poolTracker, f func(context.Context, *poolTracker) error) error {
+	var err error
+	var answered *poolTracker
+	for _, t := range ts {
+		err = f(ctx, t)
+		if errors.Is(err, errNotDue) { // not asked: nothing to record
+			return nil
+		}
+		// A call abandoned (the caller gave up, or another tracker
+		// answered first) says nothing about this tracker.
+		if !errors.Is(err, context.Canceled) || ctx.Err() == nil {
+			p.record(t, err)
+		}
+		if err == nil || IsNotFound(err) {
+			answered = t
+			break
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if answered == nil {
+		return err
+	}
+	if len(ts) > 1 {
+		p.mu.Lock()
+		p.active[key] = answered.client.Addr()
+		p.mu.Unlock()
+		for _, o := range ts {
+			if o != answered {
+				// Told nothing while another tracker of its fleet is: if
+				// the node turns to it, it gets the node's whole state.
+				o.synced.Store(false)
+			}
+		}
+	}
+	return err
+}
+
+// fleetKey names the fleet of the tracker at addr: trackers that gave the
+// same tracker ID (in an announce answer, or on the LAN) serve the same
+// swarms from one store. Only trackers of the same trust are one fleet, so
+// that a tracker found on the LAN or named in a link cannot take the
+// announces meant for one added by hand by claiming its ID. A tracker of
+// unknown ID is a fleet of its own.
+func fleetKey(addr string, t *poolTracker) string {
+	switch {
+	case t.id == "":
+		return "addr " + addr
+	case t.sources&SourceManual != 0:
+		return "manual " + t.id
+	}
+	return "other " + t.id
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (p *Pool) record(t *poolTracker, err error) {
@@ -567,6 +635,7 @@ func (p *Pool) announceTo(ctx context.Context, t *poolTracker, req AnnounceReque
 	if err != nil {
 		return nil, due, err
 	}
+	p.learnID(t, resp.TrackerID)
 	t.due = p.opts.Now().Add(clampInterval(resp.IntervalSeconds))
 	if len(resp.Unknown) == 0 || p.opts.Manifest == nil {
 		return resp.Unknown, due, nil
@@ -596,6 +665,17 @@ func (p *Pool) announceTo(ctx context.Context, t *poolTracker, req AnnounceReque
 		return unknown, due, err
 	}
 	return next.Unknown, due, nil
+}
+
+// learnID notes the tracker ID t gave (one that is not a valid ID is
+// ignored): trackers of one ID are one fleet.
+func (p *Pool) learnID(t *poolTracker, id string) {
+	if discover.ValidateTrackerID(id) != nil {
+		return
+	}
+	p.mu.Lock()
+	t.id = id
+	p.mu.Unlock()
 }
 
 // tokenFor is the publish token to send t: the pool's, if t was added by
