@@ -22,7 +22,7 @@ SHOT_PKGS  := xvfb xauth imagemagick xdotool iproute2
 # them) also run under the race detector.
 RACE_PKGS := ./core/... ./tracker/... ./app/gui/...
 
-.PHONY: all deps test-deps build run test check bench bench-swarm bench-sim package screenshot clean
+.PHONY: all deps test-deps build run test check bench bench-swarm bench-sim fleet package screenshot clean
 
 all: build
 
@@ -102,6 +102,13 @@ SIM_SLOW_FACTOR ?= 5
 bench-sim:
 	$(GO) test -run '^TestSwarmSim$$' -count 1 -timeout 180m -v ./core/sched/sim/ -args \
 		-sim.n $(SIM_N) -sim.size $(SIM_SIZE) -sim.up $(SIM_UP) -sim.runs $(RUNS) $(if $(SIM_SLOW),-sim.slow $(SIM_SLOW) -sim.slow-factor $(SIM_SLOW_FACTOR))
+
+# A tracker fleet to try (.ci/fleet): a local etcd and three trackers on
+# it, on loopback inside the isolated namespace; a demo shares a file
+# through one tracker and gets it through another, then a shell inside
+# the namespace lets you try more (FLEET_SHELL=0: the demo only).
+fleet: build test-deps
+	./.ci/netns ./.ci/fleet ./$(BIN)
 
 package: deps
 	$(GO) install $(FYNE_CMD)
