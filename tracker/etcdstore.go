@@ -183,7 +183,10 @@ type etcdStore struct {
 	mu     sync.Mutex
 	own    map[int64]struct{}
 	leases map[peer.ID]clientv3.LeaseID // each live peer's etcd lease
-	rev    int64                        // of the last load; the watch starts after it
+	// written is the revision of each live peer's last lease record, as
+	// this tracker wrote or watched it.
+	written map[peer.ID]int64
+	rev     int64 // of the last load; the watch starts after it
 
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
@@ -209,7 +212,7 @@ func openEtcd(cfg *Etcd, lease, flush time.Duration, log *slog.Logger) (*etcdSto
 	s := &etcdStore{
 		cli: cli, leaseC: pb.NewLeaseClient(cli.ActiveConnection()), cfg: cfg, pfx: cfg.prefix(),
 		ttl: int64((lease+flush+time.Second-1)/time.Second) + 1, log: log,
-		own: make(map[int64]struct{}), leases: make(map[peer.ID]clientv3.LeaseID),
+		own: make(map[int64]struct{}), leases: make(map[peer.ID]clientv3.LeaseID), written: make(map[peer.ID]int64),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), etcdTimeout)
 	defer cancel()
@@ -401,13 +404,14 @@ func (s *etcdStore) load() (*stored, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	clear(s.leases)
+	clear(s.written)
 	for _, kv := range leases {
 		id, err := s.peerIDOf(kv.Key)
 		if err != nil {
 			out.skipped = append(out.skipped, fmt.Sprintf("lease key %s: %v", kv.Key, err))
 			continue
 		}
-		s.leases[id] = clientv3.LeaseID(kv.Lease)
+		s.leases[id], s.written[id] = clientv3.LeaseID(kv.Lease), kv.ModRevision
 		l, err := decodeLease(kv.Value)
 		if err != nil {
 			out.bad = append(out.bad, id)

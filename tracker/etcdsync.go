@@ -14,6 +14,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"peerflow/core/content"
+	"peerflow/core/peer"
 )
 
 // The write path. A flush sends, in this order: one revoke per peer that
@@ -41,6 +42,7 @@ func (s *etcdStore) write(snaps []peerSnapshot) error {
 			revoke = append(revoke, l)
 			revoked[i] = true
 			delete(s.leases, p.id)
+			delete(s.written, p.id)
 		case p.live && !known:
 			fresh = append(fresh, i)
 		case p.live && p.lease:
@@ -75,45 +77,60 @@ func (s *etcdStore) write(snaps []peerSnapshot) error {
 	return s.commit(ctx, s.ops(snaps, revoked))
 }
 
+// txn is one transaction of a flush, and the peers whose lease record it
+// puts.
+type txn struct {
+	ops   []clientv3.Op
+	peers []peer.ID
+}
+
 // ops are the puts and deletes of a flush, as jobs of transactions: a
 // job's transactions are committed in order, jobs side by side. One
 // peer's records stay in one job, its lease record first, so that a
 // tracker following the fleet sees the peer before its holdings. Peers
 // whose lease was revoked (skip) need none: etcd deleted their keys.
-func (s *etcdStore) ops(snaps []peerSnapshot, skip []bool) [][][]clientv3.Op {
-	var jobs [][][]clientv3.Op
-	var batch []clientv3.Op
+func (s *etcdStore) ops(snaps []peerSnapshot, skip []bool) [][]txn {
+	var jobs [][]txn
+	var batch txn
 	size := 0
 	for i := range snaps {
 		if skip[i] {
 			continue
 		}
-		peerOps, peerSize := s.peerOps(&snaps[i])
-		if len(batch)+len(peerOps) > maxTxnOps || size+peerSize > maxTxnBytes {
-			if len(batch) > 0 {
-				jobs = append(jobs, [][]clientv3.Op{batch})
+		p := &snaps[i]
+		peerOps, peerSize := s.peerOps(p)
+		if len(batch.ops)+len(peerOps) > maxTxnOps || size+peerSize > maxTxnBytes {
+			if len(batch.ops) > 0 {
+				jobs = append(jobs, []txn{batch})
 			}
-			batch, size = nil, 0
+			batch, size = txn{}, 0
 		}
 		if len(peerOps) <= maxTxnOps && peerSize <= maxTxnBytes {
-			batch, size = append(batch, peerOps...), size+peerSize
+			batch.ops, size = append(batch.ops, peerOps...), size+peerSize
+			if p.lease && p.live {
+				batch.peers = append(batch.peers, p.id)
+			}
 			continue
 		}
-		// A peer too large for one transaction has a job of its own.
-		var job [][]clientv3.Op
-		var part []clientv3.Op
+		// A peer too large for one transaction has a job of its own; its
+		// lease record is in the first.
+		job := []txn{{}}
+		if p.lease && p.live {
+			job[0].peers = []peer.ID{p.id}
+		}
 		partSize := 0
 		for _, op := range peerOps {
 			n := len(op.ValueBytes())
-			if len(part) == maxTxnOps || (partSize+n > maxTxnBytes && len(part) > 0) {
-				job, part, partSize = append(job, part), nil, 0
+			if part := &job[len(job)-1]; len(part.ops) == maxTxnOps || (partSize+n > maxTxnBytes && len(part.ops) > 0) {
+				job, partSize = append(job, txn{}), 0
 			}
-			part, partSize = append(part, op), partSize+n
+			part := &job[len(job)-1]
+			part.ops, partSize = append(part.ops, op), partSize+n
 		}
-		jobs = append(jobs, append(job, part))
+		jobs = append(jobs, job)
 	}
-	if len(batch) > 0 {
-		jobs = append(jobs, [][]clientv3.Op{batch})
+	if len(batch.ops) > 0 {
+		jobs = append(jobs, []txn{batch})
 	}
 	return jobs
 }
@@ -145,14 +162,16 @@ func (s *etcdStore) peerOps(p *peerSnapshot) ([]clientv3.Op, int) {
 	return ops, size
 }
 
-// commit runs the jobs, txnsAtOnce at a time, and notes the revision of
-// each transaction that changed something, for the watch to skip.
-func (s *etcdStore) commit(ctx context.Context, jobs [][][]clientv3.Op) error {
+// commit runs the jobs, txnsAtOnce at a time. It notes the revision of
+// each transaction that changed something, for the watch to skip, and of
+// each peer's lease record, for the watch to tell a deletion that came
+// before it (see applyGone).
+func (s *etcdStore) commit(ctx context.Context, jobs [][]txn) error {
 	var mu sync.Mutex
 	var errs []error
 	s.parallel(len(jobs), txnsAtOnce, func(i int) {
-		for _, txn := range jobs[i] {
-			resp, err := s.cli.Txn(ctx).Then(txn...).Commit()
+		for _, t := range jobs[i] {
+			resp, err := s.cli.Txn(ctx).Then(t.ops...).Commit()
 			mu.Lock()
 			if err != nil {
 				errs = append(errs, err)
@@ -161,6 +180,9 @@ func (s *etcdStore) commit(ctx context.Context, jobs [][][]clientv3.Op) error {
 			}
 			if changed(resp) {
 				s.own[resp.Header.Revision] = struct{}{}
+			}
+			for _, id := range t.peers {
+				s.written[id] = resp.Header.Revision
 			}
 			mu.Unlock()
 		}
@@ -240,9 +262,37 @@ func (s *etcdStore) grant(ctx context.Context, n int) ([]clientv3.LeaseID, error
 	return ids, nil
 }
 
-// keepAlive renews leases, all on one stream, and returns those etcd no
-// longer has.
+// keepAlive renews leases, on keepAliveStreams streams side by side (a
+// stream's keep-alives are answered one after the other), and returns
+// those etcd no longer has.
 func (s *etcdStore) keepAlive(ctx context.Context, ids []clientv3.LeaseID) (map[clientv3.LeaseID]bool, error) {
+	lost := make(map[clientv3.LeaseID]bool)
+	var mu sync.Mutex
+	var errs []error
+	per := (len(ids) + keepAliveStreams - 1) / keepAliveStreams
+	s.parallel(keepAliveStreams, keepAliveStreams, func(i int) {
+		part := ids[min(i*per, len(ids)):min((i+1)*per, len(ids))]
+		gone, err := s.keepAliveStream(ctx, part)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for _, id := range gone {
+			lost[id] = true
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("keep etcd leases alive: %w", err)
+	}
+	return lost, nil
+}
+
+// keepAliveStreams is how many streams a flush's keep-alives go on.
+const keepAliveStreams = 8
+
+// keepAliveStream renews leases on one stream.
+func (s *etcdStore) keepAliveStream(ctx context.Context, ids []clientv3.LeaseID) ([]clientv3.LeaseID, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
@@ -250,7 +300,7 @@ func (s *etcdStore) keepAlive(ctx context.Context, ids []clientv3.LeaseID) (map[
 	defer cancel()
 	stream, err := s.leaseC.LeaseKeepAlive(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("keep etcd leases alive: %w", err)
+		return nil, err
 	}
 	sent := make(chan error, 1)
 	go func() {
@@ -262,20 +312,17 @@ func (s *etcdStore) keepAlive(ctx context.Context, ids []clientv3.LeaseID) (map[
 		}
 		sent <- stream.CloseSend()
 	}()
-	lost := make(map[clientv3.LeaseID]bool)
+	var lost []clientv3.LeaseID
 	for range ids {
 		resp, err := stream.Recv()
 		if err != nil {
-			return nil, fmt.Errorf("keep etcd leases alive: %w", err)
+			return nil, err
 		}
 		if resp.TTL <= 0 {
-			lost[clientv3.LeaseID(resp.ID)] = true
+			lost = append(lost, clientv3.LeaseID(resp.ID))
 		}
 	}
-	if err := <-sent; err != nil {
-		return nil, fmt.Errorf("keep etcd leases alive: %w", err)
-	}
-	return lost, nil
+	return lost, <-sent
 }
 
 // The read path: a watch of the whole prefix from the revision load read
@@ -298,7 +345,7 @@ func (s *etcdStore) watch(ctx context.Context, st *state, now func() time.Time) 
 	rev := s.rev
 	for ctx.Err() == nil {
 		compacted := false
-		wch := s.cli.Watch(clientv3.WithRequireLeader(ctx), s.pfx, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithPrevKV())
+		wch := s.cli.Watch(clientv3.WithRequireLeader(ctx), s.pfx, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
 		for resp := range wch {
 			if resp.CompactRevision != 0 {
 				compacted = true
@@ -351,13 +398,14 @@ func (s *etcdStore) apply(ctx context.Context, st *state, evs []*clientv3.Event,
 		}
 		// A revoke deletes a peer's keys in key order, holdings first;
 		// whether the peer is gone decides what those deletions mean.
+		rewriting := make(map[peer.ID]bool)
 		for _, ev := range group {
 			if ev.Type == clientv3.EventTypeDelete && strings.HasPrefix(string(ev.Kv.Key), s.pfx+keyPeers) {
-				s.applyGone(st, ev, now)
+				s.applyGone(st, ev, rewriting)
 			}
 		}
 		for _, ev := range group {
-			s.applyEvent(ctx, st, ev, now)
+			s.applyEvent(ctx, st, ev, now, rewriting)
 		}
 	}
 	last := evs[len(evs)-1].Kv.ModRevision
@@ -368,27 +416,30 @@ func (s *etcdStore) apply(ctx context.Context, st *state, evs []*clientv3.Event,
 	}
 }
 
-func (s *etcdStore) applyGone(st *state, ev *clientv3.Event, now time.Time) {
+// applyGone applies the deletion of a peer's lease record. One older
+// than the peer's last lease record is of a lease the peer no longer has
+// (this tracker wrote the peer again under a new one, before the watch
+// brought the deletion); it is ignored, and so are the peer's holding
+// deletions of that revision. So are they when the peer announced here
+// since (followGone): its records are written again.
+func (s *etcdStore) applyGone(st *state, ev *clientv3.Event, rewriting map[peer.ID]bool) {
 	id, err := s.peerIDOf(ev.Kv.Key)
 	if err != nil {
 		return
 	}
-	lastSeen := now // unknown: the peer is gone
-	if prev := ev.PrevKv; prev != nil {
-		if l, err := decodeLease(prev.Value); err == nil {
-			lastSeen = l.lastSeen
-		}
-		if clientv3.LeaseID(prev.Lease) != s.leases[id] {
-			return // a lease the peer no longer has
-		}
+	if ev.Kv.ModRevision < s.written[id] {
+		rewriting[id] = true
+		return
 	}
 	delete(s.leases, id)
-	if st.followGone(id, lastSeen) {
+	delete(s.written, id)
+	if st.followGone(id) {
+		rewriting[id] = true
 		s.log.Debug("etcd: a live peer's lease ended; writing it again", "peer", id.Short())
 	}
 }
 
-func (s *etcdStore) applyEvent(ctx context.Context, st *state, ev *clientv3.Event, now time.Time) {
+func (s *etcdStore) applyEvent(ctx context.Context, st *state, ev *clientv3.Event, now time.Time, rewriting map[peer.ID]bool) {
 	key := strings.TrimPrefix(string(ev.Kv.Key), s.pfx)
 	put := ev.Type == clientv3.EventTypePut
 	switch {
@@ -400,7 +451,7 @@ func (s *etcdStore) applyEvent(ctx context.Context, st *state, ev *clientv3.Even
 		if err != nil || err2 != nil {
 			return
 		}
-		s.leases[id] = clientv3.LeaseID(ev.Kv.Lease)
+		s.leases[id], s.written[id] = clientv3.LeaseID(ev.Kv.Lease), ev.Kv.ModRevision
 		st.followPeer(id, l.lastSeen, l.addr, now)
 	case strings.HasPrefix(key, keyHeld):
 		ref, err := s.heldRefOf(ev.Kv.Key)
@@ -408,7 +459,7 @@ func (s *etcdStore) applyEvent(ctx context.Context, st *state, ev *clientv3.Even
 			return
 		}
 		if !put {
-			if prev := ev.PrevKv; prev == nil || clientv3.LeaseID(prev.Lease) == s.leases[ref.peer] {
+			if !rewriting[ref.peer] {
 				st.followDrop(ref.peer, ref.content)
 			}
 			return

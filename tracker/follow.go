@@ -101,18 +101,18 @@ func (st *state) followDrop(pid peer.ID, id content.ID) {
 }
 
 // followGone applies a lease record's deletion: the peer's etcd lease
-// ended or a tracker revoked it. lastSeen is the deleted record's. If this
-// tracker heard from the peer since, the peer is live after all: every
-// record of it is marked, for the next flush to write again (under a new
-// lease), and followGone reports true.
-func (st *state) followGone(id peer.ID, lastSeen time.Time) (rewrite bool) {
+// ended or a tracker revoked it. If the peer announced to this tracker
+// since its last flush, the peer is live after all: every record of it is
+// marked, for the next flush to write again (under a new lease), and
+// followGone reports true.
+func (st *state) followGone(id peer.ID) (rewrite bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	p := st.peers[id]
 	switch {
 	case p == nil:
 		return false
-	case p.lastSeen.After(lastSeen):
+	case st.dirty[id] != nil:
 		d := st.marks(id)
 		d.lease = true
 		for cid := range p.holdings {
