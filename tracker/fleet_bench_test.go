@@ -1,8 +1,10 @@
 package tracker
 
 import (
+	"encoding/json"
 	"fmt"
 	mrand "math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -123,4 +125,103 @@ func waitForB(b *testing.B, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// BenchmarkFleetChurn: 10,000 peers join a content (a full announce of
+// 1,000 chunks held at random) and leave it (an announce that stops it),
+// through the first tracker, in waves of 500, flushed every 100 ms as the
+// janitor does, while holder lists of the content are asked of the last
+// tracker over loopback HTTP as fast as one client can. It reports the
+// holder-list latency p50 and p99 under that churn, and the joins and
+// leaves per second. "bbolt" is one tracker that takes both; "etcd-2" two
+// trackers on one etcd.
+func BenchmarkFleetChurn(b *testing.B) {
+	const peers, wave, chunks = 10_000, 500, 1_000
+	run := func(b *testing.B, writer, reader *testTracker) {
+		m := testManifest("churn", chunks, 1)
+		writer.publish(b, m)
+		waitForB(b, func() bool { return reader.list(b, "").Total == 1 })
+		rng := mrand.New(mrand.NewPCG(3, 4))
+		join := make([]authed, 0, peers)
+		for n := range peers {
+			have := chunkset.New(chunks)
+			for c := range chunks {
+				if rng.IntN(2) == 0 {
+					have.Set(c)
+				}
+			}
+			body, sig := writer.signed(b, trackerapi.AnnounceRequest{Peer: testPeer(n), Addr: testAddr(n), Full: true,
+				Contents: []trackerapi.ContentState{{ID: m.ID(), Have: have.Bytes()}}})
+			join = append(join, authed{body, trackerapi.SignatureHeader, sig})
+		}
+		var lat []time.Duration
+		var churnTime time.Duration
+		b.ResetTimer()
+		for range b.N {
+			stop := make(chan struct{})
+			var got []time.Duration
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					start := time.Now()
+					reader.holders(b, m.ID(), "?limit=50")
+					got = append(got, time.Since(start))
+				}
+			})
+			start := time.Now()
+			for w := 0; w < peers; w += wave {
+				b.StopTimer()
+				leave := make([]authed, 0, wave)
+				for n := w; n < w+wave; n++ {
+					body, sig := writer.signed(b, trackerapi.AnnounceRequest{Peer: testPeer(n), Addr: testAddr(n), Stopped: []content.ID{m.ID()}})
+					leave = append(leave, authed{body, trackerapi.SignatureHeader, sig})
+				}
+				b.StartTimer()
+				runParallel(b, writer.Handler(), join[w:w+wave])
+				if err := writer.tick(); err != nil {
+					b.Fatal(err)
+				}
+				runParallel(b, writer.Handler(), leave)
+				if err := writer.tick(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			churnTime += time.Since(start)
+			close(stop)
+			wg.Wait()
+			lat = append(lat, got...)
+			b.StopTimer()
+			// Fresh nonces for the next round's joins.
+			for n := range join {
+				var req trackerapi.AnnounceRequest
+				if err := json.Unmarshal(join[n].body, &req); err != nil {
+					b.Fatal(err)
+				}
+				body, sig := writer.signed(b, req)
+				join[n] = authed{body, trackerapi.SignatureHeader, sig}
+			}
+			b.StartTimer()
+		}
+		b.StopTimer()
+		slices.Sort(lat)
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "holders-p50-ms")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "holders-p99-ms")
+		b.ReportMetric(float64(2*b.N*peers)/churnTime.Seconds(), "joins+leaves/s")
+	}
+	cfg := Config{FlushInterval: time.Hour, AnnounceRate: -1, MaxPeersPerSource: -1} // flushed by hand, each half wave
+	b.Run("bbolt", func(b *testing.B) {
+		c := cfg
+		c.DB = b.TempDir() + "/t.db"
+		tt := startTracker(b, c)
+		run(b, tt, tt)
+	})
+	b.Run("etcd-2", func(b *testing.B) {
+		e := testtools.StartEtcd(b)
+		run(b, startTracker(b, etcdStoreOf(e).cfg(cfg)), startTracker(b, etcdStoreOf(e).cfg(cfg)))
+	})
 }
