@@ -751,14 +751,12 @@ func (n *Node) announceLoop() {
 		case <-timer.C:
 		}
 		res, err := n.pool.Announce(n.ctx, n.announceRequest())
-		next := time.Until(res.Next)
-		if err != nil {
-			if !errors.Is(err, trackerapi.ErrNoTrackers) && n.ctx.Err() == nil {
-				n.log.Debug("announce", "err", err)
-			}
-			next = trackerapi.RetryInterval
+		// After a failure too, res.Next says when: each tracker backs off
+		// on its own. Downloads go on meanwhile with the peers they have.
+		if err != nil && !errors.Is(err, trackerapi.ErrNoTrackers) && n.ctx.Err() == nil {
+			n.log.Debug("announce", "err", err)
 		}
-		timer.Reset(max(next, announceDebounce))
+		timer.Reset(max(time.Until(res.Next), announceDebounce))
 	}
 }
 

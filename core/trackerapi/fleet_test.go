@@ -3,8 +3,10 @@ package trackerapi_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -106,4 +108,47 @@ func TestPoolAnnouncesToOneTrackerOfAFleet(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("third tracker's holders: %+v", hs)
+}
+
+// TestPoolBacksOff: a tracker that answers announces 503 (its store is
+// down) is asked again after 5 s, then twice as long each time up to
+// 30 s, and at its heartbeat once it answers again.
+func TestPoolBacksOff(t *testing.T) {
+	var down atomic.Bool
+	down.Store(true)
+	lt := serveTracker(t, "", "", func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if down.Load() && r.URL.Path == trackerapi.PathAnnounce {
+				w.Header().Set("Retry-After", "5")
+				http.Error(w, `{"error":"the tracker's store (etcd) does not answer"}`, http.StatusServiceUnavailable)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	clock := newTestClock()
+	pool := trackerapi.NewPool(trackerapi.PoolOptions{Key: testKey(1), Now: clock.Now, Client: trackerapi.ClientOptions{Retries: -1}})
+	defer pool.CloseIdleConnections()
+	if err := pool.Add(lt.addr, trackerapi.SourceManual); err != nil {
+		t.Fatal(err)
+	}
+	req := trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: ":7000"}
+	for _, want := range []time.Duration{5, 10, 20, 30, 30} {
+		res, err := pool.Announce(context.Background(), req)
+		if err == nil || !strings.Contains(err.Error(), "503") {
+			t.Fatalf("announce to a tracker whose store is down: %v", err)
+		}
+		if got := res.Next.Sub(clock.Now()); got != want*time.Second {
+			t.Fatalf("next try in %v, want %v", got, want*time.Second)
+		}
+		clock.Advance(want * time.Second)
+	}
+	down.Store(false)
+	res, err := pool.Announce(context.Background(), req)
+	if err != nil || res.Next.Sub(clock.Now()) != trackerapi.DefaultIntervalSeconds*time.Second {
+		t.Fatalf("tracker back: %+v, %v", res, err)
+	}
+	if res, err := pool.Announce(context.Background(), req); err != nil || res.Skipped != 1 {
+		t.Fatalf("after the recovery the heartbeat holds: %+v, %v", res, err)
+	}
 }

@@ -153,17 +153,32 @@ type poolTracker struct {
 	announceMu sync.Mutex
 	sent       map[content.ID]ContentState
 	due        time.Time
+	failures   int // announces failed in a row
 }
 
 // Heartbeats a tracker may ask for are clamped to [MinInterval,
 // MaxInterval] before any arithmetic, so a rogue or broken tracker can
 // neither make the node flood every tracker nor silence it. A tracker
-// whose announce failed is tried again after RetryInterval.
+// whose announce failed is tried again after RetryInterval, and after
+// each further failure in a row twice as long, up to MaxRetryInterval: a
+// tracker that is down (or whose store is: it answers 503) is not
+// hammered, and is back in use within half a minute of its return.
 const (
-	MinInterval   = 15 * time.Second
-	MaxInterval   = time.Hour
-	RetryInterval = 5 * time.Second
+	MinInterval      = 15 * time.Second
+	MaxInterval      = time.Hour
+	RetryInterval    = 5 * time.Second
+	MaxRetryInterval = 30 * time.Second
 )
+
+// retryAfter is the wait before the next announce to a tracker whose last
+// failures announces failed in a row.
+func retryAfter(failures int) time.Duration {
+	d := RetryInterval
+	for range min(failures, 8) - 1 {
+		d *= 2
+	}
+	return min(d, MaxRetryInterval)
+}
 
 // errNotDue is what announceTo returns for a tracker it skipped.
 var errNotDue = errors.New("not due")
@@ -555,7 +570,7 @@ func (p *Pool) record(t *poolTracker, err error) {
 // AnnounceResult sums up an announce to every tracker.
 type AnnounceResult struct {
 	// Next is when the earliest tracker is due again (its heartbeat, or
-	// RetryInterval after a failure): call Announce then, or sooner if
+	// after a failure, see RetryInterval): call Announce then, or sooner if
 	// what the node holds changes.
 	Next     time.Time
 	Accepted int // trackers that took the announce
@@ -624,7 +639,10 @@ func (p *Pool) announceTo(ctx context.Context, t *poolTracker, req AnnounceReque
 	}
 	defer func() {
 		if err != nil {
-			t.due = p.opts.Now().Add(RetryInterval)
+			t.failures++
+			t.due = p.opts.Now().Add(retryAfter(t.failures))
+		} else {
+			t.failures = 0
 		}
 		due = t.due
 	}()
