@@ -7,6 +7,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"strconv"
 	"sync"
 
 	"github.com/hashicorp/mdns"
@@ -35,8 +36,11 @@ func Advertise(ctx context.Context, trackerID string, port int, ips []net.IP) (s
 	if len(ips) == 0 {
 		return nil, fmt.Errorf("advertise tracker %s: no IP address to advertise", trackerID)
 	}
-	host := "peerflow-" + trackerID + ".local."
-	svc, err := mdns.NewMDNSService(trackerID, discover.Service, "local.", host, port, ips, discover.TXT(trackerID))
+	// The trackers of a fleet share an ID, and may share a LAN: the port
+	// keeps their instance and host names apart.
+	instance := trackerID + "-" + strconv.Itoa(port)
+	host := "peerflow-" + instance + ".local."
+	svc, err := mdns.NewMDNSService(instance, discover.Service, "local.", host, port, ips, discover.TXT(trackerID))
 	if err != nil {
 		return nil, fmt.Errorf("advertise tracker %s: %w", trackerID, err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"peerflow/core/discover"
 	"peerflow/core/discover/discovertest"
+	"peerflow/core/testtools"
 	"peerflow/core/trackerapi"
 )
 
@@ -166,4 +167,70 @@ func TestTwoTrackersOnTheLAN(t *testing.T) {
 	}
 	pool.CloseIdleConnections()
 	waitGoroutines(t, before)
+}
+
+// TestFleetOnTheLAN: two trackers of one fleet advertise one tracker ID
+// on the LAN (inside an isolated network namespace only); both are
+// found, and a pool fed by the browse events announces to one of them
+// only, while the other serves the announce too.
+func TestFleetOnTheLAN(t *testing.T) {
+	discovertest.RequireIsolatedNetwork(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fleet := startFleet(t, testtools.StartEtcd(t), 2, Config{FlushInterval: 20 * time.Millisecond})
+	addrs := map[string]bool{}
+	for _, tt := range fleet {
+		tcp, err := net.ResolveTCPAddr("tcp", tt.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ips, err := AdvertiseIPs(tcp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop, err := Advertise(ctx, tt.ID(), tcp.Port, ips)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stop()
+		addrs[tt.addr] = true
+	}
+	browseCtx, stopBrowse := context.WithCancel(ctx)
+	defer func() {
+		stopBrowse()
+	}()
+	events := discover.Browse(browseCtx, discover.Config{Period: 100 * time.Millisecond, Window: 80 * time.Millisecond, LostAfter: 2})
+	pool := trackerapi.NewPool(trackerapi.PoolOptions{Key: testKey(1)})
+	defer pool.CloseIdleConnections()
+	timeout := time.After(10 * time.Second)
+	for found := map[string]bool{}; len(found) < 2; {
+		select {
+		case ev := <-events:
+			if ev.Kind != discover.Found || ev.TrackerID != fleet[0].ID() || !addrs[ev.Addr] {
+				continue // another test's tracker, in the same namespace
+			}
+			found[ev.Addr] = true
+			if err := pool.Discovered(ev); err != nil {
+				t.Fatal(err)
+			}
+		case <-timeout:
+			t.Fatal("the fleet's two trackers were not both found within 10 s")
+		}
+	}
+	m := testManifest("m", 4, 1)
+	pool.Own(m.ID(), true)
+	if err := pool.Publish(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	res, err := pool.Announce(ctx, trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: ":7000",
+		Contents: []trackerapi.ContentState{{ID: m.ID(), Complete: true}}})
+	if err != nil || res.Accepted != 1 {
+		t.Fatalf("announce through the pool: %+v, %v (want it taken by one tracker of the fleet)", res, err)
+	}
+	for _, tt := range fleet {
+		waitFor(t, "the announce at both trackers", func() bool { return tt.holders(t, m.ID(), "").Total == 1 })
+	}
+	stopBrowse()
+	for range events {
+	}
 }
