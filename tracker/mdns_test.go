@@ -86,18 +86,7 @@ func TestTwoTrackersOnTheLAN(t *testing.T) {
 	stops := map[string]func(){}
 	for range 2 {
 		tt := startTracker(t, Config{})
-		tcp, err := net.ResolveTCPAddr("tcp", tt.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ips, err := AdvertiseIPs(tcp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		stop, err := Advertise(ctx, tt.ID(), tcp.Port, ips)
-		if err != nil {
-			t.Fatal(err)
-		}
+		stop := advertise(ctx, t, tt)
 		trackers[tt.ID()], stops[tt.ID()] = tt, stop
 	}
 
@@ -169,6 +158,24 @@ func TestTwoTrackersOnTheLAN(t *testing.T) {
 	waitGoroutines(t, before)
 }
 
+// advertise advertises tt on the LAN until ctx is done or stop is called.
+func advertise(ctx context.Context, t *testing.T, tt *testTracker) (stop func()) {
+	t.Helper()
+	tcp, err := net.ResolveTCPAddr("tcp", tt.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ips, err := AdvertiseIPs(tcp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop, err = Advertise(ctx, tt.ID(), tcp.Port, ips)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stop
+}
+
 // TestFleetOnTheLAN: two trackers of one fleet advertise one tracker ID
 // on the LAN (inside an isolated network namespace only); both are
 // found, and a pool fed by the browse events announces to one of them
@@ -180,18 +187,7 @@ func TestFleetOnTheLAN(t *testing.T) {
 	fleet := startFleet(t, testtools.StartEtcd(t), 2, Config{FlushInterval: 20 * time.Millisecond})
 	addrs := map[string]bool{}
 	for _, tt := range fleet {
-		tcp, err := net.ResolveTCPAddr("tcp", tt.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ips, err := AdvertiseIPs(tcp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		stop, err := Advertise(ctx, tt.ID(), tcp.Port, ips)
-		if err != nil {
-			t.Fatal(err)
-		}
+		stop := advertise(ctx, t, tt)
 		defer stop()
 		addrs[tt.addr] = true
 	}
