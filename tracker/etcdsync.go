@@ -19,7 +19,7 @@ import (
 
 // The write path. A flush sends, in this order: one revoke per peer that
 // left (etcd deletes all its keys), the keep-alives of the peers that
-// announced, all on one stream, one grant per peer new to the fleet, and
+// announced (on a few streams), one grant per peer new to the fleet, and
 // then the changed records — a lease record per peer that announced and a
 // holding record per changed (peer, content), never a peer's whole
 // library — in transactions of up to maxTxnOps operations.
@@ -70,8 +70,9 @@ func (s *etcdStore) write(snaps []peerSnapshot) error {
 		s.leases[snaps[i].id] = granted[k]
 		// A new lease has none of the peer's keys: its lease record goes
 		// with the first records under it. (A lost lease took the peer's
-		// holdings too: the watch shows their deletion, and the peer's
-		// every record is marked for the next flush then.)
+		// holdings too: when the watch shows their deletion, older than
+		// this write, every record of the peer is marked for the next
+		// flush; see applyGone.)
 		snaps[i].lease = true
 	}
 	return s.commit(ctx, s.ops(snaps, revoked))
@@ -429,6 +430,7 @@ func (s *etcdStore) applyGone(st *state, ev *clientv3.Event, rewriting map[peer.
 	}
 	if ev.Kv.ModRevision < s.written[id] {
 		rewriting[id] = true
+		st.rewrite(id) // what this tracker did not write again is gone
 		return
 	}
 	delete(s.leases, id)

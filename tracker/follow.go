@@ -113,15 +113,30 @@ func (st *state) followGone(id peer.ID) (rewrite bool) {
 	case p == nil:
 		return false
 	case st.dirty[id] != nil:
-		d := st.marks(id)
-		d.lease = true
-		for cid := range p.holdings {
-			d.content(cid)
-		}
+		st.markAll(p)
 		return true
 	}
 	st.forget(p)
 	return false
+}
+
+// rewrite marks every record of peer id, if live, for the next flush: a
+// deletion took some that this tracker wrote again under a new lease.
+func (st *state) rewrite(id peer.ID) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if p := st.peers[id]; p != nil {
+		st.markAll(p)
+	}
+}
+
+// markAll marks p's lease record and every holding record of it.
+func (st *state) markAll(p *peerState) {
+	d := st.marks(p.id)
+	d.lease = true
+	for cid := range p.holdings {
+		d.content(cid)
+	}
 }
 
 // resync makes memory what a fresh load of the store says, after the

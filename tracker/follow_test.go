@@ -1,9 +1,13 @@
 package tracker
 
 import (
+	"log/slog"
 	"slices"
 	"testing"
 	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"peerflow/core/content"
 	"peerflow/core/peer"
@@ -65,5 +69,51 @@ func TestResyncMatchesTheStore(t *testing.T) {
 		if got[p] != w {
 			t.Errorf("peer %s holds %q, want %q", p.Short(), got[p], w)
 		}
+	}
+}
+
+// TestStaleDeletionRewritesThePeer: a lease's deletion that the watch
+// brings after this tracker wrote the peer again (under a new lease) does
+// not drop the peer; its records are marked to be written again, as the
+// deletion took those not rewritten. A deletion after the last write
+// drops the peer.
+func TestStaleDeletionRewritesThePeer(t *testing.T) {
+	st := newState(lease, 0)
+	a, b := testManifest("a", 8, 1), testManifest("b", 8, 2)
+	st.addSwarm(a.ID(), a, nil)
+	st.addSwarm(b.ID(), b, nil)
+	now := time.Unix(1_700_000_000, 0)
+	for n := 1; n <= 2; n++ {
+		st.followPeer(testPeer(n), now, "127.0.0.1"+testAddr(n), now)
+		for _, m := range []*content.Manifest{a, b} {
+			st.followHolding(testPeer(n), trackerapi.ContentState{ID: m.ID(), Complete: true})
+		}
+	}
+	s := &etcdStore{pfx: "t/", log: slog.New(slog.DiscardHandler), own: map[int64]struct{}{},
+		leases:  map[peer.ID]clientv3.LeaseID{testPeer(1): 2, testPeer(2): 3},
+		written: map[peer.ID]int64{testPeer(1): 7, testPeer(2): 4}}
+	del := func(key string, rev int64) *clientv3.Event {
+		return &clientv3.Event{Type: clientv3.EventTypeDelete, Kv: &mvccpb.KeyValue{Key: []byte("t/" + key), ModRevision: rev}}
+	}
+	var evs []*clientv3.Event
+	for _, n := range []int{1, 2} {
+		rev := int64(5 + n) // 6 for peer 1 (written again at 7), 7 for peer 2 (written at 4)
+		for _, m := range []*content.Manifest{a, b} {
+			evs = append(evs, del(heldKeyOf(testPeer(n), m.ID()), rev))
+		}
+		evs = append(evs, del(peerKeyOf(testPeer(n)), rev))
+	}
+	s.apply(t.Context(), st, evs, now)
+
+	hl, _ := st.holders(a.ID(), nil, peer.ID{}, 10, now)
+	if hl.Total != 1 || hl.Holders[0].Peer != testPeer(1) {
+		t.Fatalf("holders of a: %+v, want peer 1 only", hl)
+	}
+	d := st.dirty[testPeer(1)]
+	if d == nil || !d.lease || len(d.contents) != 2 {
+		t.Fatalf("peer 1's marks %+v, want its lease and both holdings", d)
+	}
+	if _, ok := s.leases[testPeer(2)]; ok || st.dirty[testPeer(2)] != nil {
+		t.Fatal("peer 2 gone, yet its lease is kept or its records marked")
 	}
 }
