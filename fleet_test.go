@@ -132,4 +132,3 @@ func waitExitWithin(p *proc, d time.Duration) (int, error) {
 		return -1, fmt.Errorf("still running after %v; killed", d)
 	}
 }
-
