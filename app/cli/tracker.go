@@ -93,6 +93,15 @@ func etcdStore(url, ca, cert, key string) (*tracker.Etcd, error) {
 	if ca == "" && cert == "" && key == "" {
 		return e, nil
 	}
+	if e.TLS, err = etcdTLS(ca, cert, key); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// etcdTLS is the TLS configuration of --etcd-ca, --etcd-cert and
+// --etcd-key.
+func etcdTLS(ca, cert, key string) (*tls.Config, error) {
 	if (cert == "") != (key == "") {
 		return nil, errors.New("--etcd-cert and --etcd-key go together")
 	}
@@ -114,6 +123,5 @@ func etcdStore(url, ca, cert, key string) (*tracker.Etcd, error) {
 		}
 		conf.Certificates = []tls.Certificate{pair}
 	}
-	e.TLS = conf
-	return e, nil
+	return conf, nil
 }

@@ -4,11 +4,19 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"peerflow/core/testtools"
+	"peerflow/core/trackerapi"
 )
 
 func TestRunTrackerFlags(t *testing.T) {
@@ -61,5 +69,84 @@ func TestRunTrackerServesUntilInterrupted(t *testing.T) {
 	cancel()
 	if code := <-done; code != ExitInterrupted {
 		t.Fatalf("exit %d after interrupt, want %d: %s", code, ExitInterrupted, stderr.String())
+	}
+}
+
+// TestRunTrackerOnEtcd runs `peerflow tracker --store etcds://...` against
+// an etcd that takes clients over TLS with a certificate of its CA only,
+// with authentication on: the password comes from the environment.
+func TestRunTrackerOnEtcd(t *testing.T) {
+	e := testtools.StartEtcdTLS(t)
+	host := strings.TrimPrefix(e.URL, "https://")
+	tlsFlags := []string{"--etcd-ca", e.CAFile, "--etcd-cert", e.CertFile, "--etcd-key", e.KeyFile}
+	enableAuth(t, e, "root", "s3cret")
+
+	t.Setenv("PEERFLOW_ETCD_PASSWORD", "wrong")
+	var stdout, stderr bytes.Buffer
+	args := append([]string{"--listen", "127.0.0.1:0", "--no-mdns", "--store", "etcds://root@" + host}, tlsFlags...)
+	if code := runTracker(context.Background(), args, &stdout, &stderr); code != ExitFailure || !strings.Contains(stderr.String(), "authentication failed") {
+		t.Fatalf("wrong password: exit %d, stderr %q", code, stderr.String())
+	}
+
+	t.Setenv("PEERFLOW_ETCD_PASSWORD", "s3cret")
+	ctx, cancel := context.WithCancel(context.Background())
+	r, w := io.Pipe()
+	stderr.Reset()
+	done := make(chan int)
+	go func() {
+		done <- runTracker(ctx, args, w, &stderr)
+		w.Close()
+	}()
+	br := bufio.NewReader(r)
+	line, err := br.ReadString('\n')
+	if err != nil {
+		t.Fatal(err, stderr.String())
+	}
+	store, _ := br.ReadString('\n')
+	go io.Copy(io.Discard, r)
+	if want := "store: etcds://" + host + "/peerflow/"; strings.TrimSpace(store) != want {
+		t.Errorf("printed %q, want %q", store, want)
+	}
+	addr := strings.TrimSpace(line[strings.LastIndex(line, " "):])
+	resp, err := http.Get("http://" + addr + "/v1/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h trackerapi.Health
+	json.NewDecoder(resp.Body).Decode(&h)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || h.Store != "etcd" || !h.OK {
+		t.Fatalf("health: %s %+v", resp.Status, h)
+	}
+	cancel()
+	if code := <-done; code != ExitInterrupted {
+		t.Fatalf("exit %d after interrupt, want %d: %s", code, ExitInterrupted, stderr.String())
+	}
+}
+
+// enableAuth makes user the root user of e, with password, and turns
+// etcd's authentication on.
+func enableAuth(t *testing.T, e *testtools.Etcd, user, password string) {
+	t.Helper()
+	conf, err := etcdTLS(e.CAFile, e.CertFile, e.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{strings.TrimPrefix(e.URL, "https://")}, TLS: conf, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := cli.UserAdd(ctx, user, password); err != nil {
+		t.Fatal(err)
+	}
+	cli.RoleAdd(ctx, "root") // there already on some versions
+	if _, err := cli.UserGrantRole(ctx, user, "root"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.AuthEnable(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
