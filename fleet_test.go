@@ -17,8 +17,9 @@ import (
 // TestFleetSwarmOfProcesses runs a swarm against a fleet of three
 // tracker processes on one etcd: the sharer announces through the first
 // tracker, each of three getters through another. Mid-swarm the first
-// tracker is killed with SIGKILL and etcd is restarted; every getter
-// still ends with the file, byte for byte.
+// tracker is killed with SIGKILL and etcd goes down until the trackers
+// left answer 503, then comes back; every getter still ends with the
+// file, byte for byte.
 func TestFleetSwarmOfProcesses(t *testing.T) {
 	bin := buildBinary(t)
 	e := testtools.StartEtcd(t)
@@ -38,7 +39,7 @@ func TestFleetSwarmOfProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Slow enough that the getters are still at it when the faults come.
-	sharer := start(t, bin, "share", src, "--tracker", trackers[0], "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--up-limit", "3MB/s")
+	sharer := start(t, bin, "share", src, "--tracker", trackers[0], "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--up-limit", "2MB/s")
 	link := sharer.stdout.waitFor(t, linkRe)[1]
 	sharer.stderr.waitFor(t, seedingRe)
 
@@ -48,7 +49,7 @@ func TestFleetSwarmOfProcesses(t *testing.T) {
 		out := t.TempDir()
 		outs = append(outs, out)
 		getters = append(getters, start(t, bin, "get", link, "--tracker", trackers[i], "-o", out, "--data", t.TempDir(),
-			"--listen", "127.0.0.1:0", "--up-limit", "3MB/s", "--timeout", "3m"))
+			"--listen", "127.0.0.1:0", "--up-limit", "2MB/s", "--timeout", "3m"))
 	}
 	// Mid-swarm: every getter is listed (it announced) while none is done.
 	id := strings.TrimPrefix(strings.SplitN(link, "?", 2)[0], "peerflow://")
@@ -58,8 +59,9 @@ func TestFleetSwarmOfProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.Stop()
+	waitHealth(t, trackers[1], http.StatusServiceUnavailable) // the outage is seen: announces get 503
 	e.Start()
-	// The uploads (3 MB/s each, 12 MB/s in all) need at least 6 s for
+	// The uploads (2 MB/s each, 8 MB/s in all) need at least 9 s for
 	// the 72 MB the getters fetch, so the faults came mid-swarm.
 	for i, out := range outs {
 		if _, err := os.Stat(filepath.Join(out, "talk.mkv")); err == nil {
@@ -79,16 +81,29 @@ func TestFleetSwarmOfProcesses(t *testing.T) {
 	}
 	// The trackers left take announces again: the fleet recovered.
 	for _, tr := range trackers[1:] {
-		resp, err := http.Get("http://" + tr + trackerapi.PathHealth)
-		if err != nil {
-			t.Fatal(err)
+		waitHealth(t, tr, http.StatusOK)
+	}
+}
+
+// waitHealth polls the health endpoint of the tracker at addr until it
+// answers status.
+func waitHealth(t *testing.T, addr string, status int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp, err := http.Get("http://" + addr + trackerapi.PathHealth)
+		if err == nil {
+			var h trackerapi.Health
+			json.NewDecoder(resp.Body).Decode(&h)
+			resp.Body.Close()
+			if resp.StatusCode == status && h.Store == "etcd" && h.OK == (status == http.StatusOK) {
+				return
+			}
 		}
-		var h trackerapi.Health
-		json.NewDecoder(resp.Body).Decode(&h)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || !h.OK || h.Store != "etcd" {
-			t.Fatalf("tracker %s after the faults: %d %+v", tr, resp.StatusCode, h)
+		if time.Now().After(deadline) {
+			t.Fatalf("tracker %s did not answer %d within a minute", addr, status)
 		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
