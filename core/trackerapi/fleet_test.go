@@ -115,10 +115,12 @@ func TestPoolAnnouncesToOneTrackerOfAFleet(t *testing.T) {
 // 30 s, and at its heartbeat once it answers again.
 func TestPoolBacksOff(t *testing.T) {
 	var down atomic.Bool
+	var refused atomic.Int32
 	down.Store(true)
 	lt := serveTracker(t, "", "", func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if down.Load() && r.URL.Path == trackerapi.PathAnnounce {
+				refused.Add(1)
 				w.Header().Set("Retry-After", "5")
 				http.Error(w, `{"error":"the tracker's store (etcd) does not answer"}`, http.StatusServiceUnavailable)
 				return
@@ -141,7 +143,15 @@ func TestPoolBacksOff(t *testing.T) {
 		if got := res.Next.Sub(clock.Now()); got != want*time.Second {
 			t.Fatalf("next try in %v, want %v", got, want*time.Second)
 		}
-		clock.Advance(want * time.Second)
+		// Before then, even news does not reach it.
+		clock.Advance(want*time.Second - time.Millisecond)
+		before := refused.Load()
+		news := req
+		news.Contents = []trackerapi.ContentState{{ID: testManifest("new", 4, uint64(want)).ID(), Complete: true}}
+		if _, err := pool.Announce(context.Background(), news); err == nil || refused.Load() != before {
+			t.Fatalf("announce while backing off: %v, %d requests (want an error and none)", err, refused.Load()-before)
+		}
+		clock.Advance(time.Millisecond)
 	}
 	down.Store(false)
 	res, err := pool.Announce(context.Background(), req)

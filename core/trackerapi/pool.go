@@ -180,8 +180,13 @@ func retryAfter(failures int) time.Duration {
 	return min(d, MaxRetryInterval)
 }
 
-// errNotDue is what announceTo returns for a tracker it skipped.
-var errNotDue = errors.New("not due")
+// errNotDue is what announceTo returns for a tracker it skipped, and
+// errBackingOff for one it skipped because its last announces failed and
+// its retry is not due (another tracker of its fleet may be asked).
+var (
+	errNotDue     = errors.New("not due")
+	errBackingOff = errors.New("not asked: its last announces failed and its next try is not due")
+)
 
 // clampInterval turns a tracker's "interval" (seconds) into a heartbeat.
 func clampInterval(seconds int) time.Duration {
@@ -496,12 +501,15 @@ func (p *Pool) eachOf(ctx context.Context, id *content.ID, f func(context.Contex
 // (a 404 is an answer), records each outcome, and makes the one that
 // answered the fleet's active tracker.
 func (p *Pool) tryFleet(ctx context.Context, key string, ts []*poolTracker, f func(context.Context, *poolTracker) error) error {
-	var err error
+	var failed, answer error // answer: nil, or a 404
 	var answered *poolTracker
 	for _, t := range ts {
-		err = f(ctx, t)
-		if errors.Is(err, errNotDue) { // not asked: nothing to record
+		err := f(ctx, t)
+		switch {
+		case errors.Is(err, errNotDue): // not asked: nothing to record
 			return nil
+		case errors.Is(err, errBackingOff): // not asked; the next may be
+			continue
 		}
 		// A call abandoned (the caller gave up, or another tracker
 		// answered first) says nothing about this tracker.
@@ -509,15 +517,19 @@ func (p *Pool) tryFleet(ctx context.Context, key string, ts []*poolTracker, f fu
 			p.record(t, err)
 		}
 		if err == nil || IsNotFound(err) {
-			answered = t
+			answered, answer = t, err
 			break
 		}
+		failed = err
 		if ctx.Err() != nil {
 			break
 		}
 	}
 	if answered == nil {
-		return err
+		if failed == nil { // every tracker of the fleet is backing off
+			return errBackingOff
+		}
+		return failed
 	}
 	if len(ts) > 1 {
 		p.mu.Lock()
@@ -531,7 +543,7 @@ func (p *Pool) tryFleet(ctx context.Context, key string, ts []*poolTracker, f fu
 			}
 		}
 	}
-	return err
+	return answer
 }
 
 // fleetKey names the fleet of the tracker at addr: trackers that gave the
@@ -636,6 +648,9 @@ func (p *Pool) announceTo(ctx context.Context, t *poolTracker, req AnnounceReque
 	now := p.opts.Now()
 	if !d.Full && len(d.Contents) == 0 && len(d.Stopped) == 0 && now.Before(t.due) {
 		return nil, t.due, errNotDue
+	}
+	if t.failures > 0 && now.Before(t.due) {
+		return nil, t.due, errBackingOff
 	}
 	defer func() {
 		if err != nil {
