@@ -318,3 +318,25 @@ func FuzzAuthenticate(f *testing.F) {
 		}
 	})
 }
+
+// FuzzManifestHead: the head of a manifest kept in etcd, read back from
+// the cluster (which another tracker, or anyone with access, wrote).
+func FuzzManifestHead(f *testing.F) {
+	f.Add(appendManifestHead(nil, 1000, 1, nil))
+	f.Add(appendManifestHead(nil, 2*manifestPart+1, 3, &[32]byte{7}))
+	f.Add([]byte{1, 1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := decodeManifestHead(b)
+		if err != nil {
+			return
+		}
+		if h.size > content.MaxEncodedSize || h.parts != (h.size+manifestPart-1)/manifestPart {
+			t.Fatalf("head %+v out of bounds", h)
+		}
+		again, err := decodeManifestHead(appendManifestHead(nil, h.size, h.parts, h.access))
+		if err != nil || again.size != h.size || again.parts != h.parts || (again.access == nil) != (h.access == nil) ||
+			(h.access != nil && *again.access != *h.access) {
+			t.Fatalf("re-decode: %+v, %v", again, err)
+		}
+	})
+}
