@@ -39,6 +39,25 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// holderCount is how many holders of id tt lists, or -1 while it does
+// not know the content (its watch has not brought the manifest yet).
+func holderCount(t *testing.T, tt *testTracker, id content.ID) int {
+	t.Helper()
+	resp, err := http.Get(tt.url + trackerapi.PathContents + "/" + id.String() + "/holders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return -1
+	}
+	var hl trackerapi.HolderList
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&hl) != nil {
+		t.Fatalf("holders of %s: %s", id.Short(), resp.Status)
+	}
+	return hl.Total
+}
+
 // holdersOf is the holder list of id at tt, "" when it matches want.
 func holdersOf(t *testing.T, tt *testTracker, id content.ID) string {
 	hl := tt.holders(t, id, "")
@@ -104,12 +123,14 @@ func TestFleetLeaseEnds(t *testing.T) {
 	fleet := startFleet(t, e, 3, Config{Interval: time.Second, Lease: lease, FlushInterval: 50 * time.Millisecond})
 	m := testManifest("m", 8, 1)
 	fleet[0].publish(t, m)
-	waitFor(t, "the manifest", func() bool { return fleet[2].list(t, "").Total == 1 })
+	for _, tt := range fleet {
+		waitFor(t, "the manifest everywhere", func() bool { return tt.list(t, "").Total == 1 })
+	}
 	start := time.Now()
 	fleet[1].announce(t, trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: testAddr(1), Full: true,
 		Contents: []trackerapi.ContentState{{ID: m.ID(), Complete: true}}})
 	for _, tt := range fleet {
-		waitFor(t, "the peer everywhere", func() bool { return tt.holders(t, m.ID(), "").Total == 1 })
+		waitFor(t, "the peer everywhere", func() bool { return holderCount(t, tt, m.ID()) == 1 })
 	}
 	for _, tt := range fleet {
 		waitFor(t, "the lease to end", func() bool { return tt.holders(t, m.ID(), "").Total == 0 })
@@ -158,7 +179,7 @@ func TestEtcdOutage(t *testing.T) {
 	a.publish(t, m)
 	a.announce(t, trackerapi.AnnounceRequest{Peer: testPeer(1), Addr: testAddr(1), Full: true,
 		Contents: []trackerapi.ContentState{{ID: m.ID(), Complete: true}}})
-	waitFor(t, "the peer at b", func() bool { return b.holders(t, m.ID(), "").Total == 1 })
+	waitFor(t, "the peer at b", func() bool { return holderCount(t, b, m.ID()) == 1 })
 	if code, h := health(t, a); code != http.StatusOK || !h.OK || h.Store != "etcd" {
 		t.Fatalf("health: %d %+v", code, h)
 	}
@@ -187,5 +208,5 @@ func TestEtcdOutage(t *testing.T) {
 	})
 	a.announce(t, trackerapi.AnnounceRequest{Peer: testPeer(2), Addr: testAddr(2), Full: true,
 		Contents: []trackerapi.ContentState{{ID: m.ID(), Complete: true}}})
-	waitFor(t, "the new peer at b", func() bool { return b.holders(t, m.ID(), "").Total == 2 })
+	waitFor(t, "the new peer at b", func() bool { return holderCount(t, b, m.ID()) == 2 })
 }

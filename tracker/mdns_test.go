@@ -224,7 +224,7 @@ func TestFleetOnTheLAN(t *testing.T) {
 		t.Fatalf("announce through the pool: %+v, %v (want it taken by one tracker of the fleet)", res, err)
 	}
 	for _, tt := range fleet {
-		waitFor(t, "the announce at both trackers", func() bool { return tt.holders(t, m.ID(), "").Total == 1 })
+		waitFor(t, "the announce at both trackers", func() bool { return holderCount(t, tt, m.ID()) == 1 })
 	}
 	stopBrowse()
 	for range events {
