@@ -168,17 +168,14 @@ func (s *etcdStore) peerOps(p *peerSnapshot) ([]clientv3.Op, int) {
 // each peer's lease record, for the watch to tell a deletion that came
 // before it (see applyGone).
 func (s *etcdStore) commit(ctx context.Context, jobs [][]txn) error {
-	var mu sync.Mutex
-	var errs []error
-	s.parallel(len(jobs), txnsAtOnce, func(i int) {
+	var mu sync.Mutex // guards own and written among the jobs
+	err := parallel(len(jobs), txnsAtOnce, func(i int) error {
 		for _, t := range jobs[i] {
 			resp, err := s.cli.Txn(ctx).Then(t.ops...).Commit()
-			mu.Lock()
 			if err != nil {
-				errs = append(errs, err)
-				mu.Unlock()
-				return
+				return err
 			}
+			mu.Lock()
 			if changed(resp) {
 				s.own[resp.Header.Revision] = struct{}{}
 			}
@@ -187,8 +184,9 @@ func (s *etcdStore) commit(ctx context.Context, jobs [][]txn) error {
 			}
 			mu.Unlock()
 		}
+		return nil
 	})
-	if err := errors.Join(errs...); err != nil {
+	if err != nil {
 		return fmt.Errorf("write to etcd: %w", err)
 	}
 	return nil
@@ -211,32 +209,32 @@ func changed(resp *clientv3.TxnResponse) bool {
 	return false
 }
 
-// parallel calls f(0..n-1), at most k at a time, and waits.
-func (s *etcdStore) parallel(n, k int, f func(int)) {
+// parallel calls f(0..n-1), at most k at a time, waits, and returns
+// their errors joined.
+func parallel(n, k int, f func(int) error) error {
 	sem := make(chan struct{}, k)
+	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			f(i)
+			errs[i] = f(i)
 		})
 	}
 	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // revoke ends leases; one already ended is no error.
 func (s *etcdStore) revoke(ctx context.Context, ids []clientv3.LeaseID) error {
-	var mu sync.Mutex
-	var errs []error
-	s.parallel(len(ids), grantsAtOnce, func(i int) {
+	err := parallel(len(ids), grantsAtOnce, func(i int) error {
 		if _, err := s.cli.Revoke(ctx, ids[i]); err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
-			mu.Lock()
-			errs = append(errs, err)
-			mu.Unlock()
+			return err
 		}
+		return nil
 	})
-	if err := errors.Join(errs...); err != nil {
+	if err != nil {
 		return fmt.Errorf("revoke etcd leases: %w", err)
 	}
 	return nil
@@ -245,19 +243,14 @@ func (s *etcdStore) revoke(ctx context.Context, ids []clientv3.LeaseID) error {
 // grant makes n leases of the peers' TTL.
 func (s *etcdStore) grant(ctx context.Context, n int) ([]clientv3.LeaseID, error) {
 	ids := make([]clientv3.LeaseID, n)
-	var mu sync.Mutex
-	var errs []error
-	s.parallel(n, grantsAtOnce, func(i int) {
+	err := parallel(n, grantsAtOnce, func(i int) error {
 		resp, err := s.cli.Grant(ctx, s.ttl)
-		if err != nil {
-			mu.Lock()
-			errs = append(errs, err)
-			mu.Unlock()
-			return
+		if err == nil {
+			ids[i] = resp.ID
 		}
-		ids[i] = resp.ID
+		return err
 	})
-	if err := errors.Join(errs...); err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("grant etcd leases: %w", err)
 	}
 	return ids, nil
@@ -268,22 +261,18 @@ func (s *etcdStore) grant(ctx context.Context, n int) ([]clientv3.LeaseID, error
 // those etcd no longer has.
 func (s *etcdStore) keepAlive(ctx context.Context, ids []clientv3.LeaseID) (map[clientv3.LeaseID]bool, error) {
 	lost := make(map[clientv3.LeaseID]bool)
-	var mu sync.Mutex
-	var errs []error
+	var mu sync.Mutex // guards lost
 	per := (len(ids) + keepAliveStreams - 1) / keepAliveStreams
-	s.parallel(keepAliveStreams, keepAliveStreams, func(i int) {
-		part := ids[min(i*per, len(ids)):min((i+1)*per, len(ids))]
-		gone, err := s.keepAliveStream(ctx, part)
+	err := parallel(keepAliveStreams, keepAliveStreams, func(i int) error {
+		gone, err := s.keepAliveStream(ctx, ids[min(i*per, len(ids)):min((i+1)*per, len(ids))])
 		mu.Lock()
 		defer mu.Unlock()
-		if err != nil {
-			errs = append(errs, err)
-		}
 		for _, id := range gone {
 			lost[id] = true
 		}
+		return err
 	})
-	if err := errors.Join(errs...); err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("keep etcd leases alive: %w", err)
 	}
 	return lost, nil
