@@ -33,7 +33,7 @@ func BenchmarkFleetAnnounce(b *testing.B) {
 			states[i].ID = m.ID()
 		}
 		for _, tt := range fleet {
-			waitForB(b, func() bool { return tt.list(b, "").Total == contents })
+			waitFor(b, "the manifests", func() bool { return tt.list(b, "").Total == contents })
 		}
 		rng := mrand.New(mrand.NewPCG(1, 2))
 		var elapsed time.Duration
@@ -71,7 +71,7 @@ func BenchmarkFleetAnnounce(b *testing.B) {
 				}
 			}
 			for _, tt := range fleet {
-				waitForB(b, func() bool { return tt.state.holdsAll(states[contents-1].ID, last) })
+				waitFor(b, "every announce at every tracker", func() bool { return tt.state.holdsAll(states[contents-1].ID, last) })
 			}
 			elapsed += time.Since(start)
 		}
@@ -115,18 +115,6 @@ func (st *state) holdsAll(id content.ID, have []*chunkset.Set) bool {
 	return true
 }
 
-// waitForB polls cond for up to a minute.
-func waitForB(b *testing.B, cond func() bool) {
-	b.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			b.Fatal("timed out")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // BenchmarkFleetChurn: 10,000 peers join a content (a full announce of
 // 1,000 chunks held at random) and leave it (an announce that stops it),
 // through the first tracker, in waves of 500, flushed every 100 ms as the
@@ -140,7 +128,7 @@ func BenchmarkFleetChurn(b *testing.B) {
 	run := func(b *testing.B, writer, reader *testTracker) {
 		m := testManifest("churn", chunks, 1)
 		writer.publish(b, m)
-		waitForB(b, func() bool { return reader.list(b, "").Total == 1 })
+		waitFor(b, "the manifest", func() bool { return reader.list(b, "").Total == 1 })
 		rng := mrand.New(mrand.NewPCG(3, 4))
 		join := make([]authed, 0, peers)
 		for n := range peers {

@@ -28,7 +28,7 @@ func startFleet(t *testing.T, e *testtools.Etcd, n int, cfg Config) []*testTrack
 
 // waitFor polls cond until it holds, failing after 10 s. It waits on the
 // trackers' watches, which apply what etcd sends them as it comes.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -43,17 +43,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // not know the content (its watch has not brought the manifest yet).
 func holderCount(t *testing.T, tt *testTracker, id content.ID) int {
 	t.Helper()
-	resp, err := http.Get(tt.url + trackerapi.PathContents + "/" + id.String() + "/holders")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
+	status, hl := tt.getHolders(t, id, "")
+	if status == http.StatusNotFound {
 		return -1
-	}
-	var hl trackerapi.HolderList
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&hl) != nil {
-		t.Fatalf("holders of %s: %s", id.Short(), resp.Status)
 	}
 	return hl.Total
 }

@@ -203,19 +203,33 @@ func (tt *testTracker) list(t testing.TB, q string) trackerapi.ContentList {
 // holders returns the raw holder list of id.
 func (tt *testTracker) holders(t testing.TB, id content.ID, query string) trackerapi.HolderList {
 	t.Helper()
+	status, hl := tt.getHolders(t, id, query)
+	if status != http.StatusOK {
+		t.Fatalf("holders of %s: status %d", id.Short(), status)
+	}
+	return hl
+}
+
+// getHolders asks for the holder list of id; the list is decoded when
+// the status is 200, and any status but 200 and 404 fails the test.
+func (tt *testTracker) getHolders(t testing.TB, id content.ID, query string) (int, trackerapi.HolderList) {
+	t.Helper()
 	resp, err := http.Get(tt.url + trackerapi.PathContents + "/" + id.String() + "/holders" + query)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	var hl trackerapi.HolderList
+	switch resp.StatusCode {
+	case http.StatusOK:
+		if err := json.NewDecoder(resp.Body).Decode(&hl); err != nil {
+			t.Fatal(err)
+		}
+	case http.StatusNotFound:
+	default:
 		t.Fatalf("holders of %s: status %d", id.Short(), resp.StatusCode)
 	}
-	var hl trackerapi.HolderList
-	if err := json.NewDecoder(resp.Body).Decode(&hl); err != nil {
-		t.Fatal(err)
-	}
-	return hl
+	return resp.StatusCode, hl
 }
 
 // post sends a raw request and returns status and body.
