@@ -108,6 +108,7 @@ bench-sim:
 # through one tracker and gets it through another, then a shell inside
 # the namespace lets you try more (FLEET_SHELL=0: the demo only).
 fleet: build test-deps
+	@PKGS="curl" ./.ci/deps
 	./.ci/netns ./.ci/fleet ./$(BIN)
 
 package: deps
