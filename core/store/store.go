@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
@@ -236,6 +237,9 @@ func manifestIn(tx *bolt.Tx, id content.ID) (*content.Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stored manifest %s: %w", id.Short(), err)
 	}
+	if m.ID() != id {
+		return nil, fmt.Errorf("stored manifest %s: holds content %s", id.Short(), m.ID().Short())
+	}
 	return m, nil
 }
 
@@ -265,7 +269,7 @@ func (s *Store) Get(id content.ID) (Entry, error) {
 			return fmt.Errorf("%s: %w", id.Short(), ErrNotFound)
 		}
 		var err error
-		e, err = decodeEntry(tx, v)
+		e, err = decodeEntry(tx, id[:], v)
 		return err
 	})
 	return e, err
@@ -279,10 +283,24 @@ func marshalEntry(e Entry) ([]byte, error) {
 	return v, nil
 }
 
-func decodeEntry(tx *bolt.Tx, v []byte) (Entry, error) {
+// decodeEntry reads the library record v filed under key. The database is
+// on disk and could be damaged: a record that names another content than
+// its key, or that the node could not act on, is refused.
+func decodeEntry(tx *bolt.Tx, key, v []byte) (Entry, error) {
 	var e Entry
 	if err := json.Unmarshal(v, &e); err != nil {
 		return Entry{}, fmt.Errorf("library entry: %w", err)
+	}
+	if !bytes.Equal(e.ID[:], key) {
+		return Entry{}, fmt.Errorf("library entry filed under %x names content %s", key, e.ID.Short())
+	}
+	switch {
+	case e.Kind != KindShare && e.Kind != KindDownload:
+		return Entry{}, fmt.Errorf("library entry %s: unknown kind %.20q", e.ID.Short(), e.Kind)
+	case e.Kind == KindShare && e.Path == "":
+		return Entry{}, fmt.Errorf("library entry %s: a share without a path", e.ID.Short())
+	case e.Kind == KindDownload && e.Path == "" && e.Folder == "":
+		return Entry{}, fmt.Errorf("library entry %s: a download without a folder", e.ID.Short())
 	}
 	m, err := manifestIn(tx, e.ID)
 	if err != nil {
@@ -297,8 +315,8 @@ func decodeEntry(tx *bolt.Tx, v []byte) (Entry, error) {
 func (s *Store) Entries() ([]Entry, error) {
 	var out []Entry
 	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketLibrary).ForEach(func(_, v []byte) error {
-			if e, err := decodeEntry(tx, v); err == nil {
+		return tx.Bucket(bucketLibrary).ForEach(func(k, v []byte) error {
+			if e, err := decodeEntry(tx, k, v); err == nil {
 				out = append(out, e)
 			}
 			return nil
