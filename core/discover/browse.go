@@ -194,6 +194,12 @@ func (b *browser) send(ctx context.Context, ev Event) {
 // on answers to other questions too.
 const serviceSuffix = "." + Service + ".local."
 
+// dialable reports whether ip can be a tracker's address: not missing,
+// not the unspecified address (which dials this machine), not multicast.
+func dialable(ip net.IP) bool {
+	return ip != nil && !ip.IsUnspecified() && !ip.IsMulticast()
+}
+
 // parseEntry turns a tracker's answer into a Found event.
 func parseEntry(e *mdns.ServiceEntry) (Event, error) {
 	if !strings.HasSuffix(e.Name, serviceSuffix) {
@@ -205,9 +211,9 @@ func parseEntry(e *mdns.ServiceEntry) (Event, error) {
 	}
 	var host string
 	switch {
-	case e.AddrV4 != nil:
+	case dialable(e.AddrV4):
 		host = e.AddrV4.String()
-	case e.AddrV6IPAddr != nil:
+	case e.AddrV6IPAddr != nil && dialable(e.AddrV6IPAddr.IP):
 		host = e.AddrV6IPAddr.String() // keeps the zone of a link-local address
 	default:
 		return Event{}, errNoAddr

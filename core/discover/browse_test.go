@@ -59,6 +59,8 @@ func TestParseEntry(t *testing.T) {
 		}, "[fe80::1%eth0]:7070"},
 		{"other service", func(e *mdns.ServiceEntry) { e.Name = "x._http._tcp.local." }, ""},
 		{"no address", func(e *mdns.ServiceEntry) { e.AddrV4 = nil }, ""},
+		{"unspecified address", func(e *mdns.ServiceEntry) { e.AddrV4 = net.IPv4zero }, ""},
+		{"multicast address", func(e *mdns.ServiceEntry) { e.AddrV4 = net.IPv4(224, 0, 0, 251) }, ""},
 		{"no port", func(e *mdns.ServiceEntry) { e.Port = 0 }, ""},
 		{"bad txt", func(e *mdns.ServiceEntry) { e.InfoFields = nil }, ""},
 	}
