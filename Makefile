@@ -22,7 +22,7 @@ SHOT_PKGS  := xvfb xauth imagemagick xdotool iproute2
 # them) also run under the race detector.
 RACE_PKGS := ./core/... ./tracker/... ./app/gui/...
 
-.PHONY: all deps test-deps build run test check bench bench-swarm bench-sim fleet package screenshot clean
+.PHONY: all deps test-deps build run test check fuzz bench bench-swarm bench-sim fleet package screenshot clean
 
 all: build
 
@@ -48,6 +48,18 @@ check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+# Every FuzzXxx target in turn (.ci/fuzz) for FUZZTIME each, inside the
+# isolated namespace (some targets serve on loopback); prints execs and
+# corpus size per target. A crasher stops it and is left in the package's
+# testdata/fuzz/ to become a regression test. CI runs FUZZTIME=3s.
+#   FUZZTIME=1m       time per target
+#   FUZZ_PARALLEL=    fuzzing workers (default: one per core)
+FUZZTIME      ?= 1m
+FUZZ_PARALLEL ?=
+fuzz: deps
+	$(GO) mod download
+	FUZZTIME=$(FUZZTIME) FUZZ_PARALLEL=$(FUZZ_PARALLEL) ./.ci/netns ./.ci/fuzz
 
 bench: deps
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
