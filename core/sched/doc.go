@@ -35,7 +35,9 @@
 //     Each downloader is therefore fed as fast as it passes chunks on, not
 //     as fast as it can take them in, so a downloader that uploads slowly
 //     holds few of the chunks the others wait for. A lone downloader frees
-//     a place with every chunk it gets and runs at the sharer's full rate.
+//     a place with every chunk it gets and runs at the sharer's full rate;
+//     its window follows its rate up at once, so that over a long round
+//     trip the window does not hold back the pipeline that fills it.
 //   - The window is half a second of the downloader's spread rate (its
 //     handouts that reached a second peer, per second), at least 2
 //     chunks: enough for a handout's trip there and on.
@@ -63,6 +65,10 @@
 // first holder. And no more than about a second of work waits (at least
 // MinWaiting requests): a request beyond that is refused as busy, and
 // its downloader asks another holder, or the same one after a backoff.
+// Until the upload's rate is measured only MaxWaitingPerPeer bounds what
+// waits: a fast link's first chunks go into the socket in microseconds,
+// and refusing a far downloader that fills its pipeline stalled it for
+// the backoff.
 // Without the bound each uploader of a large swarm had tens of requests
 // queued, and a chunk waited that long at every hop. The engine serves
 // two requests of a content at once (the simulator one): the upload rate
@@ -89,7 +95,10 @@
 // when such a peer's queue runs dry. A busy refusal replans only when
 // another peer holds the chunk; else the chunk waits at the head of the
 // refusing peer's queue for the backoff. A peer keeps its depth of requests in flight
-// (DefaultDepth, more when rate times round trip asks for it). A peer
+// (DefaultDepth, more when twice its rate times round trip asks for it,
+// so that the pipeline of a peer far away outgrows the rate it
+// measured), and a have from a peer with room in its pipeline is asked
+// for at once. A peer
 // silent for several times what its requests should take is stalled: its
 // requests are withdrawn and it sits out the plans for a while; a peer
 // left without work is measured afresh after 30 s. The endgame asks idle

@@ -308,13 +308,14 @@ func (d *Download) Have(id peer.ID, c int) {
 	}
 	ps.has.Set(c)
 	if d.missing.Has(c) && d.inflight[c] == 0 {
-		// A peer with nothing planned asks for it at once rather than
+		// A peer with nothing planned, or with room in its pipeline
+		// beyond what is planned for it, asks for it at once rather than
 		// after a replan: that is how a chunk hops on through a swarm
-		// while it is new. A chunk the plan has queued at another peer
-		// waits its turn there; news of a chunk no plan covers asks for
-		// a replan.
+		// while it is new, and how a seeder's handouts keep a long link
+		// full. A chunk the plan has queued at another peer waits its
+		// turn there; news of a chunk no plan covers asks for a replan.
 		switch {
-		case ps.ready && len(ps.queue) == 0:
+		case ps.ready && (len(ps.queue) == 0 || len(ps.queue)+len(ps.inflight) < d.depth(ps)):
 			ps.queue = append(ps.queue, c)
 			d.planned.Set(c)
 		case !d.planned.Has(c):
@@ -636,9 +637,12 @@ func (d *Download) DropAll(now time.Time) []Request {
 }
 
 // depth is how many requests to keep in flight at a peer: enough bytes to
-// cover its rate times the round trip, and at least the configured depth.
+// cover twice its rate times the round trip, and at least the configured
+// depth. The headroom lets the pipeline outgrow the rate it measured: a
+// peer far away delivers only what is asked of it, so a depth of exactly
+// rate times round trip would hold the rate where it started.
 func (d *Download) depth(ps *peerState) int {
-	extra := int(ps.meter.rate * ps.rtt.Seconds() / float64(d.cfg.ChunkSize))
+	extra := int(2 * ps.meter.rate * ps.rtt.Seconds() / float64(d.cfg.ChunkSize))
 	return min(d.cfg.Depth+extra, maxDepth)
 }
 

@@ -13,7 +13,10 @@ type Meter struct {
 	measured bool          // a sample was taken: rate 0 means "sends nothing", not "unknown"
 }
 
-// meterAlpha weighs a new sample; 0.5 follows a change within a few ticks.
+// meterAlpha weighs a new sample; 0.5 follows a change within a few
+// ticks. A sample above the estimate is taken whole: a rate that rises is
+// what a pipeline growing over a long round trip needs to see at once,
+// and one that falls is smoothed, so one slow tick does not starve a peer.
 const meterAlpha = 0.5
 
 // minSampleBusy is the least busy time that makes a sample meaningful.
@@ -29,7 +32,7 @@ func (m *Meter) Tick(busy time.Duration) {
 		return
 	}
 	sample := float64(m.bytes) / m.busy.Seconds()
-	if !m.measured {
+	if !m.measured || sample > m.rate {
 		m.rate, m.measured = sample, true
 	} else {
 		m.rate = meterAlpha*sample + (1-meterAlpha)*m.rate

@@ -308,9 +308,18 @@ func (s *Seeder) Have(id peer.ID, c int) Offers {
 // none for WidenAfter: those that cannot get them from other peers.
 func (s *Seeder) Tick(now time.Time, idle bool) Offers {
 	if dt := now.Sub(s.lastTick).Seconds(); dt > 0 {
+		// A lone downloader has nobody to pass chunks on to: its
+		// handouts spread as they arrive, and its window follows its
+		// rate up at once, so that over a long round trip the window
+		// does not hold back the pipeline that would fill it.
+		lone := s.known-s.completes == 1
 		for _, p := range s.peers {
 			sample := float64(p.spreads) / dt
-			p.rate = meterAlpha*sample + (1-meterAlpha)*p.rate
+			if lone && sample > p.rate {
+				p.rate = sample
+			} else {
+				p.rate = meterAlpha*sample + (1-meterAlpha)*p.rate
+			}
 			p.spreads = 0
 		}
 	}

@@ -126,8 +126,15 @@ func (u *Uploads) RemovePeer(id peer.ID, now time.Time) {
 }
 
 // Limit is how many requests may wait: MaxWait of the upload at its
-// measured rate, at least MinWaiting.
+// measured rate, at least MinWaiting. Before the upload was measured
+// there is no ground to refuse on, and only MaxWaitingPerPeer bounds
+// what waits: a fast link's first chunks go into the socket's buffer in
+// microseconds, and refusing a downloader that fills its pipeline over a
+// long round trip would stall it for the busy backoff.
 func (u *Uploads) Limit() int {
+	if !u.meter.measured {
+		return max(MinWaiting, MaxWaitingPerPeer*len(u.has))
+	}
 	return max(MinWaiting, int(u.meter.rate*MaxWait.Seconds()/float64(u.chunkSize)))
 }
 

@@ -64,8 +64,17 @@ func TestUploadsServeEachPeerOneAtATime(t *testing.T) {
 	}
 }
 
+// measureSlow serves one chunk in a second: the upload is measured at a
+// chunk a second, so its limit is MinWaiting.
+func measureSlow(u *Uploads) {
+	u.Add(Ask{Peer: pid(200), Chunk: 0})
+	a, _ := u.Next(t0)
+	u.Done(a.Peer, chunk, t0.Add(time.Second))
+}
+
 func TestUploadsRefuseBeyondTheirLimit(t *testing.T) {
 	u := newUploads(t, 256)
+	measureSlow(u)
 	for i := range MinWaiting {
 		if !u.Add(Ask{Peer: pid(byte(i)), Chunk: i}) {
 			t.Fatalf("request %d of %d refused", i+1, MinWaiting)
@@ -86,6 +95,29 @@ func TestUploadsRefuseBeyondTheirLimit(t *testing.T) {
 	// A chunk out of range is refused, not queued.
 	if u.Add(Ask{Peer: pid(7), Chunk: 256}) {
 		t.Error("chunk out of range queued")
+	}
+}
+
+// TestUploadsUnmeasuredTakeAFullPipeline: before the upload was measured
+// (its first chunks went into the socket at once), a downloader far away
+// may fill its pipeline: only MaxWaitingPerPeer bounds it. Once measured
+// slow, the limit is MinWaiting again.
+func TestUploadsUnmeasuredTakeAFullPipeline(t *testing.T) {
+	u := newUploads(t, 256)
+	if err := u.Bitfield(pid(1), setOf(256)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range MaxWaitingPerPeer {
+		if !u.Add(Ask{Peer: pid(1), Chunk: i}) {
+			t.Fatalf("request %d of %d refused before the upload was measured", i+1, MaxWaitingPerPeer)
+		}
+	}
+	if u.Add(Ask{Peer: pid(1), Chunk: MaxWaitingPerPeer}) {
+		t.Fatal("one peer queued more than MaxWaitingPerPeer")
+	}
+	measureSlow(u)
+	if got := u.Limit(); got != MinWaiting {
+		t.Errorf("limit %d once measured at a chunk a second, want %d", got, MinWaiting)
 	}
 }
 
