@@ -22,7 +22,7 @@ SHOT_PKGS  := xvfb xauth imagemagick xdotool iproute2
 # them) also run under the race detector.
 RACE_PKGS := ./core/... ./tracker/... ./app/gui/...
 
-.PHONY: all deps test-deps build run test check fuzz bench bench-swarm bench-sim fleet package screenshot clean
+.PHONY: all deps test-deps build run test check fuzz faults bench bench-swarm bench-sim fleet package screenshot clean
 
 all: build
 
@@ -60,6 +60,17 @@ FUZZ_PARALLEL ?=
 fuzz: deps
 	$(GO) mod download
 	FUZZTIME=$(FUZZTIME) FUZZ_PARALLEL=$(FUZZ_PARALLEL) ./.ci/netns ./.ci/fuzz
+
+# The fault campaign (faults_test.go): real peerflow processes on
+# 127.0.0.1 inside the isolated namespace. Each round shares a new 64 MiB
+# file at 40 MiB/s and gets it; the getter is SIGKILLed at a random point
+# and started again: the file must end byte-identical and alone in its
+# folder, and the bytes fetched again are reported against what the
+# durability interval allows. ROUNDS=20 rounds.
+ROUNDS ?= 20
+faults: build
+	$(GO) mod download
+	./.ci/netns $(GO) test -run '^TestFault' -count 1 -timeout 30m -v . -args -faults.rounds $(ROUNDS)
 
 bench: deps
 	$(GO) test -run='^$$' -bench=. -benchmem ./...

@@ -28,6 +28,7 @@ import (
 
 	"peerflow/app/cli"
 	"peerflow/core/content"
+	"peerflow/core/testtools"
 )
 
 var (
@@ -143,6 +144,35 @@ func (tk *tailKeeper) String() string {
 
 // rateArg is a rate as peerflow parses it exactly: whole bytes per second.
 func rateArg(bytesPerSec int64) string { return strconv.FormatInt(bytesPerSec, 10) + "B/s" }
+
+// stopSharer interrupts a `share --json` process and returns its report
+// on content id; it fails t unless the sharer exits as interrupted.
+// stderr is the sharer's kept stderr, for the failure messages.
+func stopSharer(t *testing.T, sharer *proc, id content.ID, stderr *tailKeeper) cli.ShareReport {
+	t.Helper()
+	sharer.cmd.Process.Signal(os.Interrupt)
+	var rep cli.ShareReport
+	for got := false; !got; {
+		select {
+		case line, ok := <-sharer.stdout.lines:
+			if !ok {
+				t.Fatalf("the sharer's output ended without its --json report; stderr:\n%s", stderr)
+			}
+			if strings.HasPrefix(line, "{") {
+				if err := json.Unmarshal([]byte(line), &rep); err != nil {
+					t.Fatalf("the sharer's report %q: %v", line, err)
+				}
+				got = rep.ContentID == id.String()
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("no --json report from the sharer within 30 s of SIGINT; stderr:\n%s", stderr)
+		}
+	}
+	if code, err := waitExit(sharer); err != nil || code != cli.ExitInterrupted {
+		t.Errorf("sharer: exit %d (%v), want %d; stderr:\n%s", code, err, cli.ExitInterrupted, stderr)
+	}
+	return rep
+}
 
 // stopProc interrupts p as Ctrl-C does and waits for it to exit (see
 // waitExit). Only one SIGINT: a second one kills peerflow at once.
@@ -360,27 +390,7 @@ func runSwarm(t *testing.T, bin string, s swarmSetup, seed uint64) swarmRun {
 	r.bound, r.binding = swarmBound(s.size, s.sharerUp, s.ups, lateAt)
 
 	// Every getter is done: the sharer says what it sent.
-	sharer.cmd.Process.Signal(os.Interrupt)
-	var rep cli.ShareReport
-	for got := false; !got; {
-		select {
-		case line, ok := <-sharer.stdout.lines:
-			if !ok {
-				t.Fatalf("the sharer's output ended without its --json report; stderr:\n%s", sharerErr)
-			}
-			if strings.HasPrefix(line, "{") {
-				if err := json.Unmarshal([]byte(line), &rep); err != nil {
-					t.Fatalf("the sharer's report %q: %v", line, err)
-				}
-				got = rep.ContentID == l.ID.String()
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatalf("no --json report from the sharer within 30 s of SIGINT; stderr:\n%s", sharerErr)
-		}
-	}
-	if code, err := waitExit(sharer); err != nil || code != cli.ExitInterrupted {
-		t.Errorf("sharer: exit %d (%v), want %d; stderr:\n%s", code, err, cli.ExitInterrupted, sharerErr)
-	}
+	rep := stopSharer(t, sharer, l.ID, sharerErr)
 	if rep.Size != s.size {
 		t.Fatalf("the sharer reports a size of %d, want %d", rep.Size, s.size)
 	}
@@ -451,20 +461,6 @@ func parseSize(s string) (int64, error) {
 	return cli.ParseRate(s)
 }
 
-// sha256OneCore is the SHA-256 throughput of one core in bytes/s, the best
-// of three passes over 256 MiB in memory.
-func sha256OneCore() float64 {
-	buf := make([]byte, 256*mib)
-	rand.NewChaCha8([32]byte{1}).Read(buf)
-	best := math.Inf(1)
-	for range 3 {
-		t0 := time.Now()
-		sha256.Sum256(buf)
-		best = min(best, time.Since(t0).Seconds())
-	}
-	return float64(len(buf)) / best
-}
-
 func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
 
 func mibps(b int64) string { return fmt.Sprintf("%.2f MiB/s", float64(b)/mib) }
@@ -528,7 +524,7 @@ func TestSwarmBench(t *testing.T) {
 		fmt.Printf("swarm: T* = max(F/u_s, (N·F+u_L·L)/(u_s+Σu_i), L+F/(u_s+Σ_{i≠L}u_i)), L = the late start measured in the run: every byte is uploaded by someone and the late getter uploads only after it starts and downloads only from the others; each term is necessary, the max a lower bound (nominal L: %s, set by %s)\n", secs(bound), binding)
 	}
 	fmt.Printf("swarm: client-server time N·F/u_s = %s\n", secs(time.Duration(float64(n)*F/float64(sharerUp)*float64(time.Second))))
-	sha := sha256OneCore()
+	sha := max(testtools.SHA256(256*mib), testtools.SHA256(256*mib), testtools.SHA256(256*mib)) // best of three
 	fmt.Printf("swarm: machine: %d CPUs (GOMAXPROCS %d); SHA-256 on one core %.0f MiB/s (best of 3 passes over 256 MiB in memory); "+
 		"verifying at the bound's aggregate rate N·F/T* = %.1f MiB/s takes %.3f of one core\n",
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), sha/mib, float64(n)*F/bound.Seconds()/mib, float64(n)*F/bound.Seconds()/sha)
