@@ -78,7 +78,8 @@ func (s *Store) OpenPart(e Entry) (*Part, error) {
 	// An existing part file is resumed, a missing one created; never
 	// through a symlink, and nothing but a regular file is written to.
 	f, err := os.OpenFile(p.path, os.O_RDWR|oNoFollow, 0)
-	if errors.Is(err, fs.ErrNotExist) {
+	fresh := errors.Is(err, fs.ErrNotExist)
+	if fresh {
 		f, err = os.OpenFile(p.path, os.O_RDWR|os.O_CREATE|os.O_EXCL|oNoFollow, 0o644)
 	}
 	if err != nil {
@@ -115,8 +116,30 @@ func (s *Store) OpenPart(e Entry) (*Part, error) {
 	if p.durable.Count() > 0 && fi.Size() < p.maxDurableEnd() {
 		p.durable = chunkset.New(m.NumChunks())
 	}
+	// No part file, yet the finished file is in place: the node stopped
+	// after placing it and before recording it. It counts as whole, and
+	// Finish finds it there instead of downloading it again.
+	if fresh && m.Files == nil && placedBefore(e.Folder, m) {
+		p.durable.Fill()
+	}
 	p.verified = p.durable.Clone()
 	return p, nil
+}
+
+// placedBefore reports whether one of the names placeFile would give m
+// in folder already holds exactly m's bytes.
+func placedBefore(folder string, m *content.Manifest) bool {
+	base, ext := fileName(m.Name)
+	for n := range maxNameTries {
+		target := filepath.Join(folder, placeName(base, ext, n))
+		if _, err := os.Lstat(target); err != nil {
+			return false // placeFile would have taken this free name
+		}
+		if sameContent(target, m) {
+			return true
+		}
+	}
+	return false
 }
 
 // maxDurableEnd is the end offset of the highest durable chunk.
@@ -322,12 +345,7 @@ func sameContent(path string, m *content.Manifest) bool {
 func placeFolder(part, folder string, m *content.Manifest) (string, []Stamp, error) {
 	var target string
 	for n := range maxNameTries {
-		name := m.Name
-		if n > 0 {
-			tag := fmt.Sprintf(" (%d)", n)
-			name = fitName(m.Name, content.MaxNameLen-len(tag)) + tag
-		}
-		target = filepath.Join(folder, name)
+		target = filepath.Join(folder, placeName(m.Name, "", n))
 		err := os.Mkdir(target, 0o755)
 		if err == nil {
 			break
@@ -399,6 +417,33 @@ func writeFileFrom(path string, r io.Reader, mtime time.Time) (os.FileInfo, erro
 }
 
 // maxNameTries bounds the "name (n).ext" search.
+// placeName is the n-th name a download called base+ext is placed
+// under: the name itself, then "base (n)ext", shortened to fit. A file's
+// ext is its extension; a folder's is empty.
+func placeName(base, ext string, n int) string {
+	if n == 0 {
+		return base + ext
+	}
+	tag := fmt.Sprintf(" (%d)", n)
+	return fitName(base, content.MaxNameLen-len(tag)-len(ext)) + tag + ext
+}
+
+// fileName splits a file's name for placeName.
+func fileName(name string) (base, ext string) {
+	ext = filepath.Ext(name)
+	return strings.TrimSuffix(name, ext), ext
+}
+
+// removeSynced removes path and fsyncs its folder, so that the names the
+// folder holds after a crash are those it held when this returned: the
+// file linked in place, and the part file gone.
+func removeSynced(path string) error {
+	if err := os.Remove(path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
 const maxNameTries = 1000
 
 // placeFile moves the part file into folder under m.Name, or the first free
@@ -407,21 +452,15 @@ const maxNameTries = 1000
 // nothing is ever overwritten; file systems without hard links fall back
 // to a rename after an existence check.
 func placeFile(part, folder string, m *content.Manifest) (target string, placed bool, err error) {
-	ext := filepath.Ext(m.Name)
-	base := strings.TrimSuffix(m.Name, ext)
+	base, ext := fileName(m.Name)
 	for n := range maxNameTries {
-		name := m.Name
-		if n > 0 {
-			tag := fmt.Sprintf(" (%d)", n)
-			name = fitName(base, content.MaxNameLen-len(tag)-len(ext)) + tag + ext
-		}
-		target = filepath.Join(folder, name)
+		target = filepath.Join(folder, placeName(base, ext, n))
 		if sameContent(target, m) {
-			return target, false, os.Remove(part)
+			return target, false, removeSynced(part)
 		}
 		err = os.Link(part, target)
 		if err == nil {
-			return target, true, os.Remove(part)
+			return target, true, removeSynced(part)
 		}
 		if errors.Is(err, os.ErrExist) {
 			continue
@@ -432,7 +471,7 @@ func placeFile(part, folder string, m *content.Manifest) (target string, placed 
 		if err := os.Rename(part, target); err != nil {
 			return "", false, fmt.Errorf("move download into place: %w", err)
 		}
-		return target, true, nil
+		return target, true, syncDir(folder)
 	}
 	return "", false, fmt.Errorf("move download into place: %d files named like %s exist", maxNameTries, m.Name)
 }

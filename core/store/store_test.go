@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -326,6 +327,80 @@ func finishDownload(t *testing.T, s *Store, m *content.Manifest, data []byte, fo
 		t.Fatal(err)
 	}
 	return e.Path
+}
+
+// TestStopBetweenPlacingAndRecording: the node stops after the finished
+// file was placed and the part file removed, before the library recorded
+// it. Opened again, the download is whole at once (nothing is fetched
+// again) and finishing it makes no second copy. Also when another file
+// already had the name and the download went to "movie (1).mp4".
+func TestStopBetweenPlacingAndRecording(t *testing.T) {
+	for _, taken := range []bool{false, true} {
+		dir, folder := t.TempDir(), t.TempDir()
+		if taken {
+			os.WriteFile(filepath.Join(folder, "movie.mp4"), []byte("another movie"), 0o644)
+		}
+		_, data, m := sample(t, t.TempDir(), 3*testChunk+5)
+		s := openStore(t, dir)
+		e := downloadEntry(m, folder)
+		if err := s.Put(e); err != nil {
+			t.Fatal(err)
+		}
+		p, err := s.OpenPart(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range m.NumChunks() {
+			if _, err := p.PutChunk(i, chunkOf(data, m, i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
+		}
+		// What Finish does before it records the entry.
+		placed, _, err := placeFile(p.Path(), folder, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close() // the stop
+
+		s = openStore(t, dir)
+		e, err = s.Get(m.ID())
+		if err != nil || e.Complete() {
+			t.Fatalf("entry after the stop: complete %v, %v", e.Complete(), err)
+		}
+		p, err = s.OpenPart(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !p.Done() {
+			t.Fatalf("taken %v: reopened with %d of %d chunks: the placed file is not found", taken, p.Have().Count(), m.NumChunks())
+		}
+		e, err = p.Finish(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Path != placed {
+			t.Errorf("taken %v: finished at %s, want the placed %s", taken, e.Path, placed)
+		}
+		want := []string{filepath.Base(placed)}
+		if taken {
+			want = []string{"movie (1).mp4", "movie.mp4"}
+		}
+		var names []string
+		entries, _ := os.ReadDir(folder)
+		for _, de := range entries {
+			names = append(names, de.Name())
+		}
+		if !slices.Equal(names, want) {
+			t.Errorf("taken %v: the folder holds %q, want %q", taken, names, want)
+		}
+		if got, err := s.Get(m.ID()); err != nil || !got.Complete() {
+			t.Errorf("taken %v: not recorded as complete: %v", taken, err)
+		}
+		s.Close()
+	}
 }
 
 func TestFinishNeverOverwrites(t *testing.T) {
