@@ -62,11 +62,13 @@ fuzz: deps
 	FUZZTIME=$(FUZZTIME) FUZZ_PARALLEL=$(FUZZ_PARALLEL) ./.ci/netns ./.ci/fuzz
 
 # The fault campaign (faults_test.go): real peerflow processes on
-# 127.0.0.1 inside the isolated namespace. Each round shares a new 64 MiB
-# file at 40 MiB/s and gets it; the getter is SIGKILLed at a random point
-# and started again: the file must end byte-identical and alone in its
-# folder, and the bytes fetched again are reported against what the
-# durability interval allows. ROUNDS=20 rounds.
+# 127.0.0.1 inside the isolated namespace. Each of ROUNDS=20 rounds shares
+# a new 64 MiB file at 40 MiB/s and gets it; the getter is SIGKILLed at a
+# random point and started again: the file must end byte-identical and
+# alone in its folder, and the bytes fetched again are reported against
+# what the durability interval allows. Then a tracker is SIGKILLed with
+# three getters mid-download and restarted: they must all finish and the
+# tracker have the manifest and every lease back.
 ROUNDS ?= 20
 faults: build
 	$(GO) mod download

@@ -7,12 +7,15 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"peerflow/core/content"
+	"peerflow/core/peer"
+	"peerflow/core/trackerapi"
 )
 
 var faultRounds = flag.Int("faults.rounds", 0, "TestFaultGetterKilled: rounds; 0 skips the fault campaign (make faults sets it)")
@@ -109,6 +112,104 @@ func TestFaultGetterKilled(t *testing.T) {
 		len(refetched), faultSize>>20, faultRate>>20, float64(refetched[len(refetched)/2])/(1<<20),
 		float64(refetched[len(refetched)-1])/(1<<20), float64(durabilityLag.Milliseconds()), float64(allowed)/(1<<20))
 }
+
+// TestFaultTrackerKilled: one sharer and three getters that seed; while
+// the getters are mid-download the tracker is SIGKILLed and started again
+// on its database and address. Every getter must still end with the file
+// byte-identical, and the restarted tracker must have the manifest back
+// and list every getter, complete, as holding it.
+func TestFaultTrackerKilled(t *testing.T) {
+	if *faultRounds == 0 {
+		t.Skip("the fault campaign runs only when asked: make faults")
+	}
+	const getters = 3
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "tracker.db")
+	tr := start(t, bin, "tracker", "--listen", "127.0.0.1:0", "--db", db, "--no-mdns")
+	trAddr := tr.stdout.waitFor(t, listeningRe)[1]
+	keepTail(tr.stdout)
+	keepTail(tr.stderr)
+	src := filepath.Join(dir, "movie.bin")
+	want, err := writeRandomFile(src, faultSize, 99)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Limited so that the getters are still at it when the fault comes.
+	rate := rateArg(faultRate / 4)
+	sharer := start(t, bin, "share", src, "--tracker", trAddr, "--up-limit", rate, "--data", filepath.Join(dir, "sharer"), "--listen", "127.0.0.1:0")
+	link := sharer.stdout.waitFor(t, linkRe)[1]
+	sharer.stderr.waitFor(t, seedingRe)
+	keepTail(sharer.stderr)
+	l, err := content.ParseLink(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var procs []*proc
+	for i := range getters {
+		out := filepath.Join(dir, fmt.Sprint("out", i))
+		if err := os.Mkdir(out, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, start(t, bin, "get", link, "--tracker", trAddr, "-o", out,
+			"--data", filepath.Join(dir, fmt.Sprint("get", i)), "--listen", "127.0.0.1:0", "--seed", "--up-limit", rate, "--json"))
+	}
+	// Mid-download: each getter's progress line (every 2 s) shows part.
+	var errs []*tailKeeper
+	for _, p := range procs {
+		p.stderr.waitFor(t, midwayRe)
+		errs = append(errs, keepTail(p.stderr))
+	}
+	tr.cmd.Process.Kill()
+	tr.cmd.Wait()
+	tr = start(t, bin, "tracker", "--listen", trAddr, "--db", db, "--no-mdns")
+	if got := tr.stdout.waitFor(t, listeningRe)[1]; got != trAddr {
+		t.Fatalf("the restarted tracker listens on %s, not %s", got, trAddr)
+	}
+	keepTail(tr.stdout)
+	keepTail(tr.stderr)
+	for i, p := range procs {
+		res := readGetResult(t, p, errs[i])
+		if got, err := fileSHA256(res.Path); err != nil || got != want {
+			t.Fatalf("getter %d: %s is not the shared file (%v)", i, res.Path, err)
+		}
+	}
+	client, err := trackerapi.NewClient(trAddr, trackerapi.ClientOptions{Retries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.CloseIdleConnections()
+	m, err := client.Manifest(t.Context(), l.ID)
+	if err != nil {
+		t.Fatalf("the restarted tracker lost the manifest: %v", err)
+	}
+	// The getters announce again within their heartbeat (at most
+	// MaxRetryInterval after the tracker came back).
+	deadline := time.Now().Add(2*trackerapi.MinInterval + trackerapi.MaxRetryInterval)
+	for {
+		hs, err := client.Holders(t.Context(), m, peer.ID{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		complete := 0
+		for _, h := range hs {
+			if h.Have.Full() {
+				complete++
+			}
+		}
+		if complete >= getters+1 { // the getters and the sharer
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the restarted tracker lists %d complete holders, want %d", complete, getters+1)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the tracker on loopback
+	}
+	fmt.Printf("faults: tracker SIGKILLed with %d getters mid-download and restarted: every getter finished byte-identical; the tracker has the manifest and every holder's lease back\n", getters)
+}
+
+// midwayRe matches a progress line of a download that is under way.
+var midwayRe = regexp.MustCompile(`: +([1-8]\d|[1-9])\.\d% `)
 
 // readGetResult waits for the object `get --json` prints once the file is
 // in place.
