@@ -65,10 +65,10 @@
 // first holder. And no more than about a second of work waits (at least
 // MinWaiting requests): a request beyond that is refused as busy, and
 // its downloader asks another holder, or the same one after a backoff.
-// Until the upload's rate is measured only MaxWaitingPerPeer bounds what
-// waits: a fast link's first chunks go into the socket in microseconds,
-// and refusing a far downloader that fills its pipeline stalled it for
-// the backoff.
+// Until the upload's rate is measured, a downloader that is the only one
+// asking is bounded by MaxWaitingPerPeer alone: a fast link's first
+// chunks go into the socket in microseconds, and refusing a far
+// downloader that fills its pipeline stalled it for the backoff.
 // Without the bound each uploader of a large swarm had tens of requests
 // queued, and a chunk waited that long at every hop. The engine serves
 // two requests of a content at once (the simulator one): the upload rate

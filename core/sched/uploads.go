@@ -126,25 +126,39 @@ func (u *Uploads) RemovePeer(id peer.ID, now time.Time) {
 }
 
 // Limit is how many requests may wait: MaxWait of the upload at its
-// measured rate, at least MinWaiting. Before the upload was measured
-// there is no ground to refuse on, and only MaxWaitingPerPeer bounds
-// what waits: a fast link's first chunks go into the socket's buffer in
-// microseconds, and refusing a downloader that fills its pipeline over a
-// long round trip would stall it for the busy backoff.
+// measured rate, at least MinWaiting.
 func (u *Uploads) Limit() int {
-	if !u.meter.measured {
-		return max(MinWaiting, MaxWaitingPerPeer*len(u.has))
-	}
 	return max(MinWaiting, int(u.meter.rate*MaxWait.Seconds()/float64(u.chunkSize)))
 }
 
-// Add queues a request; false means it is refused as busy.
+// Add queues a request; false means it is refused as busy. Before the
+// upload was measured, a peer that is the only one asking is bounded by
+// MaxWaitingPerPeer alone: its requests wait behind nobody else's, and a
+// fast link's first chunks go into the socket in microseconds, so the
+// measure comes late; refusing a downloader far away that fills its
+// pipeline would stall it for the busy backoff.
 func (u *Uploads) Add(a Ask) bool {
-	if a.Chunk < 0 || a.Chunk >= u.chunks || len(u.waiting) >= u.Limit() || u.perPeer[a.Peer] >= MaxWaitingPerPeer {
+	if a.Chunk < 0 || a.Chunk >= u.chunks || u.perPeer[a.Peer] >= MaxWaitingPerPeer {
+		return false
+	}
+	if len(u.waiting) >= u.Limit() && (u.meter.measured || !u.onlyAsker(a.Peer)) {
 		return false
 	}
 	u.waiting = append(u.waiting, a)
 	u.perPeer[a.Peer]++
+	return true
+}
+
+// onlyAsker reports whether every request waiting or being served is p's.
+func (u *Uploads) onlyAsker(p peer.ID) bool {
+	if u.perPeer[p] != len(u.waiting) {
+		return false
+	}
+	for q := range u.serving {
+		if q != p {
+			return false
+		}
+	}
 	return true
 }
 

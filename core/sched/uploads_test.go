@@ -99,14 +99,12 @@ func TestUploadsRefuseBeyondTheirLimit(t *testing.T) {
 }
 
 // TestUploadsUnmeasuredTakeAFullPipeline: before the upload was measured
-// (its first chunks went into the socket at once), a downloader far away
-// may fill its pipeline: only MaxWaitingPerPeer bounds it. Once measured
-// slow, the limit is MinWaiting again.
+// (its first chunks went into the socket at once), the one downloader
+// asking may fill its pipeline: only MaxWaitingPerPeer bounds it. Another
+// peer's request is refused beyond the limit, as is one once the upload
+// was measured slow.
 func TestUploadsUnmeasuredTakeAFullPipeline(t *testing.T) {
 	u := newUploads(t, 256)
-	if err := u.Bitfield(pid(1), setOf(256)); err != nil {
-		t.Fatal(err)
-	}
 	for i := range MaxWaitingPerPeer {
 		if !u.Add(Ask{Peer: pid(1), Chunk: i}) {
 			t.Fatalf("request %d of %d refused before the upload was measured", i+1, MaxWaitingPerPeer)
@@ -115,9 +113,15 @@ func TestUploadsUnmeasuredTakeAFullPipeline(t *testing.T) {
 	if u.Add(Ask{Peer: pid(1), Chunk: MaxWaitingPerPeer}) {
 		t.Fatal("one peer queued more than MaxWaitingPerPeer")
 	}
+	if u.Add(Ask{Peer: pid(2), Chunk: 0}) {
+		t.Fatal("a second peer's request queued beyond the limit")
+	}
+	u = newUploads(t, 256)
 	measureSlow(u)
-	if got := u.Limit(); got != MinWaiting {
-		t.Errorf("limit %d once measured at a chunk a second, want %d", got, MinWaiting)
+	for i := range MinWaiting + 1 {
+		if got := u.Add(Ask{Peer: pid(1), Chunk: i}); got != (i < MinWaiting) {
+			t.Fatalf("request %d once measured at a chunk a second: queued %v", i+1, got)
+		}
 	}
 }
 
