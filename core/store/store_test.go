@@ -307,7 +307,9 @@ func TestPutChunkRejectsBadBytes(t *testing.T) {
 }
 
 // finishDownload downloads m's chunks from data into folder and finishes.
-func finishDownload(t *testing.T, s *Store, m *content.Manifest, data []byte, folder string) string {
+// fillPart records a download of m into folder and writes every chunk of
+// data into its part file.
+func fillPart(t *testing.T, s *Store, m *content.Manifest, data []byte, folder string) (Entry, *Part) {
 	t.Helper()
 	e := downloadEntry(m, folder)
 	if err := s.Put(e); err != nil {
@@ -322,7 +324,13 @@ func finishDownload(t *testing.T, s *Store, m *content.Manifest, data []byte, fo
 			t.Fatal(err)
 		}
 	}
-	e, err = p.Finish(e)
+	return e, p
+}
+
+func finishDownload(t *testing.T, s *Store, m *content.Manifest, data []byte, folder string) string {
+	t.Helper()
+	e, p := fillPart(t, s, m, data, folder)
+	e, err := p.Finish(e)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,19 +350,7 @@ func TestStopBetweenPlacingAndRecording(t *testing.T) {
 		}
 		_, data, m := sample(t, t.TempDir(), 3*testChunk+5)
 		s := openStore(t, dir)
-		e := downloadEntry(m, folder)
-		if err := s.Put(e); err != nil {
-			t.Fatal(err)
-		}
-		p, err := s.OpenPart(e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range m.NumChunks() {
-			if _, err := p.PutChunk(i, chunkOf(data, m, i)); err != nil {
-				t.Fatal(err)
-			}
-		}
+		e, p := fillPart(t, s, m, data, folder)
 		if err := p.Close(); err != nil {
 			t.Fatal(err)
 		}

@@ -46,14 +46,7 @@ func BenchmarkDownloadLoopback(b *testing.B) {
 	want := sha256.Sum256(f.data)
 	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
 	ours := func() (took, finishing time.Duration) {
-		leech := newPeer(b, Config{})
-		start := time.Now()
-		d, _ := leech.download(b, f, DownloadOptions{Holders: holders})
-		r := wait(b, d)
-		took = time.Since(start)
-		os.Remove(r.Path)
-		leech.e.Close()
-		leech.s.Close()
+		took, r := timedDownload(b, Config{}, f, holders)
 		return took, r.Finishing
 	}
 
@@ -162,15 +155,9 @@ func BenchmarkDownloadTLS(b *testing.B) {
 	// time the process (downloader and seeders: they share the cores)
 	// spent on it.
 	fetch := func(cfg Config, holders StaticHolders) (took, cpu time.Duration) {
-		leech := newPeer(b, cfg)
-		start, cpu0 := time.Now(), cpuTime()
-		d, _ := leech.download(b, f, DownloadOptions{Holders: holders})
-		r := wait(b, d)
-		took, cpu = time.Since(start), cpuTime()-cpu0
-		os.Remove(r.Path)
-		leech.e.Close()
-		leech.s.Close()
-		return took, cpu
+		cpu0 := cpuTime()
+		took, _ = timedDownload(b, cfg, f, holders)
+		return took, cpuTime() - cpu0
 	}
 	b.SetBytes(size)
 	var ratios []float64

@@ -68,14 +68,7 @@ func BenchmarkLatency(b *testing.B) {
 	const fast, slow = 25 * time.Millisecond, 100 * time.Millisecond
 	f := makeFile(b, size, 256<<10)
 	download := func(holders StaticHolders) time.Duration {
-		leech := newPeer(b, Config{})
-		start := time.Now()
-		d, _ := leech.download(b, f, DownloadOptions{Holders: holders})
-		r := wait(b, d)
-		took := time.Since(start)
-		os.Remove(r.Path)
-		leech.e.Close()
-		leech.s.Close()
+		took, _ := timedDownload(b, Config{}, f, holders)
 		return took
 	}
 	b.Run("4x50ms", func(b *testing.B) {

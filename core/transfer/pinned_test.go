@@ -150,14 +150,7 @@ func TestPinnedChild(t *testing.T) {
 			holders[plain] = append(holders[plain], Holder{Peer: pid, Addr: addr})
 		}
 		fetch := func(plain bool) time.Duration {
-			leech := newPeer(t, Config{plaintext: plain})
-			start := time.Now()
-			d, _ := leech.download(t, f, DownloadOptions{Holders: holders[plain]})
-			r := wait(t, d)
-			took := time.Since(start)
-			os.Remove(r.Path)
-			leech.e.Close()
-			leech.s.Close()
+			took, _ := timedDownload(t, Config{plaintext: plain}, f, holders[plain])
 			return took
 		}
 		for i := range rounds {

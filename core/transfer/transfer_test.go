@@ -121,6 +121,23 @@ func (p *testPeer) download(t testing.TB, f testFile, opts DownloadOptions) (*Do
 	return d, folder
 }
 
+// timedDownload fetches f from holders with a fresh downloader of config
+// cfg, then removes the file and closes the downloader: it returns how
+// long the fetch took, from the download's start to its file in place,
+// and its result.
+func timedDownload(tb testing.TB, cfg Config, f testFile, holders StaticHolders) (time.Duration, Result) {
+	tb.Helper()
+	leech := newPeer(tb, cfg)
+	start := time.Now()
+	d, _ := leech.download(tb, f, DownloadOptions{Holders: holders})
+	r := wait(tb, d)
+	took := time.Since(start)
+	os.Remove(r.Path)
+	leech.e.Close()
+	leech.s.Close()
+	return took, r
+}
+
 func wait(t testing.TB, d *Download) Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
