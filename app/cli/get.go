@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"peerflow/core"
+	"peerflow/core/content"
 )
 
 // lanWait is how long commands without --tracker wait for a tracker to
@@ -108,7 +109,7 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		enc.SetIndent("", "  ")
 		enc.Encode(res)
 	} else {
-		fmt.Fprintf(stderr, "saved %s (%s in %.1fs)%s\n", r.Path, FormatBytes(r.Bytes), (r.Duration + r.Finishing).Seconds(), sharesText(r))
+		fmt.Fprintf(stderr, "saved %s (%s in %.1fs)%s\n", r.Path, content.FormatBytes(r.Bytes), (r.Duration + r.Finishing).Seconds(), sharesText(r))
 	}
 	if *seed {
 		fmt.Fprintf(stderr, "seeding on %s; press Ctrl-C to stop\n", n.Addr())

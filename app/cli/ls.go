@@ -64,7 +64,7 @@ func runLs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSIZE\tHOLDERS\tAVAILABLE\tFROM PEERS\tLINK")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f%%\t%s\t%s\n", r.Name, FormatBytes(r.Size), r.Holders, 100*r.Availability, offloadText(r.ContentInfo), r.Link)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f%%\t%s\t%s\n", r.Name, content.FormatBytes(r.Size), r.Holders, 100*r.Availability, offloadText(r.ContentInfo), r.Link)
 	}
 	tw.Flush()
 	if list.Total > len(rows) {

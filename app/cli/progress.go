@@ -11,6 +11,7 @@ import (
 	"golang.org/x/term"
 
 	"peerflow/core"
+	"peerflow/core/content"
 )
 
 // Progress display cadence: a bar redraws often; plain lines (logs,
@@ -115,5 +116,5 @@ func progressLine(d *core.Download, p core.Progress) string {
 		eta = (time.Duration(float64(p.Size-p.Bytes)/p.Rate) * time.Second).Round(time.Second).String()
 	}
 	return fmt.Sprintf("%s: %5.1f%% %s of %s, %s, ETA %s, %s", d.Manifest().Name, pct,
-		FormatBytes(p.Bytes), FormatBytes(p.Size), FormatRate(int64(p.Rate)), eta, peersText(p))
+		content.FormatBytes(p.Bytes), content.FormatBytes(p.Size), FormatRate(int64(p.Rate)), eta, peersText(p))
 }

@@ -6,6 +6,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"peerflow/core/content"
 )
 
 // rateUnits are the accepted units, bytes per second; decimal (KB = 1000)
@@ -51,17 +53,4 @@ func ParseRate(s string) (int64, error) {
 }
 
 // FormatRate formats bytes/s for humans, decimal units.
-func FormatRate(b int64) string { return FormatBytes(b) + "/s" }
-
-// FormatBytes formats a byte count for humans, decimal units.
-func FormatBytes(b int64) string {
-	switch {
-	case b >= 1e9:
-		return strconv.FormatFloat(float64(b)/1e9, 'f', 1, 64) + " GB"
-	case b >= 1e6:
-		return strconv.FormatFloat(float64(b)/1e6, 'f', 1, 64) + " MB"
-	case b >= 1e3:
-		return strconv.FormatFloat(float64(b)/1e3, 'f', 1, 64) + " KB"
-	}
-	return strconv.FormatInt(b, 10) + " B"
-}
+func FormatRate(b int64) string { return content.FormatBytes(b) + "/s" }

@@ -85,7 +85,7 @@ func runStream(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		if err != nil {
 			return fail(err)
 		}
-		fmt.Fprintf(stderr, "saved %s (%s in %.1fs)%s\n", r.Path, FormatBytes(r.Bytes), (r.Duration + r.Finishing).Seconds(), sharesText(r))
+		fmt.Fprintf(stderr, "saved %s (%s in %.1fs)%s\n", r.Path, content.FormatBytes(r.Bytes), (r.Duration + r.Finishing).Seconds(), sharesText(r))
 	}
 	fmt.Fprintf(stderr, "serving %s at %s; press Ctrl-C to stop\n", item.Manifest.Name, url)
 	<-ctx.Done()

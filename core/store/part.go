@@ -123,6 +123,12 @@ func (s *Store) OpenPart(e Entry) (*Part, error) {
 		p.durable.Fill()
 	}
 	p.verified = p.durable.Clone()
+	if !p.Done() {
+		if err := checkRoom(e.Folder, m, f); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
 	return p, nil
 }
 
@@ -196,6 +202,9 @@ func (p *Part) PutChunk(i int, data []byte) (bool, error) {
 	}
 	off := p.m.ChunkOffset(i)
 	if _, err := p.f.WriteAt(data, off); err != nil {
+		if isNoSpace(err) {
+			return false, fmt.Errorf("write chunk %d: %w", i, spaceError(filepath.Dir(p.path), p.m, p.f))
+		}
 		return false, fmt.Errorf("write chunk %d to %s: %w", i, p.path, err)
 	}
 

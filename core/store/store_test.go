@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -455,12 +456,64 @@ func TestDiskFull(t *testing.T) {
 	p.f = full
 	defer p.Close()
 	_, err = p.PutChunk(0, chunkOf(data, m, 0))
-	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("no space left")) {
+	var se *SpaceError
+	if !errors.As(err, &se) || !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "no space left") {
 		t.Fatalf("write to a full disk: %v", err)
+	}
+	if se.Name != m.Name || se.Needed != m.Size {
+		t.Errorf("the error says %s needs %d bytes, want %s and %d", se.Name, se.Needed, m.Name, m.Size)
 	}
 	if p.Has(0) {
 		t.Fatal("an unwritten chunk counts as verified")
 	}
+}
+
+// TestRoomIsCheckedBeforeWriting: a download whose folder has less free
+// space than the part file still needs does not start: the error names
+// the folder and the space needed. Once space is freed it opens, and a
+// resumed part file needs only what it has not written yet.
+func TestRoomIsCheckedBeforeWriting(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	_, data, m := sample(t, t.TempDir(), 64*testChunk)
+	folder := t.TempDir()
+	e := downloadEntry(m, folder)
+	if err := s.Put(e); err != nil {
+		t.Fatal(err)
+	}
+	free := int64(testChunk)
+	defer func(f func(string) (int64, bool)) { freeSpace = f }(freeSpace)
+	freeSpace = func(string) (int64, bool) { return free, true }
+
+	_, err := s.OpenPart(e)
+	var se *SpaceError
+	if !errors.As(err, &se) || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("open with %d bytes free: %v", free, err)
+	}
+	if se.Folder != folder || se.Needed != m.Size || se.Free != free || !strings.Contains(err.Error(), folder) {
+		t.Errorf("error %q: folder %s, needed %d, free %d; want %s, %d, %d", err, se.Folder, se.Needed, se.Free, folder, m.Size, free)
+	}
+
+	free = 1 << 40 // space freed
+	p, err := s.OpenPart(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 32 {
+		if _, err := p.PutChunk(i, chunkOf(data, m, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	// Half written: room for the other half is enough.
+	free = m.Size/2 + 2*testChunk
+	if p, err = s.OpenPart(e); err != nil {
+		t.Fatalf("resume with room for the rest: %v", err)
+	}
+	p.Close()
 }
 
 func TestLongNamesFit(t *testing.T) {
