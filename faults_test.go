@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -206,6 +207,179 @@ func TestFaultTrackerKilled(t *testing.T) {
 		time.Sleep(100 * time.Millisecond) // polling the tracker on loopback
 	}
 	fmt.Printf("faults: tracker SIGKILLed with %d getters mid-download and restarted: every getter finished byte-identical; the tracker has the manifest and every holder's lease back\n", getters)
+}
+
+// TestFaultDiskFull: downloads into a small tmpfs (make faults runs the
+// campaign in a mount namespace of its own, as root, and sets
+// PEERFLOW_FAULTS_TMPFS). A download that does not fit is refused before
+// it starts, naming the folder and the space needed; one whose disk fills
+// up mid-way (another file written there) stops with the same error and
+// loses nothing: once the other file is gone, the same command resumes,
+// and the file ends byte-identical with what was verified kept.
+func TestFaultDiskFull(t *testing.T) {
+	if *faultRounds == 0 {
+		t.Skip("the fault campaign runs only when asked: make faults")
+	}
+	if os.Getenv("PEERFLOW_FAULTS_TMPFS") == "" {
+		t.Skip("needs a mount namespace of its own to mount a tmpfs in: make faults")
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	tr := start(t, bin, "tracker", "--listen", "127.0.0.1:0", "--db", filepath.Join(dir, "tracker.db"), "--no-mdns")
+	trAddr := tr.stdout.waitFor(t, listeningRe)[1]
+	keepTail(tr.stdout)
+	keepTail(tr.stderr)
+	src := filepath.Join(dir, "movie.bin")
+	want, err := writeRandomFile(src, faultSize, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Slow enough that the disk fills while the download runs.
+	sharer := start(t, bin, "share", src, "--tracker", trAddr, "--up-limit", rateArg(faultRate/4), "--data", filepath.Join(dir, "sharer"),
+		"--listen", "127.0.0.1:0", "--json")
+	link := sharer.stdout.waitFor(t, linkRe)[1]
+	sharer.stderr.waitFor(t, seedingRe)
+	sharerErr := keepTail(sharer.stderr)
+	l, err := content.ParseLink(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "small")
+	mountTmpfs(t, out, faultSize/2)
+	get := func() *proc {
+		return start(t, bin, "get", link, "--tracker", trAddr, "-o", out, "--data", filepath.Join(dir, "get"), "--listen", "127.0.0.1:0", "--json")
+	}
+	noRoom := regexp.MustCompile(`no room in ` + regexp.QuoteMeta(out) + ` for movie\.bin: [\d.]+ [KMG]?B more is needed, [\d.]+ [KMG]?B free`)
+	refused := get()
+	refused.stderr.waitFor(t, noRoom)
+	if code, err := waitExit(refused); err != nil || code != 1 {
+		t.Errorf("get into a folder too small: exit %d (%v), want 1", code, err)
+	}
+
+	remountTmpfs(t, out, faultSize+faultSize/2)
+	filling := get()
+	filling.stderr.waitFor(t, midwayRe)
+	filler := filepath.Join(out, "other.bin")
+	if _, err := writeRandomFile(filler, 2*faultSize, 8); err == nil { // more than the tmpfs holds
+		t.Fatal("the filler fit: the disk never filled")
+	}
+	filling.stderr.waitFor(t, noRoom)
+	if code, err := waitExit(filling); err != nil || code != 1 {
+		t.Errorf("get on a disk that filled: exit %d (%v), want 1", code, err)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	resumed := get()
+	res := readGetResult(t, resumed, keepTail(resumed.stderr))
+	if got, err := fileSHA256(res.Path); err != nil || got != want {
+		t.Fatalf("%s is not the shared file (%v)", res.Path, err)
+	}
+	stopProc(resumed)
+	rep := stopSharer(t, sharer, l.ID, sharerErr)
+	again := rep.Uploaded - faultSize
+	allowed := int64(float64(faultRate/4)*durabilityLag.Seconds()) + inFlight
+	if again > allowed {
+		t.Errorf("%d bytes fetched again after the disk filled, more than the %d the durability interval allows", again, allowed)
+	}
+	fmt.Printf("faults: a folder too small refused before the download, naming it and the space needed; the disk filled mid-download: "+
+		"stopped with the same error, resumed once space was freed, byte-identical, %.1f MiB fetched again (allowed %.1f MiB)\n",
+		float64(again)/(1<<20), float64(allowed)/(1<<20))
+}
+
+// TestFaultShareTruncated: the shared file is truncated while a getter
+// fetches it. The sharer stops serving it and says so; the getter gets no
+// bad byte, keeps what it verified and fails with a clear error when
+// nobody else holds the rest. With the file restored and shared again,
+// the same get resumes and ends byte-identical.
+func TestFaultShareTruncated(t *testing.T) {
+	if *faultRounds == 0 {
+		t.Skip("the fault campaign runs only when asked: make faults")
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	tr := start(t, bin, "tracker", "--listen", "127.0.0.1:0", "--db", filepath.Join(dir, "tracker.db"), "--no-mdns")
+	trAddr := tr.stdout.waitFor(t, listeningRe)[1]
+	keepTail(tr.stdout)
+	keepTail(tr.stderr)
+	src := filepath.Join(dir, "movie.bin")
+	want, err := writeRandomFile(src, faultSize, 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	share := func() (*proc, string) {
+		p := start(t, bin, "share", src, "--tracker", trAddr, "--up-limit", rateArg(faultRate/4), "--data", filepath.Join(dir, "sharer"), "--listen", "127.0.0.1:0")
+		link := p.stdout.waitFor(t, linkRe)[1]
+		p.stderr.waitFor(t, seedingRe)
+		return p, link
+	}
+	sharer, link := share()
+	fi, err := os.Stat(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	if err := os.Mkdir(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	get := func() *proc {
+		return start(t, bin, "get", link, "--tracker", trAddr, "-o", out, "--data", filepath.Join(dir, "get"), "--listen", "127.0.0.1:0", "--timeout", "5s", "--json")
+	}
+	first := get()
+	first.stderr.waitFor(t, midwayRe)
+	if err := os.Truncate(src, faultSize/3); err != nil {
+		t.Fatal(err)
+	}
+	sharer.stderr.waitFor(t, regexp.MustCompile(`no longer serving a shared file.*changed on disk`))
+	first.stderr.waitFor(t, regexp.MustCompile(`chunks are held by no reachable peer`))
+	if code, err := waitExit(first); err != nil || code != 1 {
+		t.Errorf("get after the share was truncated: exit %d (%v), want 1", code, err)
+	}
+	if names := dirNames(t, out); len(names) != 1 || !strings.HasSuffix(names[0], ".part") {
+		t.Errorf("the output folder holds %q, want only the part file", names)
+	}
+	stopProc(sharer)
+	// The file restored, bytes and modification time: the same content.
+	if _, err := writeRandomFile(src, faultSize, 11); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(src, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	_, again := share()
+	if again != link {
+		t.Fatalf("the restored file shares as %s, not %s", again, link)
+	}
+	second := get()
+	res := readGetResult(t, second, keepTail(second.stderr))
+	if got, err := fileSHA256(res.Path); err != nil || got != want {
+		t.Fatalf("%s is not the shared file (%v)", res.Path, err)
+	}
+	if res.Bytes >= faultSize {
+		t.Errorf("the resumed get fetched %d bytes: all of it, nothing kept", res.Bytes)
+	}
+	fmt.Printf("faults: the shared file truncated mid-download: the sharer stopped serving it and said so, the getter failed clearly with its part kept; "+
+		"restored and shared again, the same get fetched the remaining %.1f of %d MiB, byte-identical\n", float64(res.Bytes)/(1<<20), faultSize>>20)
+}
+
+// mountTmpfs mounts a tmpfs of size bytes at dir until t ends.
+func mountTmpfs(t *testing.T, dir string, size int64) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprint("size=", size), "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount a tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+}
+
+// remountTmpfs gives the tmpfs at dir a new size, its files kept.
+func remountTmpfs(t *testing.T, dir string, size int64) {
+	t.Helper()
+	if out, err := exec.Command("mount", "-o", fmt.Sprint("remount,size=", size), dir).CombinedOutput(); err != nil {
+		t.Fatalf("resize the tmpfs: %v: %s", err, out)
+	}
 }
 
 // midwayRe matches a progress line of a download that is under way.

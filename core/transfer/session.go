@@ -304,6 +304,9 @@ func (s *session) serve(a sched.Ask, f *store.Content, fsrc *Source) (int64, err
 	index := uint32(a.Chunk)
 	src := s.sw.source()
 	if err := src.Check(); err != nil {
+		s.sw.changed.Do(func() {
+			e.log.Error("no longer serving a shared file", "name", s.sw.m.Name, "err", err)
+		})
 		return 0, s.c.WriteReject(wire.ReasonChanged, index, a.Offset, a.Length)
 	}
 	if !src.Has(a.Chunk) {

@@ -27,6 +27,9 @@ type swarm struct {
 	// upSignal wakes uploadLoop: a request came, or an upload ended.
 	upSignal chan struct{}
 	quit     chan struct{} // closed by close
+	// changed tells the user once that the shared file changed on disk
+	// and is no longer served.
+	changed sync.Once
 
 	mu       sync.Mutex
 	src      Source
