@@ -251,7 +251,7 @@ func TestFaultDiskFull(t *testing.T) {
 	}
 	noRoom := regexp.MustCompile(`no room in ` + regexp.QuoteMeta(out) + ` for movie\.bin: [\d.]+ [KMG]?B more is needed, [\d.]+ [KMG]?B free`)
 	refused := get()
-	refused.stderr.waitFor(t, noRoom)
+	said := refused.stderr.waitFor(t, noRoom)[0]
 	if code, err := waitExit(refused); err != nil || code != 1 {
 		t.Errorf("get into a folder too small: exit %d (%v), want 1", code, err)
 	}
@@ -282,9 +282,9 @@ func TestFaultDiskFull(t *testing.T) {
 	if again > allowed {
 		t.Errorf("%d bytes fetched again after the disk filled, more than the %d the durability interval allows", again, allowed)
 	}
-	fmt.Printf("faults: a folder too small refused before the download, naming it and the space needed; the disk filled mid-download: "+
+	fmt.Printf("faults: a folder too small refused before the download (%q); the disk filled mid-download: "+
 		"stopped with the same error, resumed once space was freed, byte-identical, %.1f MiB fetched again (allowed %.1f MiB)\n",
-		float64(again)/(1<<20), float64(allowed)/(1<<20))
+		said, float64(again)/(1<<20), float64(allowed)/(1<<20))
 }
 
 // TestFaultShareTruncated: the shared file is truncated while a getter
