@@ -78,13 +78,14 @@ faults: build
 		$(GO) test -run '^TestFault' -count 1 -timeout 30m -v . -args -faults.rounds $(ROUNDS)
 
 # The soak (TestSoak in core/soak_test.go): one tracker and 6 nodes in one
-# process on 127.0.0.1, 30 contents, nodes leaving and joining, downloads
+# process on 127.0.0.1 inside the isolated namespace, 30 contents, nodes leaving and joining, downloads
 # started, cancelled, finished and deleted, for SOAK; it prints goroutines
 # and RSS every 10 s and fails on a byte that differs, RSS that keeps
 # growing, or goroutines left once every node closed.
 SOAK ?= 10m
 soak:
-	$(GO) test -run '^TestSoak$$' -count 1 -timeout 30m -v ./core/ -args -soak $(SOAK)
+	$(GO) mod download
+	./.ci/netns $(GO) test -run '^TestSoak$$' -count 1 -timeout 30m -v ./core/ -args -soak $(SOAK)
 
 bench: deps
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
