@@ -47,10 +47,7 @@ func TestFaultGetterKilled(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	tr := start(t, bin, "tracker", "--listen", "127.0.0.1:0", "--db", filepath.Join(dir, "tracker.db"), "--no-mdns")
-	trAddr := tr.stdout.waitFor(t, listeningRe)[1]
-	keepTail(tr.stdout)
-	keepTail(tr.stderr)
+	_, trAddr := startTrackerProc(t, bin, "127.0.0.1:0", filepath.Join(dir, "tracker.db"))
 	allowed := int64(float64(faultRate)*durabilityLag.Seconds()) + inFlight
 	rng := rand.New(rand.NewPCG(uint64(*faultRounds), 15))
 	expected := time.Duration(float64(faultSize) / faultRate * float64(time.Second))
@@ -67,15 +64,8 @@ func TestFaultGetterKilled(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sharer := start(t, bin, "share", src, "--tracker", trAddr, "--up-limit", rateArg(faultRate),
-			"--data", filepath.Join(rdir, "sharer"), "--listen", "127.0.0.1:0", "--json")
-		link := sharer.stdout.waitFor(t, linkRe)[1]
-		sharer.stderr.waitFor(t, seedingRe)
+		sharer, link, l := startSharer(t, bin, src, trAddr, faultRate, filepath.Join(rdir, "sharer"), "--json")
 		sharerErr := keepTail(sharer.stderr)
-		l, err := content.ParseLink(link)
-		if err != nil {
-			t.Fatal(err)
-		}
 		get := func() *proc {
 			return start(t, bin, "get", link, "--tracker", trAddr, "-o", out, "--data", data, "--listen", "127.0.0.1:0", "--json")
 		}
@@ -127,10 +117,7 @@ func TestFaultTrackerKilled(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	db := filepath.Join(dir, "tracker.db")
-	tr := start(t, bin, "tracker", "--listen", "127.0.0.1:0", "--db", db, "--no-mdns")
-	trAddr := tr.stdout.waitFor(t, listeningRe)[1]
-	keepTail(tr.stdout)
-	keepTail(tr.stderr)
+	tr, trAddr := startTrackerProc(t, bin, "127.0.0.1:0", db)
 	src := filepath.Join(dir, "movie.bin")
 	want, err := writeRandomFile(src, faultSize, 99)
 	if err != nil {
@@ -138,14 +125,8 @@ func TestFaultTrackerKilled(t *testing.T) {
 	}
 	// Limited so that the getters are still at it when the fault comes.
 	rate := rateArg(faultRate / 4)
-	sharer := start(t, bin, "share", src, "--tracker", trAddr, "--up-limit", rate, "--data", filepath.Join(dir, "sharer"), "--listen", "127.0.0.1:0")
-	link := sharer.stdout.waitFor(t, linkRe)[1]
-	sharer.stderr.waitFor(t, seedingRe)
+	sharer, link, l := startSharer(t, bin, src, trAddr, faultRate/4, filepath.Join(dir, "sharer"))
 	keepTail(sharer.stderr)
-	l, err := content.ParseLink(link)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var procs []*proc
 	for i := range getters {
 		out := filepath.Join(dir, fmt.Sprint("out", i))
@@ -163,12 +144,9 @@ func TestFaultTrackerKilled(t *testing.T) {
 	}
 	tr.cmd.Process.Kill()
 	tr.cmd.Wait()
-	tr = start(t, bin, "tracker", "--listen", trAddr, "--db", db, "--no-mdns")
-	if got := tr.stdout.waitFor(t, listeningRe)[1]; got != trAddr {
+	if _, got := startTrackerProc(t, bin, trAddr, db); got != trAddr {
 		t.Fatalf("the restarted tracker listens on %s, not %s", got, trAddr)
 	}
-	keepTail(tr.stdout)
-	keepTail(tr.stderr)
 	for i, p := range procs {
 		res := readGetResult(t, p, errs[i])
 		if got, err := fileSHA256(res.Path); err != nil || got != want {
@@ -225,25 +203,15 @@ func TestFaultDiskFull(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	tr := start(t, bin, "tracker", "--listen", "127.0.0.1:0", "--db", filepath.Join(dir, "tracker.db"), "--no-mdns")
-	trAddr := tr.stdout.waitFor(t, listeningRe)[1]
-	keepTail(tr.stdout)
-	keepTail(tr.stderr)
+	_, trAddr := startTrackerProc(t, bin, "127.0.0.1:0", filepath.Join(dir, "tracker.db"))
 	src := filepath.Join(dir, "movie.bin")
 	want, err := writeRandomFile(src, faultSize, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Slow enough that the disk fills while the download runs.
-	sharer := start(t, bin, "share", src, "--tracker", trAddr, "--up-limit", rateArg(faultRate/4), "--data", filepath.Join(dir, "sharer"),
-		"--listen", "127.0.0.1:0", "--json")
-	link := sharer.stdout.waitFor(t, linkRe)[1]
-	sharer.stderr.waitFor(t, seedingRe)
+	sharer, link, l := startSharer(t, bin, src, trAddr, faultRate/4, filepath.Join(dir, "sharer"), "--json")
 	sharerErr := keepTail(sharer.stderr)
-	l, err := content.ParseLink(link)
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := filepath.Join(dir, "small")
 	mountTmpfs(t, out, faultSize/2)
 	get := func() *proc {
@@ -298,19 +266,14 @@ func TestFaultShareTruncated(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	tr := start(t, bin, "tracker", "--listen", "127.0.0.1:0", "--db", filepath.Join(dir, "tracker.db"), "--no-mdns")
-	trAddr := tr.stdout.waitFor(t, listeningRe)[1]
-	keepTail(tr.stdout)
-	keepTail(tr.stderr)
+	_, trAddr := startTrackerProc(t, bin, "127.0.0.1:0", filepath.Join(dir, "tracker.db"))
 	src := filepath.Join(dir, "movie.bin")
 	want, err := writeRandomFile(src, faultSize, 11)
 	if err != nil {
 		t.Fatal(err)
 	}
 	share := func() (*proc, string) {
-		p := start(t, bin, "share", src, "--tracker", trAddr, "--up-limit", rateArg(faultRate/4), "--data", filepath.Join(dir, "sharer"), "--listen", "127.0.0.1:0")
-		link := p.stdout.waitFor(t, linkRe)[1]
-		p.stderr.waitFor(t, seedingRe)
+		p, link, _ := startSharer(t, bin, src, trAddr, faultRate/4, filepath.Join(dir, "sharer"))
 		return p, link
 	}
 	sharer, link := share()
@@ -384,6 +347,35 @@ func remountTmpfs(t *testing.T, dir string, size int64) {
 
 // midwayRe matches a progress line of a download that is under way.
 var midwayRe = regexp.MustCompile(`: +([1-8]\d|[1-9])\.\d% `)
+
+// startTrackerProc runs a tracker listening on listen (host:port, port 0
+// for any) with its database db, its output drained; it returns the
+// process and the address it listens on.
+func startTrackerProc(t *testing.T, bin, listen, db string) (*proc, string) {
+	t.Helper()
+	tr := start(t, bin, "tracker", "--listen", listen, "--db", db, "--no-mdns")
+	addr := tr.stdout.waitFor(t, listeningRe)[1]
+	keepTail(tr.stdout)
+	keepTail(tr.stderr)
+	return tr, addr
+}
+
+// startSharer shares src through the tracker at trAddr, uploading at rate
+// bytes/s, with its data in data (and extra arguments, such as --json),
+// and waits until it seeds; it returns the process and its link. Its
+// stderr is the caller's to read or drain.
+func startSharer(t *testing.T, bin, src, trAddr string, rate int64, data string, extra ...string) (*proc, string, content.Link) {
+	t.Helper()
+	args := append([]string{"share", src, "--tracker", trAddr, "--up-limit", rateArg(rate), "--data", data, "--listen", "127.0.0.1:0"}, extra...)
+	p := start(t, bin, args...)
+	link := p.stdout.waitFor(t, linkRe)[1]
+	p.stderr.waitFor(t, seedingRe)
+	l, err := content.ParseLink(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, link, l
+}
 
 // readGetResult waits for the object `get --json` prints once the file is
 // in place.
