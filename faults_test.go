@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"peerflow/core/content"
+	"peerflow/core/control"
 	"peerflow/core/peer"
 	"peerflow/core/trackerapi"
+	"peerflow/flow/chunkset"
 )
 
 var faultRounds = flag.Int("faults.rounds", 0, "TestFaultGetterKilled: rounds; 0 skips the fault campaign (make faults sets it)")
@@ -185,6 +187,107 @@ func TestFaultTrackerKilled(t *testing.T) {
 		time.Sleep(100 * time.Millisecond) // polling the tracker on loopback
 	}
 	fmt.Printf("faults: tracker SIGKILLed with %d getters mid-download and restarted: every getter finished byte-identical; the tracker has the manifest and every holder's lease back\n", getters)
+}
+
+// TestFaultSharerKilled: one sharer and three getters that seed, their
+// uploads capped so that none is done when the sharer has sent the last
+// chunk. The getters' status (their control sockets, as `peerflow
+// status` reads them) is the oracle: the moment their chunks together
+// cover the file, the sharer is SIGKILLed, and the swarm must complete
+// from the getters alone, every file byte-identical.
+func TestFaultSharerKilled(t *testing.T) {
+	if *faultRounds == 0 {
+		t.Skip("the fault campaign runs only when asked: make faults")
+	}
+	const getters = 3
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	_, trAddr := startTrackerProc(t, bin, "127.0.0.1:0", filepath.Join(dir, "tracker.db"))
+	src := filepath.Join(dir, "movie.bin")
+	want, err := writeRandomFile(src, faultSize, 21)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sharer, link, l := startSharer(t, bin, src, trAddr, faultRate/4, filepath.Join(dir, "sharer"))
+	keepTail(sharer.stderr)
+	m, err := trackerapi.NewClient(trAddr, trackerapi.ClientOptions{Retries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest, err := m.Manifest(t.Context(), l.ID)
+	m.CloseIdleConnections()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var procs []*proc
+	var data []string
+	for i := range getters {
+		out := filepath.Join(dir, fmt.Sprint("out", i))
+		if err := os.Mkdir(out, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		data = append(data, filepath.Join(dir, fmt.Sprint("get", i)))
+		procs = append(procs, start(t, bin, "get", link, "--tracker", trAddr, "-o", out,
+			"--data", data[i], "--listen", "127.0.0.1:0", "--seed", "--up-limit", rateArg(faultRate/8), "--json"))
+	}
+	var errs []*tailKeeper
+	for _, p := range procs {
+		errs = append(errs, keepTail(p.stderr))
+	}
+	// Each getter's chunks, as its status gives them; the union, until it
+	// is the whole file.
+	chunks := manifest.NumChunks()
+	held := make([]int, getters)
+	deadline := time.Now().Add(4 * time.Duration(float64(faultSize)/(faultRate/4)*float64(time.Second)))
+	for {
+		union := chunkset.New(chunks)
+		for i, d := range data {
+			st, err := control.Ask(t.Context(), d)
+			if err != nil || len(st.Downloads) != 1 {
+				held[i] = 0 // not up yet
+				continue
+			}
+			have, err := chunkset.FromBytes(st.Downloads[0].Have, chunks)
+			if err != nil {
+				t.Fatalf("getter %d's status: %v", i, err)
+			}
+			held[i] = have.Count()
+			union.Or(have)
+		}
+		if union.Full() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the getters never held the whole file between them: %v of %d chunks", held, chunks)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the getters' control sockets
+	}
+	sharer.cmd.Process.Kill()
+	sharer.cmd.Wait()
+	for i, n := range held {
+		if n == chunks {
+			t.Fatalf("getter %d held the whole file when the sharer was killed: the test tests nothing; slow the getters", i)
+		}
+	}
+	// What a user sees of it: `peerflow status` on a getter.
+	var shown strings.Builder
+	st := exec.Command(bin, "status", "--data", data[0], "--interval", "0")
+	st.Stdout, st.Stderr = &shown, &shown
+	if err := st.Run(); err != nil || !strings.Contains(shown.String(), "DOWNLOADING") || !strings.Contains(shown.String(), "movie.bin") {
+		t.Errorf("peerflow status on a getter (%v):\n%s", err, shown.String())
+	}
+	for i, p := range procs {
+		res := readGetResult(t, p, errs[i])
+		if got, err := fileSHA256(res.Path); err != nil || got != want {
+			t.Fatalf("getter %d: %s is not the shared file (%v)", i, res.Path, err)
+		}
+	}
+	pct := make([]string, getters)
+	for i, n := range held {
+		pct[i] = fmt.Sprintf("%.0f%%", 100*float64(n)/float64(chunks))
+	}
+	fmt.Printf("faults: sharer SIGKILLed the moment %d getters held the file between them (each held %s): "+
+		"the swarm completed from the getters, every file byte-identical\n", getters, strings.Join(pct, ", "))
 }
 
 // TestFaultDiskFull: downloads into a small tmpfs (make faults runs the

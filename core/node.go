@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"peerflow/core/content"
+	"peerflow/core/control"
 	"peerflow/core/discover"
 	"peerflow/core/peer"
 	"peerflow/core/store"
@@ -54,6 +55,8 @@ type Node struct {
 	store  *store.Store
 	engine *transfer.Engine
 	pool   *trackerapi.Pool
+	// control answers `peerflow status`; nil if its socket could not be made.
+	control *control.Server
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -123,6 +126,12 @@ func Open(dir string, opts Options) (*Node, error) {
 	if err := n.restore(); err != nil {
 		n.Close()
 		return nil, err
+	}
+	// Without its control socket (a data folder path too long for one,
+	// a file system that has none) the node runs; only `peerflow status`
+	// cannot reach it.
+	if n.control, err = control.Serve(dir, n.Status); err != nil {
+		n.log.Warn("peerflow status will not reach this node", "err", err)
 	}
 	n.wg.Go(n.announceLoop)
 	if opts.LAN {
@@ -686,6 +695,9 @@ func (n *Node) Close() error {
 	}
 	n.closed = true
 	n.mu.Unlock()
+	if n.control != nil {
+		n.control.Close()
+	}
 	n.cancel()
 	err := n.engine.Close() // downloads stop, so their watchers return
 	n.wg.Wait()

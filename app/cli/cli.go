@@ -39,6 +39,7 @@ Commands:
   get LINK|ID              download a shared file
   stream LINK|ID           play a shared file in any player while it downloads
   ls                       list what the trackers offer
+  status                   show what a running node shares and downloads
   tracker                  run a tracker
   version                  print the version
   help                     print this help
@@ -57,6 +58,7 @@ func commands() map[string]command {
 		"get":     {runGet},
 		"stream":  {runStream},
 		"ls":      {runLs},
+		"status":  {runStatus},
 		"tracker": {runTracker},
 	}
 }

@@ -1,0 +1,44 @@
+package core
+
+import (
+	"time"
+
+	"peerflow/core/control"
+)
+
+// Status is a snapshot of what the node shares and downloads, as its
+// control socket gives it to `peerflow status`.
+func (n *Node) Status() control.Status {
+	st := n.Stats()
+	s := control.Status{Version: Version, PeerID: st.PeerID.String(), Listen: st.Addr, Time: time.Now(),
+		Uploaded: st.Uploaded, Downloaded: st.Downloaded}
+	for _, t := range n.Trackers() {
+		s.Trackers = append(s.Trackers, control.Tracker{Addr: t.Addr, LastSuccess: t.LastSuccess, LastError: t.LastError})
+	}
+	items, err := n.Library()
+	if err != nil {
+		n.log.Warn("status: read the library", "err", err)
+	}
+	for _, it := range items {
+		m := it.Manifest
+		switch {
+		case it.Complete:
+			s.Shares = append(s.Shares, control.Share{ID: it.ID.String(), Name: m.Name, Size: m.Size, Path: it.Path,
+				Uploaded: it.Stats.Uploaded, Peers: it.Stats.Connected, Served: it.Stats.PeersServed, Problem: it.Problem})
+			continue
+		case it.Download == nil: // one that could not be resumed
+			s.Downloads = append(s.Downloads, control.Download{ID: it.ID.String(), Name: m.Name, Size: m.Size, Folder: it.Folder,
+				State: string(StateStopped), Err: it.Problem})
+			continue
+		}
+		p := it.Download.Progress()
+		d := control.Download{ID: it.ID.String(), Name: m.Name, Size: m.Size, Folder: it.Folder, State: string(p.State),
+			Chunks: p.Chunks, Done: p.Done, Bytes: p.Bytes, Rate: p.Rate, Uploaded: it.Stats.Uploaded,
+			Peers: p.Peers, Unavailable: p.Unavailable, Have: it.Download.Have().Bytes()}
+		if p.Err != nil {
+			d.Err = p.Err.Error()
+		}
+		s.Downloads = append(s.Downloads, d)
+	}
+	return s
+}
