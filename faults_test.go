@@ -210,15 +210,7 @@ func TestFaultSharerKilled(t *testing.T) {
 	}
 	sharer, link, l := startSharer(t, bin, src, trAddr, faultRate/4, filepath.Join(dir, "sharer"))
 	keepTail(sharer.stderr)
-	m, err := trackerapi.NewClient(trAddr, trackerapi.ClientOptions{Retries: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	manifest, err := m.Manifest(t.Context(), l.ID)
-	m.CloseIdleConnections()
-	if err != nil {
-		t.Fatal(err)
-	}
+	manifest := trackerManifest(t, trAddr, l.ID)
 	var procs []*proc
 	var data []string
 	for i := range getters {
@@ -288,6 +280,119 @@ func TestFaultSharerKilled(t *testing.T) {
 	}
 	fmt.Printf("faults: sharer SIGKILLed the moment %d getters held the file between them (each held %s): "+
 		"the swarm completed from the getters, every file byte-identical\n", getters, strings.Join(pct, ", "))
+}
+
+// TestFaultCorruptingPeer: two sharers of the same file, one of which
+// has its copy damaged on disk after sharing it (a byte of every chunk
+// flipped, size and modification time kept, as bit rot leaves a file), so
+// it serves bad bytes it believes good. The getter must detect them, ban
+// that peer, take nothing from it, and end with the file byte-identical.
+func TestFaultCorruptingPeer(t *testing.T) {
+	if *faultRounds == 0 {
+		t.Skip("the fault campaign runs only when asked: make faults")
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	_, trAddr := startTrackerProc(t, bin, "127.0.0.1:0", filepath.Join(dir, "tracker.db"))
+	src, bad := filepath.Join(dir, "good", "movie.bin"), filepath.Join(dir, "bad", "movie.bin")
+	for _, p := range []string{src, bad} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := writeRandomFile(src, faultSize, 31)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := writeRandomFile(bad, faultSize, 31); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(bad, fi.ModTime(), fi.ModTime()); err != nil { // the same content
+		t.Fatal(err)
+	}
+	// The corrupting peer is the faster one, so the getter asks it for much.
+	corrupter, link, l := startSharer(t, bin, bad, trAddr, faultRate, filepath.Join(dir, "corrupter"))
+	keepTail(corrupter.stderr)
+	corruptChunks(t, bad, trackerManifest(t, trAddr, l.ID).ChunkSize)
+	honest, again, _ := startSharer(t, bin, src, trAddr, faultRate/4, filepath.Join(dir, "honest"))
+	keepTail(honest.stderr)
+	if again != link {
+		t.Fatalf("the two copies share as %s and %s, not as one content", link, again)
+	}
+	st, err := control.Ask(t.Context(), filepath.Join(dir, "corrupter"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	if err := os.Mkdir(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	getter := start(t, bin, "get", link, "--tracker", trAddr, "-o", out, "--data", filepath.Join(dir, "get"),
+		"--listen", "127.0.0.1:0", "-v", "--json")
+	banned := getter.stderr.waitFor(t, regexp.MustCompile(`peer sent a corrupt chunk; banning it.*addr=(\S+)`))
+	if banned[1] != st.Listen {
+		t.Errorf("the getter banned %s, want the corrupting peer at %s", banned[1], st.Listen)
+	}
+	errs := keepTail(getter.stderr)
+	res := readGetResult(t, getter, errs)
+	if got, err := fileSHA256(res.Path); err != nil || got != want {
+		t.Fatalf("%s is not the shared file (%v)", res.Path, err)
+	}
+	if n := res.Sources[st.Listen]; n != 0 {
+		t.Errorf("%d bytes of the file came from the corrupting peer", n)
+	}
+	fmt.Printf("faults: a peer serving a copy damaged on disk (a byte of every chunk flipped, stamp kept): "+
+		"detected and banned; the file byte-identical, 0 bytes from that peer, %.1f MiB from the honest one\n",
+		float64(res.Bytes-res.Sources[st.Listen])/(1<<20))
+}
+
+// corruptChunks flips one byte of every chunk of the file at path in
+// place and gives the file back its modification time.
+func corruptChunks(t *testing.T, path string, chunkSize int64) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 1)
+	for off := chunkSize / 2; off < fi.Size(); off += chunkSize {
+		if _, err := f.ReadAt(b, off); err != nil {
+			t.Fatal(err)
+		}
+		b[0] ^= 0xff
+		if _, err := f.WriteAt(b, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// trackerManifest returns the manifest of id from the tracker at addr.
+func trackerManifest(t *testing.T, addr string, id content.ID) *content.Manifest {
+	t.Helper()
+	client, err := trackerapi.NewClient(addr, trackerapi.ClientOptions{Retries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.CloseIdleConnections()
+	m, err := client.Manifest(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 // TestFaultDiskFull: downloads into a small tmpfs (make faults runs the

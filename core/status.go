@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"peerflow/core/control"
+	"peerflow/flow/chunkset"
 )
 
 // Status is a snapshot of what the node shares and downloads, as its
@@ -26,9 +27,13 @@ func (n *Node) Status() control.Status {
 			s.Shares = append(s.Shares, control.Share{ID: it.ID.String(), Name: m.Name, Size: m.Size, Path: it.Path,
 				Uploaded: it.Stats.Uploaded, Peers: it.Stats.Connected, Served: it.Stats.PeersServed, Problem: it.Problem})
 			continue
-		case it.Download == nil: // one that could not be resumed
-			s.Downloads = append(s.Downloads, control.Download{ID: it.ID.String(), Name: m.Name, Size: m.Size, Folder: it.Folder,
-				State: string(StateStopped), Err: it.Problem})
+		case it.Download == nil: // being set up, or could not be resumed
+			d := control.Download{ID: it.ID.String(), Name: m.Name, Size: m.Size, Folder: it.Folder, Chunks: m.NumChunks(),
+				State: string(StateConnecting), Have: chunkset.New(m.NumChunks()).Bytes()}
+			if it.Problem != "" {
+				d.State, d.Err = string(StateStopped), it.Problem
+			}
+			s.Downloads = append(s.Downloads, d)
 			continue
 		}
 		p := it.Download.Progress()
