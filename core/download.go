@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 
 	"peerflow/core/content"
@@ -196,7 +195,7 @@ func (d *Download) Cancel() error {
 		return err
 	}
 	if err == nil && !e.Complete() {
-		if err := os.Remove(store.PartPath(e.Folder, e.Manifest)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := store.RemovePart(e.Folder, e.Manifest); err != nil {
 			return fmt.Errorf("remove the part file: %w", err)
 		}
 	}

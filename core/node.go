@@ -344,7 +344,7 @@ func (n *Node) addShare(ctx context.Context, e store.Entry, opts ShareOptions) (
 		d.t.Stop()
 	}
 	if known && !old.Complete() {
-		os.Remove(store.PartPath(old.Folder, old.Manifest))
+		store.RemovePart(old.Folder, old.Manifest)
 	}
 	if err := n.store.Put(e); err != nil {
 		return Shared{}, fmt.Errorf("share %s: %w", path, err)

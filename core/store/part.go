@@ -51,6 +51,20 @@ func PartPath(folder string, m *content.Manifest) string {
 	return filepath.Join(folder, "."+fitName(m.Name, content.MaxNameLen-1-len(suffix))+suffix)
 }
 
+// RemovePart deletes what an unfinished download of m into folder left
+// there: its part file and, for a folder content, a staging folder from a
+// stop while it was being placed.
+func RemovePart(folder string, m *content.Manifest) error {
+	err := os.Remove(PartPath(folder, m))
+	if errors.Is(err, fs.ErrNotExist) {
+		err = nil
+	}
+	if m.Files != nil {
+		err = errors.Join(err, os.RemoveAll(stagingPath(folder, m)))
+	}
+	return err
+}
+
 // fitName shortens name to at most n bytes, cutting at a character
 // boundary, so that what is added around it keeps the whole within the
 // file systems' 255-byte limit.
@@ -119,7 +133,7 @@ func (s *Store) OpenPart(e Entry) (*Part, error) {
 	// No part file, yet the finished file is in place: the node stopped
 	// after placing it and before recording it. It counts as whole, and
 	// Finish finds it there instead of downloading it again.
-	if fresh && m.Files == nil && placedBefore(e.Folder, m) {
+	if fresh && placedBefore(e.Folder, m) {
 		p.durable.Fill()
 	}
 	p.verified = p.durable.Clone()
@@ -132,20 +146,35 @@ func (s *Store) OpenPart(e Entry) (*Part, error) {
 	return p, nil
 }
 
-// placedBefore reports whether one of the names placeFile would give m
-// in folder already holds exactly m's bytes.
+// placedBefore reports whether one of the names Finish would give m in
+// folder already holds exactly m's bytes (or, for a folder content, its
+// files).
 func placedBefore(folder string, m *content.Manifest) bool {
-	base, ext := fileName(m.Name)
+	_, found, _ := findPlaced(folder, m)
+	return found
+}
+
+// findPlaced looks through the names Finish would give m in folder, in
+// order, up to the first free one: it returns the first that holds
+// exactly m's content (found), else the free name (found false), else an
+// error when every name is taken.
+func findPlaced(folder string, m *content.Manifest) (target string, found bool, err error) {
+	base, ext := m.Name, ""
+	same := sameFolder
+	if m.Files == nil {
+		base, ext = fileName(m.Name)
+		same = sameContent
+	}
 	for n := range maxNameTries {
-		target := filepath.Join(folder, placeName(base, ext, n))
-		if _, err := os.Lstat(target); err != nil {
-			return false // placeFile would have taken this free name
+		target = filepath.Join(folder, placeName(base, ext, n))
+		if _, err := os.Lstat(target); errors.Is(err, fs.ErrNotExist) {
+			return target, false, nil
 		}
-		if sameContent(target, m) {
-			return true
+		if same(target, m) {
+			return target, true, nil
 		}
 	}
-	return false
+	return "", false, fmt.Errorf("move download into place: %d names like %s are taken", maxNameTries, m.Name)
 }
 
 // maxDurableEnd is the end offset of the highest durable chunk.
@@ -345,69 +374,174 @@ func sameContent(path string, m *content.Manifest) bool {
 	return err == nil && slices.Equal(hashes, m.Hashes)
 }
 
-// placeFolder writes the files of a complete folder download out of its
-// part file into a new folder in folder, named m.Name or the first free
-// "name (n)": the folder is made with Mkdir, which fails if the name is
-// taken, so nothing is overwritten. Every file and folder is fsynced,
-// files get the content's modification time, then the part file goes.
-// It returns the new folder and its files' stamps.
+// placeFolder puts a complete folder download in place, as a new folder
+// in folder named m.Name or the first free "name (n)". Its files are
+// written out of the part file into a staging folder next to the part
+// (what an earlier try left there is written anew), each file and folder
+// fsynced, and the staging folder is renamed into place once whole: a
+// folder under that name is either whole or not there, and nothing in
+// place is overwritten (rename refuses a folder that is not empty). A
+// name that already holds exactly m's files, placed before a stop that
+// came before the record, is kept as it is. The part file goes last. It
+// returns the folder and its files' stamps.
 func placeFolder(part, folder string, m *content.Manifest) (string, []Stamp, error) {
-	var target string
-	for n := range maxNameTries {
-		target = filepath.Join(folder, placeName(m.Name, "", n))
-		err := os.Mkdir(target, 0o755)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, os.ErrExist) {
-			return "", nil, fmt.Errorf("move download into place: %w", err)
-		}
-		if n == maxNameTries-1 {
-			return "", nil, fmt.Errorf("move download into place: %d folders named like %s exist", maxNameTries, m.Name)
-		}
-	}
-	src, err := os.Open(part)
+	target, found, err := findPlaced(folder, m)
 	if err != nil {
 		return "", nil, err
 	}
+	if !found {
+		staging := stagingPath(folder, m)
+		if err := stageFolder(part, staging, m); err != nil {
+			return "", nil, fmt.Errorf("move download into place: %w", err)
+		}
+		for !found {
+			if err = renameToFree(staging, target); !errors.Is(err, fs.ErrExist) {
+				break
+			}
+			// Taken since it was found free: the next free name.
+			target, found, err = findPlaced(folder, m)
+			if err != nil {
+				break
+			}
+		}
+		if err != nil || found {
+			os.RemoveAll(staging)
+		}
+		if err != nil {
+			return "", nil, fmt.Errorf("move download into place: %w", err)
+		}
+	}
+	stamps, err := folderStamps(target, m)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := os.Remove(part); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", nil, err
+	}
+	return target, stamps, syncDir(folder)
+}
+
+// stagingPath is where placeFolder builds a folder content before it is
+// moved into place: next to its part file, hidden like it.
+func stagingPath(folder string, m *content.Manifest) string {
+	return strings.TrimSuffix(PartPath(folder, m), ".part") + ".placing"
+}
+
+// stageFolder writes m's files out of the part file into a new folder at
+// staging (removing what an earlier try left there), every file with the
+// content's modification time, and fsyncs every file and folder.
+func stageFolder(part, staging string, m *content.Manifest) error {
+	if err := os.RemoveAll(staging); err != nil {
+		return err
+	}
+	if err := os.Mkdir(staging, 0o755); err != nil {
+		return err
+	}
+	src, err := os.Open(part)
+	if err != nil {
+		return err
+	}
 	defer src.Close()
-	dirs := map[string]bool{target: true}
-	stamps := make([]Stamp, len(m.Files))
+	dirs := map[string]bool{staging: true}
 	for i, f := range m.Files {
-		path := filepath.Join(target, filepath.FromSlash(f.Path))
+		path := filepath.Join(staging, filepath.FromSlash(f.Path))
 		dir := filepath.Dir(path)
 		if !dirs[dir] {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return "", nil, fmt.Errorf("move download into place: %w", err)
+				return err
 			}
 			for d := dir; !dirs[d]; d = filepath.Dir(d) {
 				dirs[d] = true
 			}
 		}
 		off, size := m.FileSpan(i)
-		fi, err := writeFileFrom(path, io.NewSectionReader(src, off, size), m.Created)
-		if err != nil {
-			return "", nil, fmt.Errorf("move download into place: %w", err)
+		if err := writeFileFrom(path, io.NewSectionReader(src, off, size), m.Created); err != nil {
+			return err
 		}
-		stamps[i] = stampOf(fi)
 	}
 	for d := range dirs {
 		if err := syncDir(d); err != nil {
-			return "", nil, err
+			return err
 		}
 	}
-	if err := os.Remove(part); err != nil {
-		return "", nil, err
+	return nil
+}
+
+// renameToFree renames from to to if nothing is at to, else returns an
+// error that is fs.ErrExist. (rename(2) would replace an empty folder.)
+func renameToFree(from, to string) error {
+	if _, err := os.Lstat(to); err == nil {
+		return fs.ErrExist
 	}
-	return target, stamps, syncDir(folder)
+	err := os.Rename(from, to)
+	if _, serr := os.Lstat(to); err != nil && serr == nil {
+		return fs.ErrExist
+	}
+	return err
+}
+
+// folderFiles opens m's files under dir, each a regular file of its size
+// (never through a symlink), in m's order.
+func folderFiles(dir string, m *content.Manifest) ([]*os.File, []os.FileInfo, error) {
+	var files []*os.File
+	var infos []os.FileInfo
+	for _, mf := range m.Files {
+		f, fi, err := OpenRegular(filepath.Join(dir, filepath.FromSlash(mf.Path)))
+		if err == nil && fi.Size() != mf.Size {
+			f.Close()
+			err = fmt.Errorf("%s: %d bytes, want %d", mf.Path, fi.Size(), mf.Size)
+		}
+		if err != nil {
+			closeAll(files)
+			return nil, nil, err
+		}
+		files, infos = append(files, f), append(infos, fi)
+	}
+	return files, infos, nil
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
+}
+
+// folderStamps returns the stamps of m's files under dir.
+func folderStamps(dir string, m *content.Manifest) ([]Stamp, error) {
+	files, infos, err := folderFiles(dir, m)
+	if err != nil {
+		return nil, fmt.Errorf("move download into place: %w", err)
+	}
+	closeAll(files)
+	stamps := make([]Stamp, len(infos))
+	for i, fi := range infos {
+		stamps[i] = stampOf(fi)
+	}
+	return stamps, nil
+}
+
+// sameFolder reports whether dir holds m's files with exactly m's bytes
+// (files the content does not name may be there too).
+func sameFolder(dir string, m *content.Manifest) bool {
+	files, _, err := folderFiles(dir, m)
+	if err != nil {
+		return false
+	}
+	defer closeAll(files)
+	readers := make([]io.Reader, len(files))
+	for i, f := range files {
+		readers[i] = f
+	}
+	hashes, err := content.HashChunks(context.Background(), io.MultiReader(readers...), m.Size, m.ChunkSize, 0)
+	return err == nil && slices.Equal(hashes, m.Hashes)
 }
 
 // writeFileFrom creates path (it must not exist) with r's bytes, fsyncs
-// it, sets its modification time and returns its Stat.
-func writeFileFrom(path string, r io.Reader, mtime time.Time) (os.FileInfo, error) {
+// it and sets its modification time.
+func writeFileFrom(path string, r io.Reader, mtime time.Time) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, 0o644)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	_, err = io.Copy(f, r)
 	if err == nil {
@@ -419,10 +553,7 @@ func writeFileFrom(path string, r io.Reader, mtime time.Time) (os.FileInfo, erro
 	if err == nil {
 		err = os.Chtimes(path, time.Now(), mtime)
 	}
-	if err != nil {
-		return nil, err
-	}
-	return os.Lstat(path)
+	return err
 }
 
 // maxNameTries bounds the "name (n).ext" search.

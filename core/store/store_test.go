@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"errors"
 	"math/rand/v2"
 	"os"
@@ -596,4 +597,136 @@ func TestPartFileRefusesSymlinks(t *testing.T) {
 	if b, _ := os.ReadFile(victim); string(b) != "keep me" {
 		t.Fatalf("the symlink's target was changed: %q", b)
 	}
+}
+
+// sampleFolder writes a folder "album" with nested files under dir and
+// returns its manifest (16 KiB chunks) and its bytes as one content.
+func sampleFolder(t *testing.T, dir string) (*content.Manifest, []byte) {
+	t.Helper()
+	root := filepath.Join(dir, "album")
+	rng := rand.New(rand.NewPCG(9, 9))
+	for name, size := range map[string]int{"a.bin": testChunk + 3, "sub/b.bin": 2*testChunk + 7, "sub/deeper/c.txt": 5} {
+		b := make([]byte, size)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		path := filepath.Join(root, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, _, err := content.BuildFolder(context.Background(), root, content.BuildOptions{ChunkSize: testChunk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var data []byte
+	for _, f := range m.Files {
+		b, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(f.Path)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = append(data, b...)
+	}
+	return m, data
+}
+
+// TestStopWhilePlacingAFolder: a folder content is placed in steps (its
+// files written into a staging folder, that renamed into place, the part
+// file removed, the entry recorded); the node stops after each step but
+// the last. Opened again and finished, the download ends with one folder
+// holding the content, nothing fetched again once the part was gone, no
+// staging folder left and no second copy. Also when another folder
+// already had the name.
+func TestStopWhilePlacingAFolder(t *testing.T) {
+	m, data := sampleFolder(t, t.TempDir())
+	stops := map[string]func(t *testing.T, part, folder string){
+		"while staging": func(t *testing.T, part, folder string) {
+			// A file half written, the others not yet.
+			staging := stagingPath(folder, m)
+			os.MkdirAll(staging, 0o755)
+			os.WriteFile(filepath.Join(staging, "a.bin"), data[:100], 0o644)
+		},
+		"after the rename": func(t *testing.T, part, folder string) {
+			target, _, err := findPlaced(folder, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := stageFolder(part, stagingPath(folder, m), m); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(stagingPath(folder, m), target); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"after the part went": func(t *testing.T, part, folder string) {
+			if _, _, err := placeFolder(part, folder, m); err != nil {
+				t.Fatal(err)
+			}
+		},
+	}
+	for name, stop := range stops {
+		for _, taken := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, name taken %v", name, taken), func(t *testing.T) {
+				dir, folder := t.TempDir(), t.TempDir()
+				want := []string{"album"}
+				if taken {
+					os.MkdirAll(filepath.Join(folder, "album", "sub"), 0o755)
+					os.WriteFile(filepath.Join(folder, "album", "a.bin"), []byte("another album"), 0o644)
+					want = []string{"album", "album (1)"}
+				}
+				s := openStore(t, dir)
+				e, p := fillPart(t, s, m, data, folder)
+				if err := p.Close(); err != nil {
+					t.Fatal(err)
+				}
+				stop(t, p.Path(), folder)
+				s.Close()
+
+				s = openStore(t, dir)
+				defer s.Close()
+				e, err := s.Get(m.ID())
+				if err != nil || e.Complete() {
+					t.Fatalf("entry after the stop: complete %v, %v", e.Complete(), err)
+				}
+				if p, err = s.OpenPart(e); err != nil {
+					t.Fatal(err)
+				}
+				if !p.Done() {
+					t.Fatalf("reopened with %d of %d chunks", p.Have().Count(), m.NumChunks())
+				}
+				if e, err = p.Finish(e); err != nil {
+					t.Fatal(err)
+				}
+				if names := dirNames(t, folder); !slices.Equal(names, want) {
+					t.Errorf("the folder holds %q, want %q", names, want)
+				}
+				if e.Path != filepath.Join(folder, want[len(want)-1]) || !sameFolder(e.Path, m) || len(e.Files) != len(m.Files) {
+					t.Errorf("finished at %s (%d stamps), want %s holding the content", e.Path, len(e.Files), want[len(want)-1])
+				}
+				if err := CheckFile(&e); err != nil {
+					t.Errorf("the recorded stamps do not match the placed files: %v", err)
+				}
+				if got, err := s.Get(m.ID()); err != nil || !got.Complete() {
+					t.Errorf("not recorded as complete: %v", err)
+				}
+			})
+		}
+	}
+}
+
+// dirNames lists the names in dir, sorted.
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, de := range entries {
+		names = append(names, de.Name())
+	}
+	return names
 }
