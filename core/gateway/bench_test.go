@@ -30,8 +30,10 @@ import (
 //   - seek-90: the same for a range starting at 90% of the file;
 //   - complete: the whole file through the sharer's gateway against nginx
 //     serving the same file (sendfile on), alternated run by run;
-//     x-vs-nginx is the median of the per-run ratios. Without nginx
-//     (Debian's nginx-light) that part is skipped.
+//     x-vs-nginx is the median of the per-run ratios, of-tcp the
+//     gateway's rate over one plain loopback TCP stream's (testtools
+//     LoopbackTCP, measured after each pair). Without nginx (Debian's
+//     nginx-light) that part is skipped.
 func BenchmarkGateway(b *testing.B) {
 	const size = 256 << 20
 	tr := coretest.Tracker(b)
@@ -103,6 +105,7 @@ func BenchmarkGateway(b *testing.B) {
 		b.SetBytes(size)
 		var ratios []float64
 		var oursTotal, theirsTotal time.Duration
+		var tcp float64
 		for i := range b.N {
 			var o, n time.Duration
 			if i%2 == 0 {
@@ -113,10 +116,13 @@ func BenchmarkGateway(b *testing.B) {
 			oursTotal += o
 			theirsTotal += n
 			ratios = append(ratios, n.Seconds()/o.Seconds())
+			tcp += testtools.LoopbackTCP(b, size)
 		}
+		tcp /= float64(b.N)
 		slices.Sort(ratios)
 		b.ReportMetric(ratios[len(ratios)/2], "x-vs-nginx")
 		b.ReportMetric(float64(size)*float64(b.N)/oursTotal.Seconds()/1e6, "gateway-MB/s")
+		b.ReportMetric(float64(size)*float64(b.N)/oursTotal.Seconds()/tcp, "of-tcp")
 		b.ReportMetric(float64(size)*float64(b.N)/theirsTotal.Seconds()/1e6, "nginx-MB/s")
 	})
 }

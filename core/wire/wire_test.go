@@ -13,6 +13,7 @@ import (
 
 	"peerflow/core/content"
 	"peerflow/core/peer"
+	"peerflow/core/testtools"
 )
 
 // testLimits: 10 chunks of 16 KiB, the last one 100 bytes.
@@ -356,6 +357,8 @@ func FuzzDecode(f *testing.F) {
 
 // BenchmarkWireData measures data frames through a loopback TCP connection:
 // the sender writes from one buffer, the receiver reads into one reused Msg.
+// of-tcp is the rate over one plain loopback stream's (testtools
+// LoopbackTCP), measured before and after.
 func BenchmarkWireData(b *testing.B) {
 	const chunk = 256 << 10
 	lim := Limits{Chunks: 1 << 20, ChunkSize: chunk, Size: 1 << 38}
@@ -364,6 +367,7 @@ func BenchmarkWireData(b *testing.B) {
 	r.SetLimits(lim)
 	payload := make([]byte, chunk)
 	done := make(chan error, 1)
+	tcp := testtools.LoopbackTCP(b, 256<<20)
 	b.SetBytes(chunk)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -385,7 +389,12 @@ func BenchmarkWireData(b *testing.B) {
 	if err := <-done; err != nil {
 		b.Fatal(err)
 	}
+	b.StopTimer()
+	rate := float64(b.N) * chunk / b.Elapsed().Seconds()
+	tcp = (tcp + testtools.LoopbackTCP(b, 256<<20)) / 2
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "frames/s")
+	b.ReportMetric(rate/tcp, "of-tcp")
+	b.ReportMetric(tcp/1e6, "tcp-MB/s")
 }
 
 func TestWantDataDropsUnaskedChunks(t *testing.T) {
