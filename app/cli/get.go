@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -40,7 +43,7 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"Downloads a shared file from the peers that hold it, verifying every chunk.\nWhile it downloads it serves the chunks it has to other peers. Interrupted\n(Ctrl-C), it resumes where it stopped when run again with the same --data.", stderr)
 	var trackers trackerList
 	fs.Var(&trackers, "tracker", "tracker `ADDR` (host:port); repeatable (default: those in the link and on the LAN)")
-	out := fs.String("o", ".", "`DIR` to save the file in; it must exist")
+	out := fs.String("o", ".", "`DIR` to save the file in; made if missing")
 	data := fs.String("data", "", "data `DIR` (default: the user config folder + /peerflow)")
 	listen := addrFlag("0.0.0.0:0")
 	fs.Var(&listen, "listen", "`ADDR` (host:port) where other peers connect; port 0 picks a free one")
@@ -80,8 +83,13 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if noTracker != nil {
 		return fail(noTracker)
 	}
+	undo, err := makeFolder(*out)
+	if err != nil {
+		return fail(err)
+	}
 	d, err := n.Download(ctx, link, *out)
 	if err != nil {
+		undo()
 		return fail(err)
 	}
 	var lastData atomic.Int64 // unix nanos of the last chunk
@@ -116,6 +124,29 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		<-ctx.Done()
 	}
 	return ExitOK
+}
+
+// makeFolder makes dir and its missing parents (as wget -P and aria2c -d
+// do), and returns a func that removes what it made, as long as it is
+// still empty: a download that could not start leaves no trace.
+func makeFolder(dir string) (undo func(), err error) {
+	var made []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil || !errors.Is(err, fs.ErrNotExist) || d == filepath.Dir(d) {
+			break
+		}
+		made = append(made, d)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("make the download folder: %w", err)
+	}
+	return func() {
+		for _, d := range made { // the deepest first
+			if os.Remove(d) != nil {
+				return
+			}
+		}
+	}, nil
 }
 
 // openGetter opens the node of a command that fetches link, with the

@@ -95,6 +95,10 @@ func TestGetErrorsSayWhatToDo(t *testing.T) {
 		t.Cleanup(func() { exec.Command("umount", full).Run() })
 	}
 
+	aFile := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(aFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -104,8 +108,8 @@ func TestGetErrorsSayWhatToDo(t *testing.T) {
 			[]string{"no tracker knows this content", "add the tracker"}},
 		{"no tracker reachable", []string{unknownID, "--tracker", "127.0.0.1:1", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "-o", t.TempDir()},
 			[]string{"127.0.0.1:1", "--tracker"}},
-		{"missing folder", []string{net.link, "--data", t.TempDir(), "--listen", "127.0.0.1:0", "-o", filepath.Join(t.TempDir(), "nope")},
-			[]string{"does not exist"}},
+		{"folder is a file", []string{net.link, "--data", t.TempDir(), "--listen", "127.0.0.1:0", "-o", filepath.Join(aFile, "sub")},
+			[]string{"make the download folder", "not a directory"}},
 		{"disk full", []string{net.link, "--data", t.TempDir(), "--listen", "127.0.0.1:0", "-o", full},
 			[]string{"no space left", "free some space"}},
 	}
@@ -127,6 +131,16 @@ func TestGetErrorsSayWhatToDo(t *testing.T) {
 				}
 			}
 		})
+	}
+
+	// A content no tracker knows, into folders that do not exist: nothing
+	// is made.
+	parent := t.TempDir()
+	if code, _, _ := get(unknownID, "--tracker", net.tracker, "--data", t.TempDir(), "--listen", "127.0.0.1:0", "-o", filepath.Join(parent, "new", "dir")); code != ExitFailure {
+		t.Errorf("get of an unknown content: exit %d", code)
+	}
+	if entries, _ := os.ReadDir(parent); len(entries) != 0 {
+		t.Errorf("a get that failed left %v behind", entries)
 	}
 
 	// A file already downloaded: the second get says where it is.
@@ -254,5 +268,18 @@ func TestSharesText(t *testing.T) {
 		if got := sharesText(r); got != tt.want {
 			t.Errorf("sharesText(%d, %d, %d) = %q, want %q", tt.origin, tt.seeders, tt.peers, got, tt.want)
 		}
+	}
+}
+
+// TestGetMakesTheFolder: -o names folders that do not exist yet; get
+// makes them, as wget -P and aria2c -d do.
+func TestGetMakesTheFolder(t *testing.T) {
+	net := newTestNetwork(t)
+	out := filepath.Join(t.TempDir(), "new", "dir")
+	if code, _, stderr := get(net.link, "--data", t.TempDir(), "--listen", "127.0.0.1:0", "-o", out); code != ExitOK {
+		t.Fatalf("get -o new/dir: exit %d: %s", code, stderr)
+	}
+	if got, err := os.ReadFile(filepath.Join(out, net.name)); err != nil || !bytes.Equal(got, net.data) {
+		t.Errorf("the file in %s: %v", out, err)
 	}
 }

@@ -21,7 +21,7 @@ func runStream(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	open := fs.Bool("open", false, "open the URL in the system's player or browser")
 	var trackers trackerList
 	fs.Var(&trackers, "tracker", "tracker `ADDR` (host:port); repeatable (default: those in the link and on the LAN)")
-	out := fs.String("o", ".", "`DIR` to save the file in; it must exist")
+	out := fs.String("o", ".", "`DIR` to save the file in; made if missing")
 	data := fs.String("data", "", "data `DIR` (default: the user config folder + /peerflow)")
 	peerListen := addrFlag("0.0.0.0:0")
 	fs.Var(&peerListen, "peer-listen", "`ADDR` (host:port) where other peers connect; port 0 picks a free one")
@@ -54,8 +54,13 @@ func runStream(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if noTracker != nil && !interrupted(ctx) { // a file here already streams without one
 		fmt.Fprintf(stderr, "peerflow stream: %v\n", explain(noTracker))
 	}
+	undo, err := makeFolder(*out)
+	if err != nil {
+		return fail(err)
+	}
 	d, err := n.Download(ctx, link, *out)
 	if err != nil && !errors.Is(err, core.ErrAlreadyHere) {
+		undo()
 		return fail(err)
 	}
 	if d != nil && d.Progress().State == core.StatePaused {
