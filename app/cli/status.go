@@ -85,9 +85,13 @@ func printStatus(w io.Writer, st control.Status, rates bool) {
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	if len(st.Shares) > 0 {
-		fmt.Fprintf(tw, "\nSHARING\tSIZE\tSENT\tUP\tPEERS\t\n")
+		fmt.Fprintf(tw, "\nSHARING\tSIZE\tSENT\tUP\tPEERS\n")
 		for _, s := range st.Shares {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", s.Name, content.FormatBytes(s.Size), content.FormatBytes(s.Uploaded), rate(s.UpRate), s.Peers, s.Problem)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d", s.Name, content.FormatBytes(s.Size), content.FormatBytes(s.Uploaded), rate(s.UpRate), s.Peers)
+			if s.Problem != "" {
+				fmt.Fprintf(tw, "\t%s", s.Problem)
+			}
+			fmt.Fprintln(tw)
 		}
 	}
 	if len(st.Downloads) > 0 {
