@@ -6,6 +6,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -41,7 +43,7 @@ Commands:
   ls                       list what the trackers offer
   status                   show what a running node shares and downloads
   tracker                  run a tracker
-  version                  print the version
+  version [--json]         print the version
   help                     print this help
 
 Run 'peerflow <command> -h' for the flags of a command.
@@ -68,6 +70,10 @@ func commands() map[string]command {
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "version", "--version", "-version":
+		if slices.Contains(args[1:], "--json") {
+			printJSON(stdout, false, map[string]string{"version": core.Version, "go": runtime.Version(), "os": runtime.GOOS, "arch": runtime.GOARCH})
+			return ExitOK
+		}
 		fmt.Fprintf(stdout, "peerflow %s (%s %s/%s)\n", core.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return ExitOK
 	case "help", "-h", "--help", "-help":
@@ -80,6 +86,15 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ExitUsage
 	}
 	return cmd.run(ctx, args[1:], stdout, stderr)
+}
+
+// printJSON writes v as JSON on a line of its own, or indented.
+func printJSON(w io.Writer, indent bool, v any) {
+	enc := json.NewEncoder(w)
+	if indent {
+		enc.SetIndent("", "  ")
+	}
+	enc.Encode(v)
 }
 
 // newFlags returns a flag set whose -h prints synopsis and every flag.

@@ -17,6 +17,7 @@ func TestRunDispatch(t *testing.T) {
 	}{
 		{[]string{"version"}, 0, "peerflow 0.", ""},
 		{[]string{"--version"}, 0, "peerflow 0.", ""},
+		{[]string{"version", "--json"}, 0, `{"arch":"`, ""},
 		{[]string{"help"}, 0, "Commands:", ""},
 		{[]string{"-h"}, 0, "Commands:", ""},
 		{[]string{"nope"}, ExitUsage, "", `unknown command "nope"`},

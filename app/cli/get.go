@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +35,15 @@ type getResult struct {
 	SeederBytes int64 `json:"seeder_bytes"`
 	PeerBytes   int64 `json:"peer_bytes"`
 	Refetched   int   `json:"refetched_chunks"`
+}
+
+func newGetResult(d *core.Download, r core.Result) getResult {
+	return getResult{
+		ContentID: d.ID().String(), Name: d.Manifest().Name, Path: r.Path,
+		Bytes: r.Bytes, Seconds: (r.Duration + r.Finishing).Seconds(),
+		Sources: r.Sources, OriginBytes: r.OriginBytes, SeederBytes: r.SeederBytes, PeerBytes: r.PeerBytes,
+		Refetched: r.Refetched,
+	}
 }
 
 func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -107,15 +115,7 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	if *asJSON {
-		res := getResult{
-			ContentID: d.ID().String(), Name: d.Manifest().Name, Path: r.Path,
-			Bytes: r.Bytes, Seconds: (r.Duration + r.Finishing).Seconds(),
-			Sources: r.Sources, OriginBytes: r.OriginBytes, SeederBytes: r.SeederBytes, PeerBytes: r.PeerBytes,
-			Refetched: r.Refetched,
-		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(res)
+		printJSON(stdout, true, newGetResult(d, r))
 	} else {
 		fmt.Fprintf(stderr, "saved %s (%s in %.1fs)%s\n", r.Path, content.FormatBytes(r.Bytes), (r.Duration + r.Finishing).Seconds(), sharesText(r))
 	}

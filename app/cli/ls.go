@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -61,9 +60,7 @@ func runLs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		rows[i] = lsEntry{c, content.Link{ID: c.ID, Name: c.Name, Trackers: trackers, Origin: c.Origin}.String()}
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(rows)
+		printJSON(stdout, true, rows)
 		return ExitOK
 	}
 	printContents(stdout, rows, terminalWidth(stdout))

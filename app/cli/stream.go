@@ -14,7 +14,7 @@ import (
 )
 
 func runStream(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("stream", "stream LINK|ID [--listen ADDR] [--open] [--tracker ADDR]... [-o DIR] [--data DIR] [--peer-listen ADDR] [--down-limit RATE] [--up-limit RATE]",
+	fs := newFlags("stream", "stream LINK|ID [--listen ADDR] [--open] [--tracker ADDR]... [-o DIR] [--data DIR] [--peer-listen ADDR] [--down-limit RATE] [--up-limit RATE] [--json]",
 		"Serves a shared file over HTTP on this computer while it downloads, and prints\nthe URL: any media player or browser plays it before it has arrived, and a\nseek fetches what it needs first. The file is kept (in -o DIR) and served until\ninterrupted (Ctrl-C).", stderr)
 	listen := addrFlag("127.0.0.1:0")
 	fs.Var(&listen, "listen", "`ADDR` (host:port) of the HTTP server players connect to; keep it on loopback")
@@ -28,6 +28,7 @@ func runStream(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	var downLimit, upLimit rateFlag
 	fs.Var(&downLimit, "down-limit", "download rate limit `RATE`, e.g. 500KB/s, 20MB/s; 0 = unlimited")
 	fs.Var(&upLimit, "up-limit", "upload rate limit `RATE`; 0 = unlimited")
+	asJSON := fs.Bool("json", false, "print JSON lines on stdout: the URL (url, content_id, name) when it serves, and the result when the file is in place, as get --json")
 	verbose := fs.Bool("v", false, "log more")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -77,7 +78,11 @@ func runStream(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return fail(err)
 	}
 	url := g.URL(item.Manifest)
-	fmt.Fprintln(stdout, url)
+	if *asJSON {
+		printJSON(stdout, false, streamServing{URL: url, ContentID: item.ID.String(), Name: item.Manifest.Name})
+	} else {
+		fmt.Fprintln(stdout, url)
+	}
 	if *open {
 		if err := openURL(url); err != nil {
 			fmt.Fprintf(stderr, "peerflow stream: open the player: %v\n", err)
@@ -90,11 +95,21 @@ func runStream(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		if err != nil {
 			return fail(err)
 		}
+		if *asJSON {
+			printJSON(stdout, false, newGetResult(d, r))
+		}
 		fmt.Fprintf(stderr, "saved %s (%s in %.1fs)%s\n", r.Path, content.FormatBytes(r.Bytes), (r.Duration + r.Finishing).Seconds(), sharesText(r))
 	}
 	fmt.Fprintf(stderr, "serving %s at %s; press Ctrl-C to stop\n", item.Manifest.Name, url)
 	<-ctx.Done()
 	return ExitInterrupted
+}
+
+// streamServing is the line stream --json prints once it serves.
+type streamServing struct {
+	URL       string `json:"url"`
+	ContentID string `json:"content_id"`
+	Name      string `json:"name"`
 }
 
 // libraryItem is the library's item of the content l names.

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -59,5 +60,25 @@ func TestStreamServesWhileDownloading(t *testing.T) {
 	}
 	if got, err := os.ReadFile(out + "/" + net.name); err != nil || !bytes.Equal(got, data) {
 		t.Errorf("the file kept in -o: %d bytes, %v", len(got), err)
+	}
+}
+
+// TestStreamJSON: with --json, stream prints the URL as a JSON line when
+// it serves, and get's result as another when the file is in place.
+func TestStreamJSON(t *testing.T) {
+	net := newTestNetwork(t)
+	var stdout, stderr lockedBuffer
+	stop := runInProcess(t, &stdout, &stderr, "stream", net.link, "--data", t.TempDir(), "--peer-listen", "127.0.0.1:0", "-o", t.TempDir(), "--json")
+	lines := waitForOutput(t, &stdout, regexp.MustCompile(`(?s)^(\{[^\n]*\})\n(\{[^\n]*\})\n`))
+	var serving streamServing
+	var saved getResult
+	if err := json.Unmarshal([]byte(lines[1]), &serving); err != nil || !strings.HasSuffix(serving.URL, "/"+net.name) || serving.Name != net.name {
+		t.Errorf("the first line %q (%v)", lines[1], err)
+	}
+	if err := json.Unmarshal([]byte(lines[2]), &saved); err != nil || saved.ContentID != serving.ContentID || saved.Bytes != int64(len(net.data)) {
+		t.Errorf("the second line %q (%v)", lines[2], err)
+	}
+	if code := stop(); code != ExitInterrupted {
+		t.Errorf("exit %d", code)
 	}
 }

@@ -14,6 +14,14 @@ import (
 	"peerflow/tracker"
 )
 
+// trackerStarted is what tracker --json prints once it serves.
+type trackerStarted struct {
+	TrackerID string `json:"tracker_id"`
+	Listen    string `json:"listen"`
+	Store     string `json:"store"`
+	MDNS      bool   `json:"mdns"` // advertised on the LAN
+}
+
 // runTracker runs 'peerflow tracker' until interrupted; then it flushes
 // its state and exits with ExitInterrupted.
 func runTracker(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -21,7 +29,7 @@ func runTracker(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if dir, err := os.UserConfigDir(); err == nil {
 		defaultDB = filepath.Join(dir, "peerflow", "tracker.db")
 	}
-	fs := newFlags("tracker", "tracker [--listen ADDR] [--db FILE | --store etcd://HOST:PORT[,HOST:PORT...][/PREFIX]] [--token T] [--no-mdns]",
+	fs := newFlags("tracker", "tracker [--listen ADDR] [--db FILE | --store etcd://HOST:PORT[,HOST:PORT...][/PREFIX]] [--token T] [--no-mdns] [--json]",
 		"Runs a tracker: peers announce to it which chunks they hold, and ask it who\nholds the chunks they need. Manifests, peers and leases are kept in a\ndatabase file and survive restarts; with --store, in an etcd cluster shared\nby any number of trackers (a fleet: each sees what was announced to the\nothers). Stop it with Ctrl-C.", stderr)
 	listen := addrFlag("0.0.0.0:7070")
 	fs.Var(&listen, "listen", "`ADDR` (host:port) to serve the tracker API on; port 0 picks a free one")
@@ -33,6 +41,7 @@ func runTracker(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	token := fs.String("token", "", "require this `T`oken to publish manifests (announcing and reading stay open)")
 	noMDNS := fs.Bool("no-mdns", false, "do not advertise the tracker on the LAN over mDNS")
 	trustForwarded := fs.Bool("trust-forwarded", false, "behind a reverse proxy: list peers at the address in the last X-Forwarded-For entry (never set it for a tracker reached directly)")
+	asJSON := fs.Bool("json", false, "print one JSON object (tracker_id, listen, store, mdns) on stdout once it serves, instead of text")
 	verbose := fs.Bool("v", false, "log more")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -64,9 +73,13 @@ func runTracker(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "peerflow tracker: %v\n", err)
 		return ExitFailure
 	}
-	fmt.Fprintf(stdout, "tracker %s listening on %s\nstore: %s\n", h.ID(), h.Addr(), h.Store())
-	if h.Advertised() {
-		fmt.Fprintln(stdout, "advertising on the LAN over mDNS (_peerflow._tcp)")
+	if *asJSON {
+		printJSON(stdout, false, trackerStarted{TrackerID: h.ID(), Listen: h.Addr().String(), Store: h.Store(), MDNS: h.Advertised()})
+	} else {
+		fmt.Fprintf(stdout, "tracker %s listening on %s\nstore: %s\n", h.ID(), h.Addr(), h.Store())
+		if h.Advertised() {
+			fmt.Fprintln(stdout, "advertising on the LAN over mDNS (_peerflow._tcp)")
+		}
 	}
 	select {
 	case <-ctx.Done():

@@ -44,31 +44,44 @@ func TestRunTrackerFlags(t *testing.T) {
 }
 
 func TestRunTrackerServesUntilInterrupted(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	r, w := io.Pipe()
-	var stderr bytes.Buffer
-	done := make(chan int)
-	go func() {
-		done <- runTracker(ctx, []string{"--listen", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "t.db"), "--no-mdns"}, w, &stderr)
-		w.Close()
-	}()
-	line, err := bufio.NewReader(r).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	go io.Copy(io.Discard, r)
-	addr := strings.TrimSpace(line[strings.LastIndex(line, " "):])
-	resp, err := http.Get("http://" + addr + "/v1/health")
-	if err != nil {
-		t.Fatalf("health: %v", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("health: %s", resp.Status)
-	}
-	cancel()
-	if code := <-done; code != ExitInterrupted {
-		t.Fatalf("exit %d after interrupt, want %d: %s", code, ExitInterrupted, stderr.String())
+	for _, asJSON := range []bool{false, true} {
+		ctx, cancel := context.WithCancel(context.Background())
+		r, w := io.Pipe()
+		var stderr bytes.Buffer
+		done := make(chan int)
+		args := []string{"--listen", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "t.db"), "--no-mdns"}
+		if asJSON {
+			args = append(args, "--json")
+		}
+		go func() {
+			done <- runTracker(ctx, args, w, &stderr)
+			w.Close()
+		}()
+		line, err := bufio.NewReader(r).ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		go io.Copy(io.Discard, r)
+		addr := strings.TrimSpace(line[strings.LastIndex(line, " "):])
+		if asJSON {
+			var started trackerStarted
+			if err := json.Unmarshal([]byte(line), &started); err != nil || started.TrackerID == "" || started.MDNS || !strings.Contains(started.Store, "t.db") {
+				t.Fatalf("tracker --json printed %q (%v)", line, err)
+			}
+			addr = started.Listen
+		}
+		resp, err := http.Get("http://" + addr + "/v1/health")
+		if err != nil {
+			t.Fatalf("health: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("health: %s", resp.Status)
+		}
+		cancel()
+		if code := <-done; code != ExitInterrupted {
+			t.Fatalf("exit %d after interrupt, want %d: %s", code, ExitInterrupted, stderr.String())
+		}
 	}
 }
 
