@@ -61,6 +61,14 @@ func runDesktop(args []string) int {
 		fmt.Fprintln(os.Stderr, "peerflow: the desktop app takes at most one share link; see 'peerflow help' for the terminal commands")
 		return cli.ExitUsage
 	}
+	// The app already runs on this data folder: it takes the link (or
+	// just comes to the front), and this start ends here.
+	if handed, err := gui.HandOver(*data, fs.Arg(0)); err != nil {
+		fmt.Fprintf(os.Stderr, "peerflow: %v\n", err)
+		return 1
+	} else if handed {
+		return 0
+	}
 	level := slog.LevelWarn
 	if *verbose {
 		level = slog.LevelDebug

@@ -47,3 +47,13 @@ func (n *Node) Status() control.Status {
 	}
 	return s
 }
+
+// HandleOpen makes the node's control socket take links handed over by
+// a second start of the desktop app (control.Open): fn shows the window
+// and offers to download the link ("" only shows the window). Only the
+// desktop app calls it; a node without its socket ignores it.
+func (n *Node) HandleOpen(fn func(link string) error) {
+	if n.control != nil {
+		n.control.SetOpen(fn)
+	}
+}

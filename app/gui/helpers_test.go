@@ -173,3 +173,20 @@ func dialogText(w fyne.Window) string {
 	}
 	return strings.Join(texts, "\n")
 }
+
+// tapDialogButton taps the button labelled text in the dialog on top of
+// w, failing the test if there is none.
+func tapDialogButton(t testing.TB, w fyne.Window, text string) {
+	t.Helper()
+	top := w.Canvas().Overlays().Top()
+	if top == nil {
+		t.Fatalf("no dialog shows (wanted its %q button)", text)
+	}
+	for _, o := range test.LaidOutObjects(top) {
+		if b, ok := o.(*widget.Button); ok && b.Text == text {
+			test.Tap(b)
+			return
+		}
+	}
+	t.Fatalf("the dialog %q has no %q button", dialogText(w), text)
+}

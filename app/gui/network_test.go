@@ -125,6 +125,7 @@ func TestDownloadLinkGivenAtStart(t *testing.T) {
 	test.AssertNotificationSent(t, want, func() {
 		// The leech knows no tracker but the one the link names.
 		leech = startNode(t, a, q, nodeOptions{open: link.String()})
+		tapDialogButton(t, leech.win, "Download")
 		want.Content += leech.downloads
 		q.until(t, "the download from the link ends", func() bool {
 			r := leech.transfers.rows[link.ID]

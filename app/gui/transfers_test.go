@@ -53,6 +53,7 @@ func TestTransferSaysBytesFromSeedersAndPeers(t *testing.T) {
 	pausedPart(t, tr, shared.Link, 6)
 
 	leech := startNode(t, a, q, nodeOptions{trackers: []string{tr}, open: shared.Link.String()})
+	tapDialogButton(t, leech.win, "Download")
 	q.until(t, "Transfers shows the download", func() bool { return leech.transfers.rows[shared.Link.ID] != nil })
 	row := leech.transfers.rows[shared.Link.ID]
 	// Play, while it runs, opens the gateway's URL of the file.

@@ -14,6 +14,7 @@ package gui
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
@@ -24,10 +25,13 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
 	"peerflow/core"
+	"peerflow/core/content"
+	"peerflow/core/control"
 	"peerflow/core/gateway"
 )
 
@@ -180,8 +184,25 @@ func (u *UI) Start(cfg Config) error {
 	u.share.reload()
 	u.trackers.reload()
 	u.trackers.hostAtStart(s.host)
+	// A second start of the app (a link clicked in a browser) hands its
+	// link over here instead of failing on the data folder in use.
+	n.HandleOpen(func(link string) error {
+		if link != "" {
+			if _, err := content.ParseLink(link); err != nil {
+				return err
+			}
+		}
+		u.ui(func() {
+			u.win.Show()
+			u.win.RequestFocus()
+			if link != "" {
+				u.askToDownload(link)
+			}
+		})
+		return nil
+	})
 	if cfg.Open != "" {
-		u.download(cfg.Open)
+		u.askToDownload(cfg.Open)
 	}
 	u.spawn(u.refreshLoop)
 	u.spawn(u.transfers.redrawLoop)
@@ -242,6 +263,48 @@ func (u *UI) download(link string) {
 		u.transfers.add(t)
 		u.tabs.Select(u.transfers.tab)
 	})
+}
+
+// askToDownload shows what a link opened from outside the app (a
+// browser, another program) names and where it would go, and downloads
+// it only once the user says so.
+func (u *UI) askToDownload(link string) {
+	l, err := content.ParseLink(link)
+	if err != nil {
+		u.showError(err)
+		return
+	}
+	name := l.Name
+	if name == "" {
+		name = "Content " + l.ID.Short()
+	}
+	d := dialog.NewConfirm("Download this?",
+		fmt.Sprintf("%s\n\nA link opened from outside Peerflow. It is saved in %s.", name, u.prefs.load().folder),
+		func(ok bool) {
+			if ok {
+				u.download(link)
+			}
+		}, u.win)
+	d.SetConfirmText("Download")
+	d.SetDismissText("Not now")
+	d.Show()
+}
+
+// HandOver gives link ("" for none) to the app already running on the
+// data folder dir ("" for the default), which shows its window and asks
+// about the link: handed is true when it took it, and this start should
+// end there. With no app running there, handed is false and err nil.
+func HandOver(dir, link string) (handed bool, err error) {
+	if dir, err = dataDir(dir); err != nil {
+		return false, nil // Start says what is wrong
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err = control.Open(ctx, dir, link)
+	if errors.Is(err, control.ErrNotRunning) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // Quit closes the window: the window goes at once, the node and a hosted

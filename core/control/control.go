@@ -1,11 +1,15 @@
 // Package control lets a command on the same machine ask a running node
 // what it is doing. The node listens on a Unix socket in its data folder
 // (SocketName), which only the folder's owner can reach (the folder is
-// 0700, the socket 0600), and answers GET /status with a Status in JSON.
-// `peerflow status` is its client. Nothing here listens on the network.
+// 0700, the socket 0600), and answers GET /status with a Status in JSON:
+// `peerflow status` is its client. The desktop app also takes POST /open:
+// a second start of the app (a peerflow:// link clicked in a browser)
+// hands its link to the running one and exits. Nothing here listens on
+// the network.
 package control
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +20,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -92,6 +98,16 @@ type Server struct {
 	ln   net.Listener
 	srv  *http.Server
 	done chan struct{}
+	open atomic.Pointer[func(link string) error]
+}
+
+// MaxLinkBytes bounds an open request's body: a link with a few tracker
+// addresses and an origin URL is far below it.
+const MaxLinkBytes = 64 << 10
+
+// openRequest is the body of POST /open.
+type openRequest struct {
+	Link string `json:"link"` // "" only shows the window
 }
 
 // Serve listens on the control socket in dir and answers each request
@@ -110,13 +126,14 @@ func Serve(dir string, status func() Status) (*Server, error) {
 		ln.Close()
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
+	s := &Server{path: path, ln: ln, done: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(status())
 	})
-	s := &Server{path: path, ln: ln, done: make(chan struct{}),
-		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
+	mux.HandleFunc("POST /open", s.serveOpen)
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		defer close(s.done)
 		s.srv.Serve(ln)
@@ -124,52 +141,120 @@ func Serve(dir string, status func() Status) (*Server, error) {
 	return s, nil
 }
 
+// SetOpen makes the server take POST /open, handing each link (or "")
+// to fn; nil stops it. Only the desktop app opens links.
+func (s *Server) SetOpen(fn func(link string) error) {
+	if fn == nil {
+		s.open.Store(nil)
+		return
+	}
+	s.open.Store(&fn)
+}
+
+func (s *Server) serveOpen(w http.ResponseWriter, r *http.Request) {
+	fn := s.open.Load()
+	if fn == nil {
+		http.Error(w, ErrNoWindow.Error(), http.StatusNotImplemented)
+		return
+	}
+	var req openRequest
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxLinkBytes))
+	if err == nil {
+		err = json.Unmarshal(body, &req)
+	}
+	if err != nil {
+		http.Error(w, "bad open request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if err := (*fn)(req.Link); err != nil {
+		http.Error(w, err.Error(), http.StatusUnprocessableEntity)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 // Close stops answering and removes the socket.
 func (s *Server) Close() error {
+	// Shutdown lets a request being answered finish (and a connection
+	// closed after an oversize request linger out) so no goroutine
+	// outlives Close; Close then ends whatever is left.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	s.srv.Shutdown(ctx)
 	err := s.srv.Close()
 	<-s.done
 	os.Remove(s.path)
 	return err
 }
 
-// ErrNotRunning is returned by Ask when no node runs on the data folder.
-var ErrNotRunning = errors.New("no node is running on this data folder")
+// ErrNotRunning is returned by Ask and Open when no node runs on the
+// data folder; ErrNoWindow by Open when one runs without a window (a
+// terminal command).
+var (
+	ErrNotRunning = errors.New("no node is running on this data folder")
+	ErrNoWindow   = errors.New("the node running on this data folder has no window (a terminal command runs it): stop it first")
+)
 
 // Ask returns the status of the node running on the data folder dir.
 func Ask(ctx context.Context, dir string) (Status, error) {
-	path := filepath.Join(dir, SocketName)
-	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", path)
-	}}
-	defer tr.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://node/status", nil)
+	var st Status
+	body, err := call(ctx, dir, http.MethodGet, "/status", nil, MaxStatusBytes)
 	if err != nil {
 		return Status{}, err
 	}
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
-			return Status{}, fmt.Errorf("%s: %w", dir, ErrNotRunning)
-		}
-		return Status{}, fmt.Errorf("ask the node on %s: %w", dir, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return Status{}, fmt.Errorf("ask the node on %s: %s", dir, resp.Status)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxStatusBytes+1))
-	if err != nil {
-		return Status{}, fmt.Errorf("ask the node on %s: %w", dir, err)
-	}
-	if len(body) > MaxStatusBytes {
-		return Status{}, fmt.Errorf("the node on %s answered more than %d bytes", dir, MaxStatusBytes)
-	}
-	var st Status
 	if err := json.Unmarshal(body, &st); err != nil {
 		return Status{}, fmt.Errorf("the node on %s answered: %w", dir, err)
 	}
 	return st, nil
+}
+
+// Open hands link ("" to only show the window) to the desktop app
+// running on the data folder dir, which shows its window and offers to
+// download the link.
+func Open(ctx context.Context, dir, link string) error {
+	req, err := json.Marshal(openRequest{Link: link})
+	if err != nil {
+		return err
+	}
+	_, err = call(ctx, dir, http.MethodPost, "/open", req, MaxStatusBytes)
+	return err
+}
+
+// call makes one request to the control socket in dir and returns the
+// answer's body, at most limit bytes.
+func call(ctx context.Context, dir, method, path string, body []byte, limit int64) ([]byte, error) {
+	sock := filepath.Join(dir, SocketName)
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, method, "http://node"+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, fmt.Errorf("%s: %w", dir, ErrNotRunning)
+		}
+		return nil, fmt.Errorf("ask the node on %s: %w", dir, err)
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("ask the node on %s: %w", dir, err)
+	}
+	if int64(len(answer)) > limit {
+		return nil, fmt.Errorf("the node on %s answered more than %d bytes", dir, limit)
+	}
+	switch {
+	case resp.StatusCode == http.StatusNotImplemented:
+		return nil, fmt.Errorf("%s: %w", dir, ErrNoWindow)
+	case resp.StatusCode/100 != 2:
+		return nil, fmt.Errorf("the node on %s: %s", dir, strings.TrimSpace(string(answer)))
+	}
+	return answer, nil
 }
 
 // Sample asks the node on dir twice, interval apart, and returns the
