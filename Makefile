@@ -14,6 +14,9 @@ BUILD_PKGS := gcc libc6-dev pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev
 # against (core/testtools): ffmpeg and ffprobe as players, nginx as an
 # origin server.
 TEST_PKGS  := ffmpeg nginx-light etcd-server
+# What `make package` adds: the Windows cross compiler (with its binutils,
+# for the checks), and the tools the checks run.
+PACKAGE_PKGS := gcc-mingw-w64-x86-64 desktop-file-utils xdg-utils file binutils
 # What `make screenshot` adds: a virtual X server, capture tools, and ip
 # for the isolated network namespace it runs in.
 SHOT_PKGS  := xvfb xauth imagemagick xdotool iproute2
@@ -149,13 +152,20 @@ fleet: build test-deps
 	@PKGS="curl" ./.ci/deps
 	./.ci/netns ./.ci/fleet ./$(BIN)
 
+# What people install (.ci/package), into dist/: the Linux tarball (binary,
+# desktop entry that handles peerflow:// links, icon, and a Makefile with
+# install/uninstall into ~/.local) and the Windows .exe (cross-built with
+# mingw-w64 by fyne package: icon, version resource); then checks what
+# both hold and that the tarball installs and uninstalls cleanly
+# (.ci/check-package).
 package: deps
+	@PKGS="$(PACKAGE_PKGS)" ./.ci/deps
 	$(GO) install $(FYNE_CMD)
-	$(GOBIN)/fyne package --os linux --release
+	FYNE=$(GOBIN)/fyne ./.ci/package
 
 screenshot: build
 	@PKGS="$(SHOT_PKGS)" ./.ci/deps
 	./.ci/screenshot ./$(BIN) assets/screenshot.png
 
 clean:
-	rm -f $(BIN) Peerflow.tar.xz
+	rm -rf $(BIN) dist

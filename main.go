@@ -30,6 +30,7 @@ func main() {
 	if len(os.Args) < 2 || opensDesktop(os.Args[1]) {
 		os.Exit(runDesktop(os.Args[1:]))
 	}
+	attachConsole()
 	// The first Ctrl-C (or SIGTERM) asks for a clean stop; once it is seen
 	// the handler is removed, so a second one kills at once.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
