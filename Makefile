@@ -71,9 +71,13 @@ fuzz: deps
 # alone in its folder, and the bytes fetched again are reported against
 # what the durability interval allows. Then a tracker is SIGKILLed with
 # three getters mid-download and restarted: they must all finish and the
-# tracker have the manifest and every lease back. Then a download into a
-# tmpfs too small, and one whose tmpfs fills mid-way (the campaign runs in
-# a mount namespace of its own): a clear error, nothing lost, a resume.
+# tracker have the manifest and every lease back. The sharer SIGKILLed the
+# moment three getters hold its file between them (their control sockets
+# tell): the swarm must complete from them. A sharer whose copy rots on
+# disk: the getter must ban it and take no byte from it. Then a download
+# into a tmpfs too small, and one whose tmpfs fills mid-way (the campaign
+# runs in a mount namespace of its own): a clear error, nothing lost, a
+# resume; and a share truncated while a getter fetches it.
 ROUNDS ?= 20
 faults: build
 	$(GO) mod download
