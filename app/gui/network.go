@@ -54,7 +54,7 @@ func (s *networkScreen) buildUI() {
 	s.filter.SetPlaceHolder("Filter by name")
 	s.filter.ActionItem = widget.NewIcon(theme.SearchIcon())
 	s.filter.OnChanged = func(string) { s.reload() }
-	refresh := widget.NewButtonWithIcon("", theme.ViewRefreshIcon(), s.reload)
+	refresh := widget.NewButtonWithIcon("Refresh", theme.ViewRefreshIcon(), s.reload)
 	s.download = widget.NewButtonWithIcon("Download", theme.DownloadIcon(), s.downloadSelected)
 	s.download.Importance = widget.HighImportance
 	s.download.Disable()

@@ -164,6 +164,7 @@ func newSettingsScreen(u *UI) *settingsScreen {
 
 func (s *settingsScreen) buildUI() {
 	s.folder = widget.NewEntry()
+	s.folder.SetPlaceHolder("Download folder")
 	s.port = widget.NewEntry()
 	s.up = widget.NewEntry()
 	s.down = widget.NewEntry()

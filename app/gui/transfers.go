@@ -292,7 +292,7 @@ func (r *transferRow) togglePause() {
 // confirmCancel cancels after asking: the part downloaded is deleted.
 func (r *transferRow) confirmCancel() {
 	u := r.s.u
-	dialog.ShowConfirm("Cancel this download?",
+	u.showConfirm(dialog.NewConfirm("Cancel this download?",
 		fmt.Sprintf("What was downloaded of %s so far is deleted.", r.d.Manifest().Name),
 		func(ok bool) {
 			if !ok {
@@ -303,7 +303,7 @@ func (r *transferRow) confirmCancel() {
 					r.s.removeRow(r)
 				}
 			})
-		}, u.win)
+		}, u.win))
 }
 
 // openFolder opens dir in the desktop's file manager.

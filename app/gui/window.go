@@ -126,11 +126,19 @@ func New(a fyne.App) *UI {
 		if item.Text == TabNetwork && u.node != nil {
 			u.network.reload()
 		}
+		// The keyboard starts where the screen is typed into first.
+		switch item.Text {
+		case TabNetwork:
+			u.win.Canvas().Focus(u.network.link)
+		case TabTrackers:
+			u.win.Canvas().Focus(u.trackers.addr)
+		}
 	}
 	u.win.SetContent(u.tabs)
 	u.win.Resize(fyne.NewSize(1000, 660))
 	u.win.SetOnDropped(func(_ fyne.Position, uris []fyne.URI) { u.share.drop(uris) })
 	u.win.SetCloseIntercept(u.Quit)
+	u.addShortcuts()
 	return u
 }
 
@@ -287,7 +295,7 @@ func (u *UI) askToDownload(link string) {
 		}, u.win)
 	d.SetConfirmText("Download")
 	d.SetDismissText("Not now")
-	d.Show()
+	u.showConfirm(d)
 }
 
 // HandOver gives link ("" for none) to the app already running on the
