@@ -167,9 +167,13 @@ package: deps
 	$(GO) install $(FYNE_CMD)
 	FYNE=$(GOBIN)/fyne ./.ci/package
 
-screenshot: build
-	@PKGS="$(SHOT_PKGS)" ./.ci/deps
-	./.ci/screenshot ./$(BIN) assets/screenshot.png
+# The window as a PNG (SHOT, default assets/screenshot.png), taken of the
+# Linux package installed into a throw-away home, under Xvfb.
+SHOT ?= assets/screenshot.png
+screenshot: deps
+	@PKGS="$(SHOT_PKGS) desktop-file-utils xdg-utils file" ./.ci/deps
+	./.ci/package linux
+	./.ci/screenshot dist/peerflow-$$(sed -nE 's/^Version *= *"([^"]+)"/\1/p' FyneApp.toml)-linux-$$($(GO) env GOARCH).tar.gz $(SHOT)
 
 clean:
 	rm -rf $(BIN) dist
