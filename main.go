@@ -95,7 +95,7 @@ func runDesktop(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	context.AfterFunc(ctx, func() { fyne.Do(u.Quit) })
-	u.Window().ShowAndRun()
+	u.Run()
 	if err := u.Close(); err != nil { // a no-op after Quit; here for other ways out
 		fmt.Fprintf(os.Stderr, "peerflow: %v\n", err)
 		return 1

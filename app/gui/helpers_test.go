@@ -84,6 +84,34 @@ type nodeOptions struct {
 	// lan looks for trackers over mDNS and advertises a hosted one:
 	// only inside an isolated network namespace.
 	lan bool
+	// tray stands in for the desktop's system tray (none by default, as
+	// on fyne's test driver).
+	tray *fakeTray
+}
+
+// fakeTray records what the app puts in the system tray.
+type fakeTray struct {
+	menu *fyne.Menu
+	icon fyne.Resource
+}
+
+func (f *fakeTray) SetSystemTrayMenu(m *fyne.Menu)    { f.menu = m }
+func (f *fakeTray) SetSystemTrayIcon(r fyne.Resource) { f.icon = r }
+func (f *fakeTray) SetSystemTrayWindow(fyne.Window)   {}
+
+// item is the tray menu's item labelled label.
+func (f *fakeTray) item(t testing.TB, label string) *fyne.MenuItem {
+	t.Helper()
+	if f.menu == nil {
+		t.Fatal("nothing in the system tray")
+	}
+	for _, it := range f.menu.Items {
+		if it.Label == label {
+			return it
+		}
+	}
+	t.Fatalf("the tray menu has no %q", label)
+	return nil
 }
 
 // startNode opens a window on a of the test app (several windows share
@@ -98,6 +126,9 @@ func startNode(t testing.TB, a fyne.App, q *uiQueue, opts nodeOptions) *testNode
 	dir := t.TempDir()
 	n := &testNode{UI: New(a), q: q, downloads: t.TempDir()}
 	n.do = q.post
+	if opts.tray != nil {
+		n.tray = opts.tray
+	}
 	p := newPrefs(a.Preferences(), dir)
 	p.save(settings{folder: n.downloads, host: opts.host})
 	p.saveTrackers(opts.trackers)

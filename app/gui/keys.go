@@ -42,14 +42,20 @@ func (u *UI) addShortcuts() {
 // showConfirm shows d and lets the keyboard answer it: Enter confirms,
 // Escape dismisses (as its buttons do), while it is open.
 func (u *UI) showConfirm(d *dialog.ConfirmDialog) {
+	u.showAnswerable(d, d.Confirm, d.Dismiss)
+}
+
+// showAnswerable shows d with enter and escape run by those keys while
+// it is open; both must close d.
+func (u *UI) showAnswerable(d dialog.Dialog, enter, escape func()) {
 	c := u.win.Canvas()
 	before := c.OnTypedKey()
 	c.SetOnTypedKey(func(ev *fyne.KeyEvent) {
 		switch ev.Name {
 		case fyne.KeyReturn, fyne.KeyEnter:
-			d.Confirm()
+			enter()
 		case fyne.KeyEscape:
-			d.Dismiss()
+			escape()
 		default:
 			if before != nil {
 				before(ev)

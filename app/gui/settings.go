@@ -28,6 +28,8 @@ const (
 	prefHostAtStart    = "hostAtStart"
 	prefTrackers       = "trackers" // added by hand on the Trackers tab
 	prefScope          = "trackerScope"
+	prefOnClose        = "onClose"     // a closeMode
+	prefStartHidden    = "startHidden" // start in the background (tray only)
 )
 
 // hostMode says whether to host a tracker when the app starts.
@@ -63,12 +65,14 @@ var scopeLabels = []struct {
 
 // settings are what the preferences hold, defaults filled in.
 type settings struct {
-	folder   string
-	port     int
-	up, down int64 // bytes/s
-	host     hostMode
-	scope    trackerapi.Scope
-	trackers []string
+	folder      string
+	port        int
+	up, down    int64 // bytes/s
+	host        hostMode
+	scope       trackerapi.Scope
+	trackers    []string
+	onClose     closeMode
+	startHidden bool
 }
 
 // prefs are the settings of one data folder, kept in the app's
@@ -101,14 +105,20 @@ func (p prefs) load() settings {
 			scope = l.scope
 		}
 	}
+	onClose := closeMode(p.p.String(p.key(prefOnClose)))
+	if onClose != closeBackground && onClose != closeQuit {
+		onClose = closeAsk
+	}
 	return settings{
-		scope:    scope,
-		folder:   p.p.StringWithFallback(p.key(prefDownloadFolder), defaultDownloadFolder()),
-		port:     p.p.Int(p.key(prefListenPort)),
-		up:       int64(p.p.Int(p.key(prefUpLimit))),
-		down:     int64(p.p.Int(p.key(prefDownLimit))),
-		host:     hostMode(p.p.StringWithFallback(p.key(prefHostAtStart), string(hostAuto))),
-		trackers: p.p.StringList(p.key(prefTrackers)),
+		scope:       scope,
+		folder:      p.p.StringWithFallback(p.key(prefDownloadFolder), defaultDownloadFolder()),
+		port:        p.p.Int(p.key(prefListenPort)),
+		up:          int64(p.p.Int(p.key(prefUpLimit))),
+		down:        int64(p.p.Int(p.key(prefDownLimit))),
+		host:        hostMode(p.p.StringWithFallback(p.key(prefHostAtStart), string(hostAuto))),
+		trackers:    p.p.StringList(p.key(prefTrackers)),
+		onClose:     onClose,
+		startHidden: p.p.Bool(p.key(prefStartHidden)),
 	}
 }
 
@@ -119,6 +129,8 @@ func (p prefs) save(s settings) {
 	p.p.SetInt(p.key(prefUpLimit), int(s.up))
 	p.p.SetInt(p.key(prefDownLimit), int(s.down))
 	p.p.SetString(p.key(prefHostAtStart), string(s.host))
+	p.p.SetString(p.key(prefOnClose), string(s.onClose))
+	p.p.SetBool(p.key(prefStartHidden), s.startHidden)
 	for _, l := range scopeLabels {
 		if l.scope == s.scope {
 			p.p.SetString(p.key(prefScope), l.key)
@@ -148,6 +160,9 @@ type settingsScreen struct {
 	folder      *widget.Entry
 	port        *widget.Entry
 	up, down    *widget.Entry
+	onClose     *widget.Select
+	startHidden *widget.Check
+	autostart   *widget.Check
 	hostAtStart *widget.Select
 	scope       *widget.Select
 	form        *widget.Form
@@ -178,6 +193,16 @@ func (s *settingsScreen) buildUI() {
 		labels[i] = l.label
 	}
 	s.scope = widget.NewSelect(labels, nil)
+	labels = make([]string, len(closeModeLabels))
+	for i, m := range closeModeLabels {
+		labels[i] = m.label
+	}
+	s.onClose = widget.NewSelect(labels, nil)
+	s.startHidden = widget.NewCheck("Start in the background, in the system tray", nil)
+	s.autostart = widget.NewCheck("Start Peerflow when I log in", nil)
+	if !autostartSupported {
+		s.autostart.Disable()
+	}
 	choose := widget.NewButtonWithIcon("Choose…", theme.FolderOpenIcon(), s.chooseFolder)
 	s.form = &widget.Form{
 		Items: []*widget.FormItem{
@@ -188,6 +213,9 @@ func (s *settingsScreen) buildUI() {
 			{Text: "Host a tracker at start", Widget: s.hostAtStart, HintText: "A tracker tells peers who holds what; one on the LAN is enough."},
 			{Text: "Other trackers hear of", Widget: s.scope,
 				HintText: "What trackers found on the LAN or named in links, which may be anyone's, are told. Trackers added by hand hear of everything."},
+			{Text: "Closing the window", Widget: s.onClose, HintText: "In the background, Peerflow keeps sharing and downloading; its tray icon opens it again."},
+			{Text: "At start", Widget: s.startHidden, HintText: "Applies when a system tray is there to open the window from."},
+			{Text: "At login", Widget: s.autostart},
 		},
 		SubmitText: "Save",
 		OnSubmit:   s.save,
@@ -216,6 +244,13 @@ func (s *settingsScreen) show(st settings) {
 			s.scope.SetSelected(l.label)
 		}
 	}
+	for _, m := range closeModeLabels {
+		if m.mode == st.onClose {
+			s.onClose.SetSelected(m.label)
+		}
+	}
+	s.startHidden.SetChecked(st.startHidden)
+	s.autostart.SetChecked(autostartEnabled())
 }
 
 // save checks the form, keeps it and applies the limits.
@@ -224,6 +259,16 @@ func (s *settingsScreen) save() {
 	if err != nil {
 		s.u.showError(err)
 		return
+	}
+	if s.autostart.Checked != autostartEnabled() {
+		exe, err := os.Executable()
+		if err == nil {
+			err = setAutostart(s.autostart.Checked, exe)
+		}
+		if err != nil {
+			s.u.showError(fmt.Errorf("start with the session: %w", err))
+			return
+		}
 	}
 	s.u.prefs.save(st)
 	s.u.node.SetLimits(st.up, st.down)
@@ -264,6 +309,12 @@ func (s *settingsScreen) read() (settings, error) {
 			st.scope = l.scope
 		}
 	}
+	for _, m := range closeModeLabels {
+		if m.label == s.onClose.Selected {
+			st.onClose = m.mode
+		}
+	}
+	st.startHidden = s.startHidden.Checked
 	return st, nil
 }
 

@@ -26,6 +26,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -85,6 +86,9 @@ type UI struct {
 	// openURL opens a URL with the desktop's handler (fyne's OpenURL);
 	// tests see what would be opened.
 	openURL func(*url.URL) error
+	// tray is the system tray when the driver has one (fyne's desktop.App);
+	// tests put in a fake.
+	tray desktop.App
 
 	share     *shareScreen
 	network   *networkScreen
@@ -108,7 +112,7 @@ type UI struct {
 
 // New builds the main window of a; Start then runs the node behind it.
 func New(a fyne.App) *UI {
-	u := &UI{app: a, win: a.NewWindow("Peerflow"), do: fyne.Do, openURL: a.OpenURL}
+	u := &UI{app: a, win: a.NewWindow("Peerflow"), do: fyne.Do, openURL: a.OpenURL, tray: trayOf(a)}
 	u.ctx, u.cancel = context.WithCancel(context.Background())
 	u.share = newShareScreen(u)
 	u.network = newNetworkScreen(u)
@@ -137,7 +141,7 @@ func New(a fyne.App) *UI {
 	u.win.SetContent(u.tabs)
 	u.win.Resize(fyne.NewSize(1000, 660))
 	u.win.SetOnDropped(func(_ fyne.Position, uris []fyne.URI) { u.share.drop(uris) })
-	u.win.SetCloseIntercept(u.Quit)
+	u.win.SetCloseIntercept(u.closeWindow)
 	u.addShortcuts()
 	return u
 }
@@ -201,8 +205,7 @@ func (u *UI) Start(cfg Config) error {
 			}
 		}
 		u.ui(func() {
-			u.win.Show()
-			u.win.RequestFocus()
+			u.showWindow()
 			if link != "" {
 				u.askToDownload(link)
 			}
@@ -212,6 +215,7 @@ func (u *UI) Start(cfg Config) error {
 	if cfg.Open != "" {
 		u.askToDownload(cfg.Open)
 	}
+	u.setUpTray()
 	u.spawn(u.refreshLoop)
 	u.spawn(u.transfers.redrawLoop)
 	return nil
@@ -324,7 +328,7 @@ func (u *UI) Quit() {
 		if err := u.Close(); err != nil {
 			u.cfg.Logger.Warn("shut down", "err", err)
 		}
-		fyne.Do(u.app.Quit)
+		u.do(u.app.Quit) // not u.ui: it must run although the window is closed
 	}()
 }
 
