@@ -80,7 +80,7 @@ func (u *UI) closeWindow() {
 // (or Escape) leaves the window open and asks again next time.
 func (u *UI) askOnClose() {
 	msg := widget.NewLabel("Peerflow can keep sharing your files and finish your downloads while its window is closed: " +
-		"it stays in the system tray, where you can open it again or quit (starting Peerflow again opens it too, "+
+		"it stays in the system tray, where you can open it again or quit (starting Peerflow again opens it too, " +
 		"on a desktop without a tray). You can change this on the Settings tab.")
 	msg.Wrapping = fyne.TextWrapWord
 	d := dialog.NewCustomWithoutButtons("Keep sharing in the background?", msg, u.win)
