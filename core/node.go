@@ -243,6 +243,9 @@ type ShareOptions struct {
 	// Private makes a private swarm: its link carries a secret, and
 	// without it no tracker or peer gives anything away about it.
 	Private bool
+	// Progress, when set, follows the hashing: bytes read so far and in
+	// all (content.BuildOptions.Progress). Cancelling ctx stops it.
+	Progress func(read, total int64)
 }
 
 // Shared is the result of sharing a file.
@@ -281,7 +284,7 @@ func (n *Node) Share(ctx context.Context, path string, opts ShareOptions) (Share
 		return Shared{}, fmt.Errorf("share: %w", err)
 	}
 	defer f.Close()
-	m, err := content.Build(ctx, f, content.BuildOptions{Name: name, Origin: opts.Origin})
+	m, err := content.Build(ctx, f, content.BuildOptions{Name: name, Origin: opts.Origin, Progress: opts.Progress})
 	if err != nil {
 		return Shared{}, fmt.Errorf("share: %w", err)
 	}
@@ -309,7 +312,7 @@ func (n *Node) ShareFolder(ctx context.Context, dir string, opts ShareOptions) (
 	if dir, err = filepath.EvalSymlinks(dir); err != nil {
 		return Shared{}, fmt.Errorf("share: %w", err)
 	}
-	m, stats, err := content.BuildFolder(ctx, dir, content.BuildOptions{Name: name, Origin: opts.Origin})
+	m, stats, err := content.BuildFolder(ctx, dir, content.BuildOptions{Name: name, Origin: opts.Origin, Progress: opts.Progress})
 	if err != nil {
 		return Shared{}, fmt.Errorf("share: %w", err)
 	}

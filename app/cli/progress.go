@@ -118,3 +118,37 @@ func progressLine(d *core.Download, p core.Progress) string {
 	return fmt.Sprintf("%s: %5.1f%% %s of %s, %s, ETA %s, %s", d.Manifest().Name, pct,
 		content.FormatBytes(p.Bytes), content.FormatBytes(p.Size), FormatRate(int64(p.Rate)), eta, peersText(p))
 }
+
+// hashProgress shows the hashing of a share named name on w, when w is
+// a terminal: a bar of the bytes read, with rate and time left. It
+// returns the callback for core.ShareOptions.Progress (nil when w is not
+// a terminal: scripts get the link line only) and done, which ends the
+// bar.
+func hashProgress(name string, w io.Writer) (progress func(read, total int64), done func()) {
+	if !isTerminal(w) {
+		return nil, func() {}
+	}
+	var bar *progressbar.ProgressBar
+	progress = func(read, total int64) {
+		if bar == nil {
+			bar = progressbar.NewOptions64(total,
+				progressbar.OptionSetWriter(w),
+				progressbar.OptionSetDescription("hashing "+name),
+				progressbar.OptionShowBytes(true),
+				progressbar.OptionShowCount(),
+				progressbar.OptionShowTotalBytes(true),
+				progressbar.OptionSetPredictTime(true),
+				progressbar.OptionFullWidth(),
+				progressbar.OptionThrottle(barEvery/2),
+				progressbar.OptionUseANSICodes(true),
+				progressbar.OptionClearOnFinish(),
+			)
+		}
+		bar.Set64(read)
+	}
+	return progress, func() {
+		if bar != nil {
+			bar.Finish()
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 
@@ -16,7 +17,7 @@ import (
 
 func runShare(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("share", "share PATH... [--folder] [--tracker ADDR]... [--listen ADDR] [--data DIR] [--origin URL] [--private] [--up-limit RATE] [--token T] [--json]",
-		"Shares each file (a folder: the files directly inside it; with --folder, the\nfolder and all it holds as one content), prints one share link per content, and\nseeds until interrupted (Ctrl-C). When it stops it says, per content, how much it\nuploaded: bytes, copies of it (uploaded / size) and peers.", stderr)
+		"Shares each file (a folder: the files directly inside it; with --folder, the\nfolder and all it holds as one content), prints one share link per content, and\nseeds until interrupted (Ctrl-C). On a terminal, a bar follows the hashing;\nCtrl-C stops it too. When it stops it says, per content, how much it\nuploaded: bytes, copies of it (uploaded / size) and peers.", stderr)
 	var trackers trackerList
 	fs.Var(&trackers, "tracker", "tracker `ADDR` (host:port) to publish to; repeatable (default: trackers found on the LAN)")
 	listen := addrFlag("0.0.0.0:0")
@@ -76,7 +77,9 @@ func runShare(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if fi, err := os.Stat(path); err == nil && fi.IsDir() { // with --folder
 			share = n.ShareFolder
 		}
-		shared, err := share(ctx, path, core.ShareOptions{Origin: *origin, Private: *private})
+		progress, hashed := hashProgress(filepath.Base(path), stderr)
+		shared, err := share(ctx, path, core.ShareOptions{Origin: *origin, Private: *private, Progress: progress})
+		hashed()
 		if interrupted(ctx) {
 			reportUploads(n, ids, *asJSON, stdout, stderr)
 			return ExitInterrupted

@@ -19,6 +19,34 @@ type BuildOptions struct {
 	ChunkSize int64  // 0: ChunkSizeFor(size)
 	Origin    string // optional origin URL recorded in the manifest
 	Workers   int    // hashing goroutines; 0: GOMAXPROCS
+	// Progress, when set, is called as the bytes are read for hashing,
+	// with how many were read so far and how many there are in all: once
+	// per chunk, from one goroutine. It must return quickly.
+	Progress func(read, total int64)
+}
+
+// reader is r, telling opts.Progress what was read of total.
+func (opts BuildOptions) reader(r io.Reader, total int64) io.Reader {
+	if opts.Progress == nil {
+		return r
+	}
+	opts.Progress(0, total)
+	return &progressReader{r: r, total: total, progress: opts.Progress}
+}
+
+type progressReader struct {
+	r           io.Reader
+	read, total int64
+	progress    func(read, total int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.read += int64(n)
+		p.progress(p.read, p.total)
+	}
+	return n, err
 }
 
 // Build streams the open file f once, from its start, and returns its
@@ -54,7 +82,7 @@ func Build(ctx context.Context, f *os.File, opts BuildOptions) (*Manifest, error
 	if err := validateShape(m.Size, m.ChunkSize); err != nil {
 		return nil, fmt.Errorf("build manifest of %s: %w", path, err)
 	}
-	if m.Hashes, err = HashChunks(ctx, io.NewSectionReader(f, 0, m.Size), m.Size, m.ChunkSize, opts.Workers); err != nil {
+	if m.Hashes, err = HashChunks(ctx, opts.reader(io.NewSectionReader(f, 0, m.Size), m.Size), m.Size, m.ChunkSize, opts.Workers); err != nil {
 		return nil, fmt.Errorf("build manifest of %s: %w", path, err)
 	}
 	if err := m.Validate(); err != nil {
@@ -189,7 +217,7 @@ func BuildFolder(ctx context.Context, dir string, opts BuildOptions) (*Manifest,
 	}
 	r := &folderReader{dir: dir, files: m.Files}
 	defer r.close()
-	if m.Hashes, err = HashChunks(ctx, r, m.Size, m.ChunkSize, opts.Workers); err != nil {
+	if m.Hashes, err = HashChunks(ctx, opts.reader(r, m.Size), m.Size, m.ChunkSize, opts.Workers); err != nil {
 		return fail(err)
 	}
 	if r.err != nil {

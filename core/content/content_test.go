@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -352,4 +353,43 @@ func BenchmarkManifest(b *testing.B) {
 	sha /= float64(b.N)
 	b.ReportMetric(float64(size)*float64(b.N)/b.Elapsed().Seconds()/sha, "of-sha")
 	b.ReportMetric(sha/1e6, "sha-MB/s")
+}
+
+// TestBuildProgress: the progress callback sees the bytes read grow to
+// the total, for a file and for a folder, and a cancelled build stops.
+func TestBuildProgress(t *testing.T) {
+	dir := t.TempDir()
+	const size = 10*MinChunkSize + 5
+	path := writeRandomFile(t, dir, "f.bin", size, 3)
+	writeRandomFile(t, dir, "g.bin", 3*MinChunkSize, 4)
+	var seen []int64
+	wantTotal := int64(size)
+	record := func(read, total int64) {
+		if total != wantTotal {
+			t.Errorf("total %d, want %d", total, wantTotal)
+		}
+		seen = append(seen, read)
+	}
+	if _, err := buildPath(context.Background(), path, BuildOptions{ChunkSize: MinChunkSize, Progress: record}); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) < 11 || seen[0] != 0 || seen[len(seen)-1] != size || !slices.IsSorted(seen) {
+		t.Errorf("file: progress %v, want 0 … %d, growing, once per chunk", seen, size)
+	}
+	seen, wantTotal = nil, size+3*MinChunkSize
+	if _, _, err := BuildFolder(context.Background(), dir, BuildOptions{ChunkSize: MinChunkSize, Progress: record}); err != nil {
+		t.Fatal(err)
+	}
+	if last := seen[len(seen)-1]; last != size+3*MinChunkSize || !slices.IsSorted(seen) {
+		t.Errorf("folder: progress ends at %d, want %d", last, size+3*MinChunkSize)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err := buildPath(ctx, path, BuildOptions{ChunkSize: MinChunkSize, Progress: func(read, _ int64) {
+		if read > 2*MinChunkSize {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("a cancelled build: %v", err)
+	}
 }
