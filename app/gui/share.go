@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -31,11 +32,15 @@ type shareScreen struct {
 	rows     map[content.ID]*shareRow
 	list     *fyne.Container
 	empty    fyne.CanvasObject
-	busy     *widget.Activity
+	// The hashing of a share job: a bar of the bytes read, what is being
+	// hashed, and Cancel, shown while a job runs.
+	hashing  *fyne.Container
+	progress *widget.ProgressBar
 	busyText *widget.Label
+	cancel   *widget.Button
 	status   *widget.Label
-	private  *widget.Check // share as private swarms
-	sharing  int           // share jobs running
+	private  *widget.Check        // share as private swarms
+	jobs     []*shareJob // running
 	// swarms is what the trackers last listed of the shared contents
 	// (for the offload of those with an origin server), asked for every
 	// swarmsEvery.
@@ -69,17 +74,20 @@ func (s *shareScreen) buildUI() {
 	addFiles.Importance = widget.HighImportance
 	addFolder := widget.NewButtonWithIcon("Share a folder…", theme.FolderIcon(), s.pickFolder)
 	s.private = widget.NewCheck("Private: only people with the link", nil)
-	s.busy = widget.NewActivity()
-	s.busy.Hide()
+	s.progress = widget.NewProgressBar()
 	s.busyText = widget.NewLabel("")
-	hint := widget.NewLabel("Drop files or a folder onto this window to share them. A folder shares the files directly inside it; its subfolders are not shared.")
+	s.cancel = widget.NewButtonWithIcon("Cancel", theme.CancelIcon(), s.cancelJobs)
+	s.hashing = container.NewBorder(nil, nil, nil, s.cancel, container.NewVBox(s.busyText, s.progress))
+	s.hashing.Hide()
+	hint := widget.NewLabel("Drop files or folders onto this window to share them. A folder is shared whole, subfolders and all, as one content.")
 	hint.Wrapping = fyne.TextWrapWord
 	s.status = widget.NewLabel("")
 	s.status.Wrapping = fyne.TextWrapWord
 	s.status.Hide()
 	top := container.NewVBox(
-		container.NewHBox(addFiles, addFolder, s.private, s.busy, s.busyText),
+		container.NewHBox(addFiles, addFolder, s.private),
 		hint,
+		s.hashing,
 		s.status,
 		widget.NewSeparator(),
 		shareColumns.header("Name", "Size", "Content ID", "Uploaded", ""),
@@ -249,8 +257,7 @@ func (s *shareScreen) say(msg string) {
 	s.status.Show()
 }
 
-// drop shares files dropped on the window; a dropped folder shares the
-// files directly inside it.
+// drop shares files and folders dropped on the window.
 func (s *shareScreen) drop(uris []fyne.URI) {
 	var paths []string
 	for _, u := range uris {
@@ -281,79 +288,176 @@ func (s *shareScreen) pickFolder() {
 	}, s.u.win)
 }
 
-// shared sums up one share job.
-type shared struct {
-	files   int
-	folders int // folders whose files were shared
+// confirmFiles is the number of files in the folders of one share above
+// which the window asks first: a folder dropped by mistake (a home
+// folder, say) would be hashed whole.
+const confirmFiles = 100
+
+// toShare is a file or a folder about to be shared.
+type toShare struct {
+	path   string
+	folder bool
+	files  int // a folder's, subfolders included
+	size   int64
 }
 
-// sharePaths shares files and the files directly inside folders. Hashing
-// takes a while for big files, so it runs in the background and says
-// which file it is at.
+// sharePaths shares each file, and each folder whole, subfolders and
+// all, as one content. Folders of more than confirmFiles files in all
+// ask first. Hashing runs in the background, with a progress bar and
+// Cancel.
 func (s *shareScreen) sharePaths(paths []string) {
 	if len(paths) == 0 {
 		return
 	}
-	s.sharing++
-	s.busy.Show()
-	s.busy.Start()
-	s.busyText.SetText("Reading…")
-	opts := core.ShareOptions{Private: s.private.Checked}
-	background(s.u, func(ctx context.Context) (shared, error) {
-		files, folders, errs := expandFolders(paths)
-		done := shared{folders: folders}
-		for i, f := range files {
-			s.u.ui(func() { s.busyText.SetText(fmt.Sprintf("Hashing %s (%d of %d)…", filepath.Base(f), i+1, len(files))) })
-			if _, err := s.u.node.Share(ctx, f, opts); err != nil {
-				errs = append(errs, err)
-				continue
+	background(s.u, func(context.Context) ([]toShare, error) { return measure(paths) }, func(items []toShare, err error) {
+		s.u.failed(err) // what cannot be read; the rest is shared
+		files, size := 0, int64(0)
+		for _, it := range items {
+			if it.folder {
+				files += it.files
+				size += it.size
 			}
-			done.files++
 		}
-		return done, errors.Join(errs...)
-	}, func(done shared, err error) {
-		if s.sharing--; s.sharing == 0 {
-			s.busy.Stop()
-			s.busy.Hide()
-			s.busyText.SetText("")
+		if files <= confirmFiles {
+			s.run(items)
+			return
 		}
-		s.u.failed(err)
-		switch {
-		case done.folders > 0:
-			s.say(fmt.Sprintf("Shared %s. Only the files directly inside a folder are shared, not its subfolders.", count(done.files, "file")))
-		case done.files > 0:
-			s.say(fmt.Sprintf("Shared %s. Copy a link to hand it out.", count(done.files, "file")))
-		}
-		s.reload()
+		d := dialog.NewConfirm("Share these folders whole?",
+			fmt.Sprintf("%s holding %s (%s) in all, each as one content, subfolders and all.",
+				count(folderCount(items), "folder"), count(files, "file"), formatBytes(size)),
+			func(ok bool) {
+				if ok {
+					s.run(items)
+				}
+			}, s.u.win)
+		d.SetConfirmText("Share")
+		d.SetDismissText("Not now")
+		s.u.showConfirm(d)
 	})
 }
 
-// expandFolders replaces each folder by the files directly inside it, and
-// returns how many folders there were and what could not be read.
-func expandFolders(paths []string) (files []string, folders int, errs []error) {
+func folderCount(items []toShare) (n int) {
+	for _, it := range items {
+		if it.folder {
+			n++
+		}
+	}
+	return n
+}
+
+// measure stats each path and counts what each folder holds.
+func measure(paths []string) ([]toShare, error) {
+	var items []toShare
+	var errs []error
 	for _, p := range paths {
 		fi, err := os.Stat(p)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("cannot share %s: %w", p, unwrapPath(err)))
 			continue
 		}
-		if !fi.IsDir() {
-			files = append(files, p)
-			continue
+		it := toShare{path: p, folder: fi.IsDir(), size: fi.Size()}
+		if it.folder {
+			it.size = 0
+			err = filepath.WalkDir(p, func(_ string, d os.DirEntry, err error) error {
+				if err != nil || d.IsDir() {
+					return err
+				}
+				info, err := d.Info()
+				if err == nil {
+					it.files++
+					it.size += info.Size()
+				}
+				return err
+			})
+			if err == nil && it.files == 0 {
+				err = errors.New("it holds no files")
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("cannot share the folder %s: %w", p, unwrapPath(err)))
+				continue
+			}
 		}
-		inside, err := core.FilesIn(p)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("cannot share the files in %s: %w", p, unwrapPath(err)))
-			continue
-		}
-		if len(inside) == 0 {
-			errs = append(errs, fmt.Errorf("%s holds no files to share (subfolders are not shared): drop the files themselves", p))
-			continue
-		}
-		folders++
-		files = append(files, inside...)
+		items = append(items, it)
 	}
-	return files, folders, errs
+	return items, errors.Join(errs...)
+}
+
+// shareJob is one run of sharing, which Cancel stops.
+type shareJob struct{ cancel context.CancelFunc }
+
+// hashUpdateEvery spaces the progress bar's updates.
+const hashUpdateEvery = 100 * time.Millisecond
+
+// run shares items one after the other, showing the hashing until it
+// ends or Cancel stops it.
+func (s *shareScreen) run(items []toShare) {
+	ctx, cancel := context.WithCancel(s.u.ctx)
+	job := &shareJob{cancel}
+	s.jobs = append(s.jobs, job)
+	s.progress.SetValue(0)
+	s.busyText.SetText("Reading…")
+	s.hashing.Show()
+	opts := core.ShareOptions{Private: s.private.Checked}
+	background(s.u, func(context.Context) (int, error) {
+		shared := 0
+		var errs []error
+		for i, it := range items {
+			name := fmt.Sprintf("%s (%d of %d)", filepath.Base(it.path), i+1, len(items))
+			var last time.Time
+			opts.Progress = func(read, total int64) {
+				if now := time.Now(); now.Sub(last) >= hashUpdateEvery || read == total {
+					last = now
+					s.u.ui(func() { s.showHashing(name, read, total) })
+				}
+			}
+			share := s.u.node.Share
+			if it.folder {
+				share = s.u.node.ShareFolder
+			}
+			if _, err := share(ctx, it.path, opts); err != nil {
+				if ctx.Err() != nil {
+					return shared, ctx.Err()
+				}
+				errs = append(errs, err)
+				continue
+			}
+			shared++
+		}
+		return shared, errors.Join(errs...)
+	}, func(shared int, err error) {
+		cancel()
+		s.jobs = slices.DeleteFunc(s.jobs, func(j *shareJob) bool { return j == job })
+		if len(s.jobs) == 0 {
+			s.hashing.Hide()
+		}
+		switch {
+		case errors.Is(err, context.Canceled):
+			s.say(fmt.Sprintf("Sharing cancelled; %s shared before.", count(shared, "content")))
+		case shared > 0:
+			s.u.failed(err)
+			s.say(fmt.Sprintf("Shared %s. Copy a link to hand it out.", count(shared, "content")))
+		default:
+			s.u.failed(err)
+		}
+		s.reload()
+	})
+}
+
+// showHashing shows how far the hashing of name is.
+func (s *shareScreen) showHashing(name string, read, total int64) {
+	frac := 1.0
+	if total > 0 {
+		frac = float64(read) / float64(total)
+	}
+	s.progress.SetValue(frac)
+	s.busyText.SetText(fmt.Sprintf("Hashing %s: %s of %s", name, formatBytes(read), formatBytes(total)))
+}
+
+// cancelJobs stops every share job running; what was shared stays.
+func (s *shareScreen) cancelJobs() {
+	for _, j := range s.jobs {
+		j.cancel()
+	}
 }
 
 // unwrapPath drops the "stat /path" of an *os.PathError: messages name the

@@ -2,10 +2,12 @@ package gui
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -56,19 +58,76 @@ func TestDropSharesFileWithWorkingLink(t *testing.T) {
 	}
 }
 
-func TestDropFolderSharesFilesInside(t *testing.T) {
+// A dropped folder is shared whole, nested folders and all, as one
+// content.
+func TestDropFolderSharesItWhole(t *testing.T) {
 	a := test.NewTempApp(t)
 	q := newUIQueue()
 	n := startNode(t, a, q, nodeOptions{})
-	dir := t.TempDir()
-	randomFile(t, dir, "a.bin", 40<<10)
-	randomFile(t, dir, "b.bin", 50<<10)
+	dir := filepath.Join(t.TempDir(), "album")
+	for _, sub := range []string{"", "disc 1", "disc 1/bonus"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		randomFile(t, filepath.Join(dir, sub), "track.flac", 40<<10+len(sub))
+	}
 
+	r := dropAndWait(t, n, dir)
+	if r.name.Text != "album" || len(r.manifest.Files) != 3 || r.manifest.Size != 3*40<<10+6+12 {
+		t.Errorf("the row shows %q, %d files, %d bytes; want album, 3 files, %d bytes", r.name.Text, len(r.manifest.Files), r.manifest.Size, 3*40<<10+18)
+	}
+	q.until(t, "the hashing bar goes once the share is done", func() bool { return !n.share.hashing.Visible() })
+}
+
+// A drop of folders holding more than confirmFiles files asks first;
+// Not now shares nothing.
+func TestBigFolderAsksFirst(t *testing.T) {
+	a := test.NewTempApp(t)
+	q := newUIQueue()
+	n := startNode(t, a, q, nodeOptions{})
+	dir := filepath.Join(t.TempDir(), "photos")
+	for i := range confirmFiles + 1 {
+		sub := filepath.Join(dir, fmt.Sprint("day", i%3))
+		os.MkdirAll(sub, 0o755)
+		randomFile(t, sub, fmt.Sprintf("img%03d.jpg", i), 100)
+	}
 	n.share.drop([]fyne.URI{storage.NewFileURI(dir)})
-	n.q.until(t, "Share lists both files", func() bool { return len(n.share.rows) == 2 })
-	n.q.until(t, "Share says subfolders are not shared", func() bool { return n.share.status.Visible() && n.share.status.Text != "" })
-	if want := "not its subfolders"; !strings.Contains(n.share.status.Text, want) {
-		t.Errorf("status %q does not say %q", n.share.status.Text, want)
+	q.until(t, "a question shows", func() bool { return n.win.Canvas().Overlays().Top() != nil })
+	if got := dialogText(n.win); !strings.Contains(got, fmt.Sprintf("%d files", confirmFiles+1)) {
+		t.Errorf("the question says %q; want the file count", got)
+	}
+	tapDialogButton(t, n.win, "Not now")
+	if n.share.hashing.Visible() || len(n.share.rows) != 0 {
+		t.Fatal("Not now shared something")
+	}
+	n.share.drop([]fyne.URI{storage.NewFileURI(dir)})
+	q.until(t, "a question shows", func() bool { return n.win.Canvas().Overlays().Top() != nil })
+	tapDialogButton(t, n.win, "Share")
+	q.until(t, "Share lists the folder", func() bool { return len(n.share.rows) == 1 })
+}
+
+// The hashing of a big share shows its progress, and Cancel stops it:
+// nothing is shared.
+func TestShareCancel(t *testing.T) {
+	a := test.NewTempApp(t)
+	q := newUIQueue()
+	n := startNode(t, a, q, nodeOptions{})
+	// Sparse: 32 GiB take seconds to hash, far longer than the test takes
+	// to press Cancel.
+	big := filepath.Join(t.TempDir(), "disk.img")
+	if f, err := os.Create(big); err != nil || f.Truncate(32<<30) != nil {
+		t.Fatal(err)
+	} else {
+		f.Close()
+	}
+	n.share.sharePaths([]string{big})
+	q.until(t, "the bar shows the hashing", func() bool {
+		return n.share.hashing.Visible() && strings.HasPrefix(n.share.busyText.Text, "Hashing disk.img")
+	})
+	test.Tap(n.share.cancel)
+	q.until(t, "the share job ends", func() bool { return !n.share.hashing.Visible() })
+	if !strings.Contains(n.share.status.Text, "cancelled") || len(n.share.rows) != 0 || n.win.Canvas().Overlays().Top() != nil {
+		t.Errorf("after Cancel: status %q, %d shares, dialog %q", n.share.status.Text, len(n.share.rows), dialogText(n.win))
 	}
 }
 
