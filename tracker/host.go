@@ -21,6 +21,7 @@ type HostConfig struct {
 type Hosted struct {
 	srv          *Server
 	addr         net.Addr
+	addresses    []Address
 	reachable    string
 	advertised   bool
 	advertiseErr error
@@ -46,9 +47,10 @@ func Host(cfg HostConfig) (*Hosted, error) {
 	h := &Hosted{srv: srv, addr: l.Addr(), cancel: cancel, done: make(chan struct{})}
 	port := l.Addr().(*net.TCPAddr).Port
 	ips, ipErr := AdvertiseIPs(l.Addr())
+	h.addresses = Addresses(l.Addr())
 	h.reachable = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	if ipErr == nil {
-		h.reachable = net.JoinHostPort(ips[0].String(), strconv.Itoa(port))
+	if len(h.addresses) > 0 {
+		h.reachable = h.addresses[0].Addr // the best: Addresses sorts them
 	}
 	var stopAdvertising func()
 	if cfg.Advertise {
@@ -81,9 +83,14 @@ func (h *Hosted) ID() string { return h.srv.ID() }
 // Store names the store the tracker keeps its records in.
 func (h *Hosted) Store() string { return h.srv.Store() }
 
-// Reachable is the address other computers use: the first LAN address of
-// a tracker listening on every interface, 127.0.0.1 for one on loopback.
+// Reachable is the address other computers use: the best of Addresses
+// (a LAN address of a tracker listening on every interface), 127.0.0.1
+// for one on loopback.
 func (h *Hosted) Reachable() string { return h.reachable }
+
+// Addresses are every address the tracker can be reached at, best first
+// (see Addresses).
+func (h *Hosted) Addresses() []Address { return h.addresses }
 
 // Advertised reports whether the tracker is announced on the LAN.
 func (h *Hosted) Advertised() bool { return h.advertised }

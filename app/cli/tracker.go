@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"peerflow/core"
 	"peerflow/tracker"
@@ -16,10 +17,11 @@ import (
 
 // trackerStarted is what tracker --json prints once it serves.
 type trackerStarted struct {
-	TrackerID string `json:"tracker_id"`
-	Listen    string `json:"listen"`
-	Store     string `json:"store"`
-	MDNS      bool   `json:"mdns"` // advertised on the LAN
+	TrackerID string   `json:"tracker_id"`
+	Listen    string   `json:"listen"`
+	Addresses []string `json:"addresses"` // where it can be reached, best first
+	Store     string   `json:"store"`
+	MDNS      bool     `json:"mdns"` // advertised on the LAN
 }
 
 // runTracker runs 'peerflow tracker' until interrupted; then it flushes
@@ -73,10 +75,19 @@ func runTracker(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "peerflow tracker: %v\n", err)
 		return ExitFailure
 	}
+	var addrs, described []string
+	for _, a := range h.Addresses() {
+		addrs = append(addrs, a.Addr)
+		where := a.Scope.String()
+		if a.Interface != "" {
+			where += ", " + a.Interface
+		}
+		described = append(described, fmt.Sprintf("%s (%s)", a.Addr, where))
+	}
 	if *asJSON {
-		printJSON(stdout, false, trackerStarted{TrackerID: h.ID(), Listen: h.Addr().String(), Store: h.Store(), MDNS: h.Advertised()})
+		printJSON(stdout, false, trackerStarted{TrackerID: h.ID(), Listen: h.Addr().String(), Addresses: addrs, Store: h.Store(), MDNS: h.Advertised()})
 	} else {
-		fmt.Fprintf(stdout, "tracker %s listening on %s\nstore: %s\n", h.ID(), h.Addr(), h.Store())
+		fmt.Fprintf(stdout, "tracker %s listening on %s\nreachable at %s\nstore: %s\n", h.ID(), h.Addr(), strings.Join(described, ", "), h.Store())
 		if h.Advertised() {
 			fmt.Fprintln(stdout, "advertising on the LAN over mDNS (_peerflow._tcp)")
 		}

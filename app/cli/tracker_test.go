@@ -65,7 +65,8 @@ func TestRunTrackerServesUntilInterrupted(t *testing.T) {
 		addr := strings.TrimSpace(line[strings.LastIndex(line, " "):])
 		if asJSON {
 			var started trackerStarted
-			if err := json.Unmarshal([]byte(line), &started); err != nil || started.TrackerID == "" || started.MDNS || !strings.Contains(started.Store, "t.db") {
+			if err := json.Unmarshal([]byte(line), &started); err != nil || started.TrackerID == "" || started.MDNS || !strings.Contains(started.Store, "t.db") ||
+				len(started.Addresses) != 1 || started.Addresses[0] != started.Listen {
 				t.Fatalf("tracker --json printed %q (%v)", line, err)
 			}
 			addr = started.Listen
@@ -115,8 +116,12 @@ func TestRunTrackerOnEtcd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err, stderr.String())
 	}
+	reachable, _ := br.ReadString('\n')
 	store, _ := br.ReadString('\n')
 	go io.Copy(io.Discard, r)
+	if !strings.HasPrefix(reachable, "reachable at 127.0.0.1:") {
+		t.Errorf("printed %q, want where the tracker is reachable", reachable)
+	}
 	if want := "store: etcds://" + host + "/peerflow/"; strings.TrimSpace(store) != want {
 		t.Errorf("printed %q, want %q", store, want)
 	}

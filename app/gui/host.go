@@ -32,7 +32,8 @@ type trackerHost struct {
 
 // hostStatus describes a hosted tracker for the Trackers tab.
 type hostStatus struct {
-	Addr         string // where this node and others reach it
+	Addr         string            // where this node and others reach it
+	Addresses    []tracker.Address // every address it can be reached at, best first
 	ID           string
 	Advertised   bool
 	AdvertiseErr error // why it is not advertised, when it should be
@@ -47,7 +48,7 @@ func newTrackerHost(cfg Config, dataDir string) *trackerHost {
 }
 
 func statusOf(t *tracker.Hosted) hostStatus {
-	return hostStatus{Addr: t.Reachable(), ID: t.ID(), Advertised: t.Advertised(), AdvertiseErr: t.AdvertiseErr()}
+	return hostStatus{Addr: t.Reachable(), Addresses: t.Addresses(), ID: t.ID(), Advertised: t.Advertised(), AdvertiseErr: t.AdvertiseErr()}
 }
 
 // start hosts the tracker on the first free listen address, or returns
@@ -85,4 +86,24 @@ func (h *trackerHost) stop() error {
 	err := h.running.Stop()
 	h.running = nil
 	return err
+}
+
+// maxLinkAddrs bounds the hosted tracker's addresses a share link names
+// (a link carries at most 4 tracker hints).
+const maxLinkAddrs = 4
+
+// linkAddrs are the addresses of st that share links name, so that
+// whoever gets a link finds the tracker from the network they are on:
+// Addr (the best one, which this node uses), then the others that others
+// can reach (local network, internet), up to maxLinkAddrs; never a
+// container bridge's or loopback, unless Addr is one (a tracker on
+// loopback, in tests).
+func (st hostStatus) linkAddrs() []string {
+	out := []string{st.Addr}
+	for _, a := range st.Addresses {
+		if a.Scope.Shareable() && a.Addr != st.Addr && len(out) < maxLinkAddrs {
+			out = append(out, a.Addr)
+		}
+	}
+	return out
 }

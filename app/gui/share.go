@@ -27,11 +27,11 @@ var shareColumns = columns{80, 120, 270, 250}
 // shareScreen lists what this node shares (its own files and finished
 // downloads) and shares more: files dropped on the window or picked.
 type shareScreen struct {
-	u        *UI
-	tab      *container.TabItem
-	rows     map[content.ID]*shareRow
-	list     *fyne.Container
-	empty    fyne.CanvasObject
+	u     *UI
+	tab   *container.TabItem
+	rows  map[content.ID]*shareRow
+	list  *fyne.Container
+	empty fyne.CanvasObject
 	// The hashing of a share job: a bar of the bytes read, what is being
 	// hashed, and Cancel, shown while a job runs.
 	hashing  *fyne.Container
@@ -39,8 +39,8 @@ type shareScreen struct {
 	busyText *widget.Label
 	cancel   *widget.Button
 	status   *widget.Label
-	private  *widget.Check        // share as private swarms
-	jobs     []*shareJob // running
+	private  *widget.Check // share as private swarms
+	jobs     []*shareJob   // running
 	// swarms is what the trackers last listed of the shared contents
 	// (for the offload of those with an origin server), asked for every
 	// swarmsEvery.

@@ -14,6 +14,7 @@ import (
 
 	"peerflow/core/content"
 	"peerflow/core/trackerapi"
+	"peerflow/tracker"
 )
 
 // trackerColumns are the widths of the tracker table after the address.
@@ -26,6 +27,7 @@ type trackersScreen struct {
 	u         *UI
 	hostCheck *widget.Check
 	hostInfo  *widget.Label
+	hostAddrs *fyne.Container // the hosted tracker's addresses, each with Copy
 	addr      *widget.Entry
 	addButton *widget.Button
 	list      *widget.List
@@ -33,8 +35,8 @@ type trackersScreen struct {
 	tab       *container.TabItem
 
 	known    []trackerapi.TrackerStatus
-	selected int    // index into known, -1 for none
-	hosted   string // address of the hosted tracker, "" when not hosting
+	selected int      // index into known, -1 for none
+	hosted   []string // the hosted tracker's addresses this node uses (and links name); nil when not hosting
 }
 
 func newTrackersScreen(u *UI) *trackersScreen {
@@ -47,6 +49,7 @@ func (s *trackersScreen) buildUI() {
 	s.hostCheck = widget.NewCheck("Host a tracker on this computer", s.setHosting)
 	s.hostInfo = widget.NewLabel("")
 	s.hostInfo.Wrapping = fyne.TextWrapWord
+	s.hostAddrs = container.NewVBox()
 	s.showHost(hostStatus{}, false)
 
 	s.addr = widget.NewEntry()
@@ -67,7 +70,7 @@ func (s *trackersScreen) buildUI() {
 	hint := widget.NewLabel("Trackers on the LAN are found by themselves (mDNS). Add one by address where multicast is blocked; it is remembered.")
 	hint.Wrapping = fyne.TextWrapWord
 	top := container.NewVBox(
-		s.hostCheck, s.hostInfo,
+		s.hostCheck, s.hostInfo, s.hostAddrs,
 		widget.NewSeparator(),
 		widget.NewLabelWithStyle("Add a tracker by address", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
 		container.NewBorder(nil, nil, nil, s.addButton, s.addr),
@@ -113,7 +116,7 @@ func (s *trackersScreen) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
 // knownFrom says how the node learned of t, in words.
 func (s *trackersScreen) knownFrom(t trackerapi.TrackerStatus) string {
 	var from []string
-	if t.Addr == s.hosted {
+	if slices.Contains(s.hosted, t.Addr) {
 		from = append(from, "this computer")
 	} else if t.Sources&trackerapi.SourceManual != 0 {
 		from = append(from, "added by hand")
@@ -141,7 +144,7 @@ func trackerStatus(t trackerapi.TrackerStatus, now time.Time) (string, bool) {
 
 // updateRemove enables Remove for a selected tracker added by hand.
 func (s *trackersScreen) updateRemove() {
-	if s.selected >= 0 && s.known[s.selected].Sources&trackerapi.SourceManual != 0 && s.known[s.selected].Addr != s.hosted {
+	if s.selected >= 0 && s.known[s.selected].Sources&trackerapi.SourceManual != 0 && !slices.Contains(s.hosted, s.known[s.selected].Addr) {
 		s.remove.Enable()
 	} else {
 		s.remove.Disable()
@@ -183,10 +186,10 @@ func (s *trackersScreen) removeSelected() {
 func (s *trackersScreen) setHosting(on bool) {
 	s.hostCheck.Disable() // until this toggle is done
 	if !on {
-		addr := s.hosted
+		addrs := s.hosted
 		s.u.act(func(context.Context) error {
-			if addr != "" {
-				s.u.node.RemoveTracker(addr)
+			for _, a := range addrs {
+				s.u.node.RemoveTracker(a)
 			}
 			return s.u.host.stop()
 		}, func(err error) {
@@ -203,7 +206,14 @@ func (s *trackersScreen) setHosting(on bool) {
 		if err != nil {
 			return st, err
 		}
-		return st, s.u.node.AddTracker(st.Addr)
+		// Every address others may use goes into share links; the node
+		// announces to one (they answer with one tracker ID).
+		for _, a := range st.linkAddrs() {
+			if err := s.u.node.AddTracker(a); err != nil {
+				return st, err
+			}
+		}
+		return st, nil
 	}, func(st hostStatus, err error) {
 		s.hostCheck.Enable()
 		if s.u.failed(err) {
@@ -217,17 +227,46 @@ func (s *trackersScreen) setHosting(on bool) {
 
 // showHost says whether a tracker is hosted here and where others find it.
 func (s *trackersScreen) showHost(st hostStatus, on bool) {
-	s.hosted = st.Addr
+	s.hosted = nil
+	if on {
+		s.hosted = st.linkAddrs()
+	}
+	s.showAddrs(st.Addresses)
 	switch {
 	case !on:
 		s.hostInfo.SetText("Off. Turn it on when no tracker runs on your network: peers then find each other through this computer.")
 	case st.Advertised:
-		s.hostInfo.SetText(fmt.Sprintf("Hosting tracker %s at %s, advertised on the LAN. Its data is kept in the Peerflow data folder.", st.ID, st.Addr))
+		s.hostInfo.SetText(fmt.Sprintf("Hosting tracker %s, advertised on the LAN. Others reach it at the addresses below; share links name those of the local network and the internet. Its data is kept in the Peerflow data folder.", st.ID))
 	case st.AdvertiseErr != nil:
-		s.hostInfo.SetText(fmt.Sprintf("Hosting tracker %s at %s. Not advertised on the LAN (%v): others add it by this address.", st.ID, st.Addr, st.AdvertiseErr))
+		s.hostInfo.SetText(fmt.Sprintf("Hosting tracker %s. Not advertised on the LAN (%v): others add it by one of the addresses below.", st.ID, st.AdvertiseErr))
 	default:
-		s.hostInfo.SetText(fmt.Sprintf("Hosting tracker %s at %s. Others add it by this address.", st.ID, st.Addr))
+		s.hostInfo.SetText(fmt.Sprintf("Hosting tracker %s. Others add it by one of the addresses below.", st.ID))
 	}
+}
+
+// showAddrs lists the hosted tracker's addresses, each with who can
+// reach it and a Copy button.
+func (s *trackersScreen) showAddrs(addrs []tracker.Address) {
+	rows := make([]fyne.CanvasObject, 0, len(addrs))
+	for _, a := range addrs {
+		where := a.Scope.String()
+		if a.Interface != "" {
+			where += ", " + a.Interface
+		}
+		addr := a.Addr
+		copyAddr := widget.NewButtonWithIcon("Copy", theme.ContentCopyIcon(), func() {
+			s.u.app.Clipboard().SetContent(addr)
+			s.hostInfo.SetText("Copied " + addr + ": give it to whoever adds this tracker by hand.")
+		})
+		label := widget.NewLabel(addr + "  ·  " + where)
+		label.TextStyle.Monospace = a.Scope.Shareable()
+		if !a.Scope.Shareable() {
+			label.Importance = widget.LowImportance
+		}
+		rows = append(rows, container.NewBorder(nil, nil, nil, copyAddr, label))
+	}
+	s.hostAddrs.Objects = rows
+	s.hostAddrs.Refresh()
 }
 
 // hostAtStart hosts a tracker as the setting says: always, never, or when
