@@ -22,10 +22,10 @@ type Scope int
 
 // Scopes, best for handing out first.
 const (
-	ScopeLAN       Scope = iota // a private network: the people around (192.168.x.x, 10.x, fd00::/8 …)
-	ScopePublic                 // a public address: anyone on the internet, if no firewall is in the way
-	ScopeVirtual                // a container or VM bridge (docker0, virbr0 …): only that machine's guests
-	ScopeLoopback               // this computer only
+	ScopeLAN      Scope = iota // a private network: the people around (192.168.x.x, 10.x, fd00::/8 …)
+	ScopePublic                // a public address: anyone on the internet, if no firewall is in the way
+	ScopeVirtual               // a container or VM bridge (docker0, virbr0 …): only that machine's guests
+	ScopeLoopback              // this computer only
 )
 
 func (s Scope) String() string {
