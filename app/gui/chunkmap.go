@@ -3,11 +3,13 @@ package gui
 import (
 	"image"
 	"image/color"
+	"math"
 	"sync"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
 	"peerflow/core"
@@ -16,13 +18,13 @@ import (
 )
 
 // Colours of the chunk map. Peers take the palette in the order they first
-// deliver a chunk; the origin, chunks verified before this run and missing
-// chunks have colours of their own that no peer takes.
+// deliver a chunk, the origin a colour of its own; each is shown as
+// mapColors makes it stand out from the theme's background (light or dark,
+// as the desktop says). Missing chunks and those verified before this run
+// are shades between the background and the text.
 var (
-	colorMissing = color.NRGBA{R: 0xc9, G: 0xce, B: 0xd6, A: 0xff}
-	colorEarlier = color.NRGBA{R: 0x7c, G: 0x8a, B: 0x9c, A: 0xff}
-	colorOrigin  = color.NRGBA{R: 0xf2, G: 0xb7, B: 0x05, A: 0xff}
-	peerPalette  = []color.NRGBA{
+	colorOrigin = color.NRGBA{R: 0xf2, G: 0xb7, B: 0x05, A: 0xff}
+	peerPalette = []color.NRGBA{
 		{R: 0x2f, G: 0x6f, B: 0xd6, A: 0xff}, // blue
 		{R: 0xe4, G: 0x57, B: 0x2e, A: 0xff}, // orange-red
 		{R: 0x2a, G: 0xa1, B: 0x5a, A: 0xff}, // green
@@ -34,6 +36,71 @@ var (
 		{R: 0x7c, G: 0xb3, B: 0x42, A: 0xff}, // olive
 	}
 )
+
+// minContrast is the least contrast ratio a source's colour keeps with
+// the background: WCAG's for the parts of a graphic that carry meaning.
+const minContrast = 3.0
+
+// mapColors are the chunk map's colours on one theme.
+type mapColors struct {
+	bg, fg           color.NRGBA
+	missing, earlier color.NRGBA
+}
+
+// themeColors are the map's colours on the theme the app shows now.
+func themeColors() mapColors {
+	return newMapColors(theme.Color(theme.ColorNameBackground), theme.Color(theme.ColorNameForeground))
+}
+
+func newMapColors(bg, fg color.Color) mapColors {
+	b, f := toNRGBA(bg), toNRGBA(fg)
+	return mapColors{bg: b, fg: f, missing: blend(b, f, 0.2), earlier: blend(b, f, 0.45)}
+}
+
+// slot is how slot i, of base colour base, is shown.
+func (mc mapColors) slot(i int, base color.NRGBA) color.NRGBA {
+	switch i {
+	case slotMissing:
+		return mc.missing
+	case slotEarlier:
+		return mc.earlier
+	}
+	return mc.readable(base)
+}
+
+// readable moves col toward the text colour (lighter on a dark
+// background, darker on a light one) until it keeps minContrast with
+// the background.
+func (mc mapColors) readable(col color.NRGBA) color.NRGBA {
+	for f := 0.0; f < 1; f += 0.05 {
+		if c := blend(col, mc.fg, f); contrast(c, mc.bg) >= minContrast {
+			return c
+		}
+	}
+	return mc.fg
+}
+
+// contrast is the WCAG contrast ratio of two colours (1 to 21).
+func contrast(a, b color.NRGBA) float64 {
+	la, lb := luminance(a), luminance(b)
+	return (max(la, lb) + 0.05) / (min(la, lb) + 0.05)
+}
+
+// luminance is a colour's relative luminance (sRGB, as WCAG defines it).
+func luminance(c color.NRGBA) float64 {
+	lin := func(v uint8) float64 {
+		x := float64(v) / 255
+		if x <= 0.04045 {
+			return x / 12.92
+		}
+		return math.Pow((x+0.055)/1.055, 2.4)
+	}
+	return 0.2126*lin(c.R) + 0.7152*lin(c.G) + 0.0722*lin(c.B)
+}
+
+func toNRGBA(c color.Color) color.NRGBA {
+	return color.NRGBAModel.Convert(c).(color.NRGBA)
+}
 
 // Slots of the chunk map: every chunk is in one. Sources (peers and the
 // origin) follow the two fixed ones, in the order they first deliver.
@@ -70,14 +137,16 @@ type chunkMap struct {
 	slots    []chunkSlot
 	bySource map[string]uint16
 	changed  bool
-	img      *image.NRGBA // reused between draws
-	counts   []int        // per slot, reused while drawing
+	img      *image.NRGBA  // reused between draws
+	counts   []int         // per slot, reused while drawing
+	shown    []color.NRGBA // per slot, as drawn on the current theme
+	drawnOn  color.NRGBA   // the background the legend was shown on
 }
 
 // chunkSlot is one colour of the map and what it stands for.
 type chunkSlot struct {
 	name   string
-	color  color.NRGBA
+	color  color.NRGBA // its base colour (mapColors.slot shows it)
 	bytes  int64
 	chunks int
 }
@@ -88,8 +157,8 @@ func newChunkMap(m *content.Manifest) *chunkMap {
 		manifest: m,
 		owner:    make([]uint16, m.NumChunks()),
 		slots: []chunkSlot{
-			slotMissing: {name: "missing", color: colorMissing, bytes: m.Size, chunks: m.NumChunks()},
-			slotEarlier: {name: "earlier", color: colorEarlier},
+			slotMissing: {name: "missing", bytes: m.Size, chunks: m.NumChunks()},
+			slotEarlier: {name: "earlier"},
 		},
 		bySource: make(map[string]uint16),
 		changed:  true,
@@ -168,23 +237,24 @@ func sourceColor(source string, k int) color.NRGBA {
 }
 
 // flush redraws the map and its legend if anything changed since the last
-// flush. UI goroutine only.
+// flush, or the theme did (light and dark). UI goroutine only.
 func (c *chunkMap) flush() {
+	mc := themeColors()
 	c.mu.Lock()
-	if !c.changed {
+	if !c.changed && c.drawnOn == mc.bg {
 		c.mu.Unlock()
 		return
 	}
-	c.changed = false
+	c.changed, c.drawnOn = false, mc.bg
 	slots := append([]chunkSlot(nil), c.slots...)
 	c.mu.Unlock()
 	c.raster.Refresh()
-	c.showLegend(slots)
+	c.showLegend(slots, mc)
 }
 
 // showLegend lists the sources in the order they joined, then the chunks
 // from earlier runs and the missing ones, each with its bytes.
-func (c *chunkMap) showLegend(slots []chunkSlot) {
+func (c *chunkMap) showLegend(slots []chunkSlot, mc mapColors) {
 	order := make([]int, 0, len(slots))
 	for i := firstSourceSlot; i < len(slots); i++ {
 		order = append(order, i)
@@ -206,7 +276,7 @@ func (c *chunkMap) showLegend(slots []chunkSlot) {
 			continue
 		}
 		s := slots[order[i]]
-		e.show(s.color, s.name+"  ·  "+formatBytes(s.bytes))
+		e.show(mc.slot(order[i], s.color), s.name+"  ·  "+formatBytes(s.bytes))
 	}
 }
 
@@ -218,7 +288,7 @@ type legendEntry struct {
 }
 
 func newLegendEntry() *legendEntry {
-	e := &legendEntry{swatch: canvas.NewRectangle(colorMissing), label: cell()}
+	e := &legendEntry{swatch: canvas.NewRectangle(color.Transparent), label: cell()}
 	e.swatch.SetMinSize(fyne.NewSize(14, 14))
 	e.swatch.CornerRadius = 3
 	e.box = container.NewBorder(nil, nil, container.NewCenter(e.swatch), nil, e.label)
@@ -275,6 +345,11 @@ func (c *chunkMap) draw(w, h int) image.Image {
 	} else {
 		clear(c.img.Pix)
 	}
+	mc := themeColors()
+	c.shown = c.shown[:0]
+	for i, sl := range c.slots {
+		c.shown = append(c.shown, mc.slot(i, sl.color))
+	}
 	g := layoutChunks(len(c.owner), w, h)
 	for i := range g.cells {
 		lo := i * g.per
@@ -285,10 +360,10 @@ func (c *chunkMap) draw(w, h int) image.Image {
 }
 
 // cellColor is the colour of a cell standing for the chunks owned; c.mu
-// held.
+// held, c.shown filled for this draw.
 func (c *chunkMap) cellColor(owned []uint16) color.NRGBA {
 	if len(owned) == 1 {
-		return c.slots[owned[0]].color
+		return c.shown[owned[0]]
 	}
 	if cap(c.counts) < len(c.slots) {
 		c.counts = make([]int, len(c.slots))
@@ -304,7 +379,7 @@ func (c *chunkMap) cellColor(owned []uint16) color.NRGBA {
 			best = s
 		}
 	}
-	return blend(colorMissing, c.slots[best].color, float64(len(owned)-counts[slotMissing])/float64(len(owned)))
+	return blend(c.shown[slotMissing], c.shown[best], float64(len(owned)-counts[slotMissing])/float64(len(owned)))
 }
 
 // blend mixes from into to by f (0: from, 1: to).

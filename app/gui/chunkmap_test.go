@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/theme"
 
 	"peerflow/core"
 	"peerflow/core/content"
@@ -24,12 +26,13 @@ func chunkEvent(i int, source string, m *content.Manifest) core.Event {
 	return core.Event{Kind: core.EventChunk, Chunk: i, Source: source, Bytes: m.ChunkLen(i)}
 }
 
-// colorOf is the colour the map gives source, if it delivered a chunk.
+// colorOf is the colour the map shows source in on the current theme,
+// if it delivered a chunk.
 func colorOf(c *chunkMap, source string) (color.NRGBA, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	slot, ok := c.bySource[source]
-	return c.slots[slot].color, ok
+	return themeColors().slot(int(slot), c.slots[slot].color), ok
 }
 
 // pixel is the colour at the centre of chunk i's cell.
@@ -55,13 +58,15 @@ func TestChunkMapColours(t *testing.T) {
 	g := layoutChunks(40, w, h)
 	peer1, _ := colorOf(c, "10.0.0.1:4000")
 	peer2, _ := colorOf(c, "10.0.0.2:4000")
-	want := map[int]color.NRGBA{0: peer1, 1: colorOrigin, 2: peer2, 3: peer1, 4: colorEarlier, 5: colorMissing, 39: colorMissing}
+	origin, _ := colorOf(c, core.OriginSource)
+	mc := themeColors()
+	want := map[int]color.NRGBA{0: peer1, 1: origin, 2: peer2, 3: peer1, 4: mc.earlier, 5: mc.missing, 39: mc.missing}
 	for i, col := range want {
 		if got := pixel(img, g, i); got != col {
 			t.Errorf("chunk %d drawn %v, want %v", i, got, col)
 		}
 	}
-	if peer1 == peer2 || peer1 == colorOrigin || peer1 == colorEarlier || peer1 == colorMissing {
+	if peer1 == peer2 || peer1 == origin || peer1 == mc.earlier || peer1 == mc.missing {
 		t.Errorf("peer colours %v, %v are not distinct from each other and the fixed ones", peer1, peer2)
 	}
 
@@ -99,11 +104,12 @@ func TestChunkMapDownsamples(t *testing.T) {
 	if got := pixel(img, g, 0); got != peer {
 		t.Errorf("full cell drawn %v, want %v", got, peer)
 	}
-	if got, want := pixel(img, g, 1), blend(colorMissing, peer, float64(g.per/2)/float64(g.per)); got != want {
+	missing := themeColors().missing
+	if got, want := pixel(img, g, 1), blend(missing, peer, float64(g.per/2)/float64(g.per)); got != want {
 		t.Errorf("half cell drawn %v, want %v", got, want)
 	}
-	if got := pixel(img, g, 2); got != colorMissing {
-		t.Errorf("empty cell drawn %v, want %v", got, colorMissing)
+	if got := pixel(img, g, 2); got != missing {
+		t.Errorf("empty cell drawn %v, want %v", got, missing)
 	}
 }
 
@@ -145,7 +151,7 @@ func BenchmarkChunkMapRedraw(b *testing.B) {
 	// The reference, alternated: every pixel of the same image written
 	// once, the least a redraw does.
 	ref := image.NewNRGBA(image.Rect(0, 0, 960, chunkMapHeight))
-	col := colorMissing
+	col := themeColors().missing
 	b.ReportAllocs()
 	var ratios []float64
 	for b.Loop() {
@@ -163,4 +169,35 @@ func BenchmarkChunkMapRedraw(b *testing.B) {
 	}
 	slices.Sort(ratios)
 	b.ReportMetric(ratios[len(ratios)/2], "x-fill")
+}
+
+// TestChunkMapColoursReadable: on the light and the dark theme, every
+// source's colour keeps 3:1 contrast with the background (WCAG, for
+// graphics), and the sources, the missing and the earlier chunks stay
+// apart from each other and from the background.
+func TestChunkMapColoursReadable(t *testing.T) {
+	for _, variant := range []fyne.ThemeVariant{theme.VariantLight, theme.VariantDark} {
+		th := theme.DefaultTheme()
+		mc := newMapColors(th.Color(theme.ColorNameBackground, variant), th.Color(theme.ColorNameForeground, variant))
+		shown := []color.NRGBA{mc.missing, mc.earlier}
+		for i, base := range append([]color.NRGBA{colorOrigin}, peerPalette...) {
+			col := mc.slot(firstSourceSlot+i, base)
+			if c := contrast(col, mc.bg); c < minContrast {
+				t.Errorf("variant %v: %v (from %v) has contrast %.2f with the background", variant, col, base, c)
+			}
+			shown = append(shown, col)
+		}
+		for _, c := range []color.NRGBA{mc.missing, mc.earlier} {
+			if contrast(c, mc.bg) < 1.2 {
+				t.Errorf("variant %v: %v hardly differs from the background", variant, c)
+			}
+		}
+		for i, a := range shown {
+			for _, b := range shown[i+1:] {
+				if a == b {
+					t.Errorf("variant %v: two slots share %v", variant, a)
+				}
+			}
+		}
+	}
 }

@@ -96,7 +96,7 @@ func checkChunkMap(t *testing.T, c *chunkMap, res core.Result) {
 			t.Fatalf("chunk %d is %s after a complete download", i, slots[slot].name)
 		}
 		p := g.cellOrigin(i)
-		if got, want := img.At(p.X+g.cell/2, p.Y+g.cell/2), slots[slot].color; got != want {
+		if got, want := img.At(p.X+g.cell/2, p.Y+g.cell/2), themeColors().slot(int(slot), slots[slot].color); got != want {
 			t.Errorf("chunk %d from %s drawn %v, want %v", i, slots[slot].name, got, want)
 		}
 	}
