@@ -17,6 +17,7 @@ import (
 	"peerflow/core/content"
 	"peerflow/core/control"
 	"peerflow/core/peer"
+	"peerflow/core/testtools"
 	"peerflow/core/trackerapi"
 	"peerflow/flow/chunkset"
 )
@@ -44,11 +45,7 @@ const (
 // sharer uploaded beyond one copy) within what the durability interval
 // allows: the sharer's rate times durabilityLag, plus a full pipeline.
 func TestFaultGetterKilled(t *testing.T) {
-	if *faultRounds == 0 {
-		t.Skip("the fault campaign runs only when asked: make faults [ROUNDS=20]")
-	}
-	bin := buildBinary(t)
-	dir := t.TempDir()
+	bin, dir := campaign(t)
 	_, trAddr := startTrackerProc(t, bin, "127.0.0.1:0", filepath.Join(dir, "tracker.db"))
 	allowed := int64(float64(faultRate)*durabilityLag.Seconds()) + inFlight
 	rng := rand.New(rand.NewPCG(uint64(*faultRounds), 15))
@@ -86,7 +83,7 @@ func TestFaultGetterKilled(t *testing.T) {
 		if err != nil || got != want {
 			t.Fatalf("round %d: %s is not the shared file (%v)", round, res.Path, err)
 		}
-		if names := dirNames(t, out); !slices.Equal(names, []string{"movie.bin"}) {
+		if names := testtools.DirNames(t, out); !slices.Equal(names, []string{"movie.bin"}) {
 			t.Errorf("round %d: the output folder holds %q, want only movie.bin", round, names)
 		}
 		rep := stopSharer(t, sharer, l.ID, sharerErr)
@@ -112,12 +109,8 @@ func TestFaultGetterKilled(t *testing.T) {
 // byte-identical, and the restarted tracker must have the manifest back
 // and list every getter, complete, as holding it.
 func TestFaultTrackerKilled(t *testing.T) {
-	if *faultRounds == 0 {
-		t.Skip("the fault campaign runs only when asked: make faults")
-	}
 	const getters = 3
-	bin := buildBinary(t)
-	dir := t.TempDir()
+	bin, dir := campaign(t)
 	db := filepath.Join(dir, "tracker.db")
 	tr, trAddr := startTrackerProc(t, bin, "127.0.0.1:0", db)
 	src := filepath.Join(dir, "movie.bin")
@@ -196,12 +189,8 @@ func TestFaultTrackerKilled(t *testing.T) {
 // cover the file, the sharer is SIGKILLed, and the swarm must complete
 // from the getters alone, every file byte-identical.
 func TestFaultSharerKilled(t *testing.T) {
-	if *faultRounds == 0 {
-		t.Skip("the fault campaign runs only when asked: make faults")
-	}
 	const getters = 3
-	bin := buildBinary(t)
-	dir := t.TempDir()
+	bin, dir := campaign(t)
 	_, trAddr := startTrackerProc(t, bin, "127.0.0.1:0", filepath.Join(dir, "tracker.db"))
 	src := filepath.Join(dir, "movie.bin")
 	want, err := writeRandomFile(src, faultSize, 21)
@@ -288,11 +277,7 @@ func TestFaultSharerKilled(t *testing.T) {
 // it serves bad bytes it believes good. The getter must detect them, ban
 // that peer, take nothing from it, and end with the file byte-identical.
 func TestFaultCorruptingPeer(t *testing.T) {
-	if *faultRounds == 0 {
-		t.Skip("the fault campaign runs only when asked: make faults")
-	}
-	bin := buildBinary(t)
-	dir := t.TempDir()
+	bin, dir := campaign(t)
 	_, trAddr := startTrackerProc(t, bin, "127.0.0.1:0", filepath.Join(dir, "tracker.db"))
 	src, bad := filepath.Join(dir, "good", "movie.bin"), filepath.Join(dir, "bad", "movie.bin")
 	for _, p := range []string{src, bad} {
@@ -403,14 +388,10 @@ func trackerManifest(t *testing.T, addr string, id content.ID) *content.Manifest
 // loses nothing: once the other file is gone, the same command resumes,
 // and the file ends byte-identical with what was verified kept.
 func TestFaultDiskFull(t *testing.T) {
-	if *faultRounds == 0 {
-		t.Skip("the fault campaign runs only when asked: make faults")
-	}
-	if os.Getenv("PEERFLOW_FAULTS_TMPFS") == "" {
+	if os.Getenv("PEERFLOW_FAULTS_TMPFS") == "" && *faultRounds != 0 {
 		t.Skip("needs a mount namespace of its own to mount a tmpfs in: make faults")
 	}
-	bin := buildBinary(t)
-	dir := t.TempDir()
+	bin, dir := campaign(t)
 	_, trAddr := startTrackerProc(t, bin, "127.0.0.1:0", filepath.Join(dir, "tracker.db"))
 	src := filepath.Join(dir, "movie.bin")
 	want, err := writeRandomFile(src, faultSize, 7)
@@ -469,11 +450,7 @@ func TestFaultDiskFull(t *testing.T) {
 // nobody else holds the rest. With the file restored and shared again,
 // the same get resumes and ends byte-identical.
 func TestFaultShareTruncated(t *testing.T) {
-	if *faultRounds == 0 {
-		t.Skip("the fault campaign runs only when asked: make faults")
-	}
-	bin := buildBinary(t)
-	dir := t.TempDir()
+	bin, dir := campaign(t)
 	_, trAddr := startTrackerProc(t, bin, "127.0.0.1:0", filepath.Join(dir, "tracker.db"))
 	src := filepath.Join(dir, "movie.bin")
 	want, err := writeRandomFile(src, faultSize, 11)
@@ -506,7 +483,7 @@ func TestFaultShareTruncated(t *testing.T) {
 	if code, err := waitExit(first); err != nil || code != 1 {
 		t.Errorf("get after the share was truncated: exit %d (%v), want 1", code, err)
 	}
-	if names := dirNames(t, out); len(names) != 1 || !strings.HasSuffix(names[0], ".part") {
+	if names := testtools.DirNames(t, out); len(names) != 1 || !strings.HasSuffix(names[0], ".part") {
 		t.Errorf("the output folder holds %q, want only the part file", names)
 	}
 	stopProc(sharer)
@@ -531,6 +508,16 @@ func TestFaultShareTruncated(t *testing.T) {
 	}
 	fmt.Printf("faults: the shared file truncated mid-download: the sharer stopped serving it and said so, the getter failed clearly with its part kept; "+
 		"restored and shared again, the same get fetched the remaining %.1f of %d MiB, byte-identical\n", float64(res.Bytes)/(1<<20), faultSize>>20)
+}
+
+// campaign starts a fault test: it is skipped unless make faults asks
+// for the campaign; it returns the binary and a folder for the test.
+func campaign(t *testing.T) (bin, dir string) {
+	t.Helper()
+	if *faultRounds == 0 {
+		t.Skip("the fault campaign runs only when asked: make faults [ROUNDS=20]")
+	}
+	return buildBinary(t), t.TempDir()
 }
 
 // mountTmpfs mounts a tmpfs of size bytes at dir until t ends.
@@ -612,18 +599,4 @@ func readGetResult(t *testing.T, p *proc, stderr *tailKeeper) swarmGetResult {
 			t.Fatalf("no result from get within 2 minutes; stderr:\n%s", stderr)
 		}
 	}
-}
-
-// dirNames lists the names in dir, sorted.
-func dirNames(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names
 }

@@ -74,12 +74,15 @@ func newTestNetworkOf(t *testing.T, size int, upLimit int64) *testNetwork {
 	return &testNetwork{tracker: h.Addr().String(), link: shared.Link.String(), sharer: n, name: "song.flac", data: data}
 }
 
-// get runs `peerflow get` in process and returns its exit code and output.
-func get(args ...string) (int, string, string) {
+// run runs `peerflow CMD ARGS...` in process and returns its exit code
+// and output.
+func run(cmd string, args ...string) (int, string, string) {
 	var stdout, stderr bytes.Buffer
-	code := Run(context.Background(), append([]string{"get"}, args...), &stdout, &stderr)
+	code := Run(context.Background(), append([]string{cmd}, args...), &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }
+
+func get(args ...string) (int, string, string) { return run("get", args...) }
 
 func TestGetErrorsSayWhatToDo(t *testing.T) {
 	net := newTestNetwork(t)

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -10,12 +8,7 @@ import (
 	"peerflow/core/control"
 )
 
-// status runs `peerflow status` in process.
-func status(args ...string) (int, string, string) {
-	var stdout, stderr bytes.Buffer
-	code := Run(context.Background(), append([]string{"status"}, args...), &stdout, &stderr)
-	return code, stdout.String(), stderr.String()
-}
+func status(args ...string) (int, string, string) { return run("status", args...) }
 
 // TestStatusShowsARunningNode: status finds the node running on a data
 // folder and shows what it shares, as a table and as JSON.

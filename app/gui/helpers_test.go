@@ -15,6 +15,7 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"peerflow/core/content"
 	"peerflow/tracker"
 )
 
@@ -220,4 +221,19 @@ func tapDialogButton(t testing.TB, w fyne.Window, text string) {
 		}
 	}
 	t.Fatalf("the dialog %q has no %q button", dialogText(w), text)
+}
+
+// sharedLink starts a tracker and a node sharing a random file of size
+// bytes called name, and returns the file's share link, as its Copy link
+// button gives it.
+func sharedLink(t *testing.T, a fyne.App, q *uiQueue, name string, size int) content.Link {
+	t.Helper()
+	tr := startTracker(t)
+	sharer := startNode(t, a, q, nodeOptions{trackers: []string{tr}})
+	test.Tap(dropAndWait(t, sharer, randomFile(t, t.TempDir(), name, size)).copyLink)
+	link, err := content.ParseLink(a.Clipboard().Content())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return link
 }

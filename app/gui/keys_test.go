@@ -8,8 +8,6 @@ import (
 	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
-
-	"peerflow/core/content"
 )
 
 // press types Ctrl (⌘) + key on w as the keyboard would: through the
@@ -29,13 +27,7 @@ func typeKey(w fyne.Window, key fyne.KeyName) { w.Canvas().OnTypedKey()(&fyne.Ke
 func TestKeyboard(t *testing.T) {
 	a := test.NewTempApp(t)
 	q := newUIQueue()
-	tr := startTracker(t)
-	sharer := startNode(t, a, q, nodeOptions{trackers: []string{tr}})
-	test.Tap(dropAndWait(t, sharer, randomFile(t, t.TempDir(), "poster.png", 100<<10)).copyLink)
-	link, err := content.ParseLink(a.Clipboard().Content())
-	if err != nil {
-		t.Fatal(err)
-	}
+	link := sharedLink(t, a, q, "poster.png", 100<<10)
 	n := startNode(t, a, q, nodeOptions{})
 	for i, tab := range []string{TabShare, TabNetwork, TabTransfers, TabTrackers, TabSettings} {
 		press(n.win, fyne.KeyName(rune('1'+i)))

@@ -5,8 +5,6 @@ import (
 	"testing"
 
 	"fyne.io/fyne/v2/test"
-
-	"peerflow/core/content"
 )
 
 // TestLinkOpensAfterAsking: a link the desktop hands the app (on its
@@ -15,13 +13,7 @@ import (
 func TestLinkOpensAfterAsking(t *testing.T) {
 	a := test.NewTempApp(t)
 	q := newUIQueue()
-	tr := startTracker(t)
-	sharer := startNode(t, a, q, nodeOptions{trackers: []string{tr}})
-	test.Tap(dropAndWait(t, sharer, randomFile(t, t.TempDir(), "lecture.webm", 200<<10)).copyLink)
-	link, err := content.ParseLink(a.Clipboard().Content())
-	if err != nil {
-		t.Fatal(err)
-	}
+	link := sharedLink(t, a, q, "lecture.webm", 200<<10)
 
 	leech := startNode(t, a, q, nodeOptions{open: link.String()})
 	if got := dialogText(leech.win); !strings.Contains(got, "lecture.webm") || !strings.Contains(got, leech.downloads) {

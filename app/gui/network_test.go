@@ -10,7 +10,6 @@ import (
 	"fyne.io/fyne/v2/test"
 
 	"peerflow/core"
-	"peerflow/core/content"
 )
 
 // A second node finds the file on the Network tab, downloads it with the
@@ -112,13 +111,7 @@ func checkChunkMap(t *testing.T, c *chunkMap, res core.Result) {
 func TestDownloadLinkGivenAtStart(t *testing.T) {
 	a := test.NewTempApp(t)
 	q := newUIQueue()
-	tr := startTracker(t)
-	sharer := startNode(t, a, q, nodeOptions{trackers: []string{tr}})
-	test.Tap(dropAndWait(t, sharer, randomFile(t, t.TempDir(), "notes.txt", 300<<10)).copyLink)
-	link, err := content.ParseLink(a.Clipboard().Content())
-	if err != nil {
-		t.Fatal(err)
-	}
+	link := sharedLink(t, a, q, "notes.txt", 300<<10)
 
 	var leech *testNode
 	want := fyne.NewNotification("Download complete", "notes.txt is in ")

@@ -41,27 +41,65 @@ const (
 	hostNever  hostMode = "never"
 )
 
-// hostModeLabels name the modes in the Settings form, in its order.
-var hostModeLabels = []struct {
-	mode  hostMode
+// choice is one option of a Select of the Settings form: the value it
+// stands for and what the form says.
+type choice[T comparable] struct {
+	value T
 	label string
-}{
+}
+
+// choices are a Select's options, in the form's order.
+type choices[T comparable] []choice[T]
+
+func (cs choices[T]) newSelect() *widget.Select {
+	labels := make([]string, len(cs))
+	for i, c := range cs {
+		labels[i] = c.label
+	}
+	return widget.NewSelect(labels, nil)
+}
+
+// labelOf is what the form says for v.
+func (cs choices[T]) labelOf(v T) string {
+	for _, c := range cs {
+		if c.value == v {
+			return c.label
+		}
+	}
+	return ""
+}
+
+// valueOf is the value of the option labelled label, else def.
+func (cs choices[T]) valueOf(label string, def T) T {
+	for _, c := range cs {
+		if c.label == label {
+			return c.value
+		}
+	}
+	return def
+}
+
+// hostModes are the choices of hosting a tracker at start.
+var hostModes = choices[hostMode]{
 	{hostAuto, "When no tracker is found on the LAN"},
 	{hostAlways, "Always"},
 	{hostNever, "Never"},
 }
 
-// scopeLabels name the choices of what trackers not added by hand hear
-// of (trackerapi.Scope) in the Settings form, in its order, with the keys
-// the preferences keep.
-var scopeLabels = []struct {
-	scope      trackerapi.Scope
-	key, label string
-}{
-	{trackerapi.ScopeShares, "shares", "My shares (LAN), and what came from each"},
-	{trackerapi.ScopeOrigin, "origin", "Only what came from each"},
-	{trackerapi.ScopeAll, "all", "Everything in my library"},
-}
+// scopes are the choices of what trackers not added by hand hear of
+// (trackerapi.Scope); scopeKeys are the names the preferences keep.
+var (
+	scopes = choices[trackerapi.Scope]{
+		{trackerapi.ScopeShares, "My shares (LAN), and what came from each"},
+		{trackerapi.ScopeOrigin, "Only what came from each"},
+		{trackerapi.ScopeAll, "Everything in my library"},
+	}
+	scopeKeys = choices[trackerapi.Scope]{
+		{trackerapi.ScopeShares, "shares"},
+		{trackerapi.ScopeOrigin, "origin"},
+		{trackerapi.ScopeAll, "all"},
+	}
+)
 
 // settings are what the preferences hold, defaults filled in.
 type settings struct {
@@ -98,13 +136,7 @@ func (p prefs) key(name string) string {
 }
 
 func (p prefs) load() settings {
-	key := p.p.StringWithFallback(p.key(prefScope), scopeLabels[0].key)
-	scope := trackerapi.ScopeShares
-	for _, l := range scopeLabels {
-		if l.key == key {
-			scope = l.scope
-		}
-	}
+	scope := scopeKeys.valueOf(p.p.String(p.key(prefScope)), trackerapi.ScopeShares)
 	onClose := closeMode(p.p.String(p.key(prefOnClose)))
 	if onClose != closeBackground && onClose != closeQuit {
 		onClose = closeAsk
@@ -131,11 +163,7 @@ func (p prefs) save(s settings) {
 	p.p.SetString(p.key(prefHostAtStart), string(s.host))
 	p.p.SetString(p.key(prefOnClose), string(s.onClose))
 	p.p.SetBool(p.key(prefStartHidden), s.startHidden)
-	for _, l := range scopeLabels {
-		if l.scope == s.scope {
-			p.p.SetString(p.key(prefScope), l.key)
-		}
-	}
+	p.p.SetString(p.key(prefScope), scopeKeys.labelOf(s.scope))
 }
 
 // saveTrackers keeps the trackers added by hand.
@@ -183,21 +211,9 @@ func (s *settingsScreen) buildUI() {
 	s.port = widget.NewEntry()
 	s.up = widget.NewEntry()
 	s.down = widget.NewEntry()
-	labels := make([]string, len(hostModeLabels))
-	for i, m := range hostModeLabels {
-		labels[i] = m.label
-	}
-	s.hostAtStart = widget.NewSelect(labels, nil)
-	labels = make([]string, len(scopeLabels))
-	for i, l := range scopeLabels {
-		labels[i] = l.label
-	}
-	s.scope = widget.NewSelect(labels, nil)
-	labels = make([]string, len(closeModeLabels))
-	for i, m := range closeModeLabels {
-		labels[i] = m.label
-	}
-	s.onClose = widget.NewSelect(labels, nil)
+	s.hostAtStart = hostModes.newSelect()
+	s.scope = scopes.newSelect()
+	s.onClose = closeModes.newSelect()
 	s.startHidden = widget.NewCheck("Start in the background, in the system tray", nil)
 	s.autostart = widget.NewCheck("Start Peerflow when I log in", nil)
 	if !autostartSupported {
@@ -234,21 +250,9 @@ func (s *settingsScreen) show(st settings) {
 	s.port.SetText(strconv.Itoa(st.port))
 	s.up.SetText(formatLimit(st.up))
 	s.down.SetText(formatLimit(st.down))
-	for _, m := range hostModeLabels {
-		if m.mode == st.host {
-			s.hostAtStart.SetSelected(m.label)
-		}
-	}
-	for _, l := range scopeLabels {
-		if l.scope == st.scope {
-			s.scope.SetSelected(l.label)
-		}
-	}
-	for _, m := range closeModeLabels {
-		if m.mode == st.onClose {
-			s.onClose.SetSelected(m.label)
-		}
-	}
+	s.hostAtStart.SetSelected(hostModes.labelOf(st.host))
+	s.scope.SetSelected(scopes.labelOf(st.scope))
+	s.onClose.SetSelected(closeModes.labelOf(st.onClose))
 	s.startHidden.SetChecked(st.startHidden)
 	s.autostart.SetChecked(autostartEnabled())
 }
@@ -299,21 +303,9 @@ func (s *settingsScreen) read() (settings, error) {
 	if st.down, err = parseLimit("download", s.down.Text); err != nil {
 		return st, err
 	}
-	for _, m := range hostModeLabels {
-		if m.label == s.hostAtStart.Selected {
-			st.host = m.mode
-		}
-	}
-	for _, l := range scopeLabels {
-		if l.label == s.scope.Selected {
-			st.scope = l.scope
-		}
-	}
-	for _, m := range closeModeLabels {
-		if m.label == s.onClose.Selected {
-			st.onClose = m.mode
-		}
-	}
+	st.host = hostModes.valueOf(s.hostAtStart.Selected, st.host)
+	st.scope = scopes.valueOf(s.scope.Selected, st.scope)
+	st.onClose = closeModes.valueOf(s.onClose.Selected, st.onClose)
 	st.startHidden = s.startHidden.Checked
 	return st, nil
 }

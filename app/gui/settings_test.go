@@ -27,13 +27,13 @@ func TestScopeSetting(t *testing.T) {
 	a := test.NewTempApp(t)
 	q := newUIQueue()
 	n := startNode(t, a, q, nodeOptions{})
-	if got := n.settings.scope.Selected; got != scopeLabels[0].label {
-		t.Fatalf("default choice %q, want %q", got, scopeLabels[0].label)
+	if got := n.settings.scope.Selected; got != scopes[0].label {
+		t.Fatalf("default choice %q, want %q", got, scopes[0].label)
 	}
-	for _, l := range scopeLabels {
+	for _, l := range scopes {
 		n.settings.scope.SetSelected(l.label)
 		n.settings.form.OnSubmit()
-		if got := n.prefs.load().scope; got != l.scope {
+		if got := n.prefs.load().scope; got != l.value {
 			t.Errorf("chose %q, saved %v", l.label, got)
 		}
 	}

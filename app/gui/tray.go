@@ -24,11 +24,8 @@ const (
 	closeQuit       closeMode = "quit"
 )
 
-// closeModeLabels name the modes in the Settings form, in its order.
-var closeModeLabels = []struct {
-	mode  closeMode
-	label string
-}{
+// closeModes are the choices of what closing the window does.
+var closeModes = choices[closeMode]{
 	{closeAsk, "Asks what to do"},
 	{closeBackground, "Keeps sharing in the background (system tray)"},
 	{closeQuit, "Quits Peerflow"},

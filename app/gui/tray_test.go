@@ -37,7 +37,7 @@ func TestTray(t *testing.T) {
 	}
 	n.closeWindow()
 	tapDialogButton(t, n.win, "Keep sharing")
-	if n.prefs.load().onClose != closeBackground || n.settings.onClose.Selected != closeModeLabels[1].label {
+	if n.prefs.load().onClose != closeBackground || n.settings.onClose.Selected != closeModes[1].label {
 		t.Errorf("the answer was not kept: %q, the form shows %q", n.prefs.load().onClose, n.settings.onClose.Selected)
 	}
 	if n.isClosed() {
@@ -79,7 +79,7 @@ func TestKeepRunningSettings(t *testing.T) {
 	q := newUIQueue()
 	n := startNode(t, a, q, nodeOptions{tray: &fakeTray{}})
 	s := n.settings
-	s.onClose.SetSelected(closeModeLabels[2].label)
+	s.onClose.SetSelected(closeModes[2].label)
 	s.startHidden.SetChecked(true)
 	s.autostart.SetChecked(true)
 	s.form.OnSubmit()
@@ -98,7 +98,7 @@ func TestKeepRunningSettings(t *testing.T) {
 		t.Error("with a tray and the setting on, the window would show at start")
 	}
 	s.show(n.prefs.load()) // as at the next start
-	if s.onClose.Selected != closeModeLabels[2].label || !s.startHidden.Checked || !s.autostart.Checked {
+	if s.onClose.Selected != closeModes[2].label || !s.startHidden.Checked || !s.autostart.Checked {
 		t.Errorf("the form shows %q, %v, %v", s.onClose.Selected, s.startHidden.Checked, s.autostart.Checked)
 	}
 	s.autostart.SetChecked(false)

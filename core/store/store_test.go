@@ -17,6 +17,7 @@ import (
 
 	"peerflow/core/content"
 	"peerflow/core/peer"
+	"peerflow/core/testtools"
 )
 
 const testChunk = content.MinChunkSize
@@ -700,7 +701,7 @@ func TestStopWhilePlacingAFolder(t *testing.T) {
 				if e, err = p.Finish(e); err != nil {
 					t.Fatal(err)
 				}
-				if names := dirNames(t, folder); !slices.Equal(names, want) {
+				if names := testtools.DirNames(t, folder); !slices.Equal(names, want) {
 					t.Errorf("the folder holds %q, want %q", names, want)
 				}
 				if e.Path != filepath.Join(folder, want[len(want)-1]) || !sameFolder(e.Path, m) || len(e.Files) != len(m.Files) {
@@ -715,18 +716,4 @@ func TestStopWhilePlacingAFolder(t *testing.T) {
 			})
 		}
 	}
-}
-
-// dirNames lists the names in dir, sorted.
-func dirNames(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, de := range entries {
-		names = append(names, de.Name())
-	}
-	return names
 }

@@ -73,3 +73,17 @@ http {
 	t.Fatal("nginx did not start listening within 5 s")
 	return "", ""
 }
+
+// DirNames lists the names in dir, sorted, failing t if it cannot.
+func DirNames(t testing.TB, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
