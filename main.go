@@ -64,10 +64,7 @@ func runDesktop(args []string) int {
 	}
 	// The app already runs on this data folder: it takes the link (or
 	// just comes to the front), and this start ends here.
-	if handed, err := gui.HandOver(*data, fs.Arg(0)); err != nil {
-		fmt.Fprintf(os.Stderr, "peerflow: %v\n", err)
-		return 1
-	} else if handed {
+	if gui.HandOver(*data, fs.Arg(0)) {
 		return 0
 	}
 	level := slog.LevelWarn

@@ -50,9 +50,10 @@ func (n *Node) Status() control.Status {
 
 // HandleOpen makes the node's control socket take links handed over by
 // a second start of the desktop app (control.Open): fn shows the window
-// and offers to download the link ("" only shows the window). Only the
+// and offers to download the link ("" only shows the window); it must
+// not block. Only the
 // desktop app calls it; a node without its socket ignores it.
-func (n *Node) HandleOpen(fn func(link string) error) {
+func (n *Node) HandleOpen(fn func(link string)) {
 	if n.control != nil {
 		n.control.SetOpen(fn)
 	}

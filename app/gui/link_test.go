@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"fyne.io/fyne/v2/test"
+
+	"peerflow/core"
 )
 
 // TestLinkOpensAfterAsking: a link the desktop hands the app (on its
@@ -25,9 +27,8 @@ func TestLinkOpensAfterAsking(t *testing.T) {
 	}
 
 	// A second start of the app on the same data folder hands it over.
-	handed, err := HandOver(leech.cfg.DataDir, link.String())
-	if err != nil || !handed {
-		t.Fatalf("HandOver to the running app: %v, %v", handed, err)
+	if !HandOver(leech.cfg.DataDir, link.String()) {
+		t.Fatal("the running app did not take the link")
 	}
 	q.until(t, "the running app asks about the link", func() bool { return leech.win.Canvas().Overlays().Top() != nil })
 	tapDialogButton(t, leech.win, "Download")
@@ -36,12 +37,25 @@ func TestLinkOpensAfterAsking(t *testing.T) {
 		return r != nil && r.ended
 	})
 
-	// What is not a link is refused, back to the second start.
-	if handed, err := HandOver(leech.cfg.DataDir, "peerflow://nonsense"); handed || err == nil || !strings.Contains(err.Error(), "link") {
-		t.Errorf("HandOver of a bad link: %v, %v", handed, err)
+	// What is not a link: the running window says what to do.
+	if !HandOver(leech.cfg.DataDir, "peerflow://nonsense") {
+		t.Fatal("the running app did not take the bad link")
 	}
-	// With no app on the folder, this start goes on.
-	if handed, err := HandOver(t.TempDir(), link.String()); handed || err != nil {
-		t.Errorf("HandOver with no app running: %v, %v", handed, err)
+	q.until(t, "the running app says what is wrong", func() bool { return leech.win.Canvas().Overlays().Top() != nil })
+	if got := dialogText(leech.win); !strings.Contains(got, "paste the whole link") {
+		t.Errorf("the running app says %q", got)
+	}
+	// With no app on the folder, or a terminal command holding it, this
+	// start opens its own window.
+	if HandOver(t.TempDir(), link.String()) {
+		t.Error("HandOver with no app running says it was taken")
+	}
+	cli, err := core.Open(t.TempDir(), core.Options{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if HandOver(cli.DataDir(), link.String()) {
+		t.Error("HandOver to a node without a window says it was taken")
 	}
 }

@@ -198,19 +198,14 @@ func (u *UI) Start(cfg Config) error {
 	u.trackers.hostAtStart(s.host)
 	// A second start of the app (a link clicked in a browser) hands its
 	// link over here instead of failing on the data folder in use.
-	n.HandleOpen(func(link string) error {
-		if link != "" {
-			if _, err := content.ParseLink(link); err != nil {
-				return err
-			}
-		}
+	// A bad link is shown there too, where the user looks.
+	n.HandleOpen(func(link string) {
 		u.ui(func() {
 			u.showWindow()
 			if link != "" {
 				u.askToDownload(link)
 			}
 		})
-		return nil
 	})
 	if cfg.Open != "" {
 		u.askToDownload(cfg.Open)
@@ -304,19 +299,18 @@ func (u *UI) askToDownload(link string) {
 
 // HandOver gives link ("" for none) to the app already running on the
 // data folder dir ("" for the default), which shows its window and asks
-// about the link: handed is true when it took it, and this start should
-// end there. With no app running there, handed is false and err nil.
-func HandOver(dir, link string) (handed bool, err error) {
-	if dir, err = dataDir(dir); err != nil {
-		return false, nil // Start says what is wrong
+// about the link (or says what is wrong with it). It reports whether the
+// running app took it: then this start should end there. Otherwise (no
+// app runs there, or a terminal command holds the folder) this start
+// opens its own window, which says what is wrong if anything is.
+func HandOver(dir, link string) bool {
+	dir, err := dataDir(dir)
+	if err != nil {
+		return false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err = control.Open(ctx, dir, link)
-	if errors.Is(err, control.ErrNotRunning) {
-		return false, nil
-	}
-	return err == nil, err
+	return control.Open(ctx, dir, link) == nil
 }
 
 // Quit closes the window: the window goes at once, the node and a hosted

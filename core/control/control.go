@@ -98,7 +98,7 @@ type Server struct {
 	ln   net.Listener
 	srv  *http.Server
 	done chan struct{}
-	open atomic.Pointer[func(link string) error]
+	open atomic.Pointer[func(link string)]
 }
 
 // MaxLinkBytes bounds an open request's body: a link with a few tracker
@@ -142,8 +142,9 @@ func Serve(dir string, status func() Status) (*Server, error) {
 }
 
 // SetOpen makes the server take POST /open, handing each link (or "")
-// to fn; nil stops it. Only the desktop app opens links.
-func (s *Server) SetOpen(fn func(link string) error) {
+// to fn, which must not block; nil stops it. Only the desktop app opens
+// links (and says itself what is wrong with a bad one).
+func (s *Server) SetOpen(fn func(link string)) {
 	if fn == nil {
 		s.open.Store(nil)
 		return
@@ -166,10 +167,7 @@ func (s *Server) serveOpen(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad open request: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	if err := (*fn)(req.Link); err != nil {
-		http.Error(w, err.Error(), http.StatusUnprocessableEntity)
-		return
-	}
+	(*fn)(req.Link)
 	w.WriteHeader(http.StatusNoContent)
 }
 
