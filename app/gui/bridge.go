@@ -72,7 +72,8 @@ func (u *UI) showError(err error) {
 	if errors.Is(err, context.Canceled) {
 		return // the window is closing: nobody asked
 	}
-	dialog.ShowError(explain(err), u.win)
+	d := dialog.NewError(explain(err), u.win)
+	u.showAnswerable(d, d.Hide, d.Hide) // Enter or Escape closes it
 }
 
 // explain adds what to do next to the errors people meet in the window,
