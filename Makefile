@@ -12,8 +12,9 @@ BUILD_PKGS := gcc libc6-dev pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev
 	libxrandr-dev libxinerama-dev libxi-dev libxxf86vm-dev libwayland-dev libxkbcommon-dev
 # What `make test` adds: the real programs some tests check Peerflow
 # against (core/testtools): ffmpeg and ffprobe as players, nginx as an
-# origin server.
-TEST_PKGS  := ffmpeg nginx-light etcd-server
+# origin server, etcd as the fleet's store, a D-Bus daemon as a desktop's
+# session bus (is there a tray to hide the window to?).
+TEST_PKGS  := ffmpeg nginx-light etcd-server dbus-daemon
 # What `make package` adds: the Windows cross compiler (with its binutils,
 # for the checks), and the tools the checks run.
 PACKAGE_PKGS := gcc-mingw-w64-x86-64 desktop-file-utils xdg-utils file binutils

@@ -128,7 +128,7 @@ func startNode(t testing.TB, a fyne.App, q *uiQueue, opts nodeOptions) *testNode
 	n := &testNode{UI: New(a), q: q, downloads: t.TempDir()}
 	n.do = q.post
 	if opts.tray != nil {
-		n.tray = opts.tray
+		n.tray, n.trayShown = opts.tray, func() bool { return true }
 	}
 	p := newPrefs(a.Preferences(), dir)
 	p.save(settings{folder: n.downloads, host: opts.host})

@@ -59,7 +59,7 @@ func (u *UI) showWindow() {
 // closeWindow is what the window's close button does: quit, or hide the
 // window and keep sharing, as the setting says; the first time, ask.
 func (u *UI) closeWindow() {
-	if u.tray == nil || u.node == nil { // no way back to a hidden window
+	if !u.hasTray() || u.node == nil { // no way back to a hidden window
 		u.Quit()
 		return
 	}
@@ -77,8 +77,8 @@ func (u *UI) closeWindow() {
 // (or Escape) leaves the window open and asks again next time.
 func (u *UI) askOnClose() {
 	msg := widget.NewLabel("Peerflow can keep sharing your files and finish your downloads while its window is closed: " +
-		"it stays in the system tray, where you can open it again or quit (starting Peerflow again opens it too, " +
-		"on a desktop without a tray). You can change this on the Settings tab.")
+		"it stays in the system tray, where you can open it again or quit (starting Peerflow again opens it too). " +
+		"You can change this on the Settings tab.")
 	msg.Wrapping = fyne.TextWrapWord
 	d := dialog.NewCustomWithoutButtons("Keep sharing in the background?", msg, u.win)
 	answer := func(mode closeMode) {
@@ -113,8 +113,12 @@ func (u *UI) Run() {
 
 // startsHidden reports whether Run leaves the window hidden.
 func (u *UI) startsHidden() bool {
-	return u.node != nil && u.tray != nil && u.prefs.load().startHidden && u.cfg.Open == ""
+	return u.node != nil && u.hasTray() && u.prefs.load().startHidden && u.cfg.Open == ""
 }
+
+// hasTray reports whether Peerflow's tray icon is there to bring a hidden
+// window back.
+func (u *UI) hasTray() bool { return u.tray != nil && u.trayShown() }
 
 // trayOf is a's system tray, or nil when its driver has none.
 func trayOf(a fyne.App) desktop.App {

@@ -86,9 +86,11 @@ type UI struct {
 	// openURL opens a URL with the desktop's handler (fyne's OpenURL);
 	// tests see what would be opened.
 	openURL func(*url.URL) error
-	// tray is the system tray when the driver has one (fyne's desktop.App);
-	// tests put in a fake.
-	tray desktop.App
+	// tray is the system tray when the driver has one (fyne's desktop.App),
+	// and trayShown whether the desktop shows its icon now; tests put in
+	// fakes.
+	tray      desktop.App
+	trayShown func() bool
 
 	share     *shareScreen
 	network   *networkScreen
@@ -112,7 +114,7 @@ type UI struct {
 
 // New builds the main window of a; Start then runs the node behind it.
 func New(a fyne.App) *UI {
-	u := &UI{app: a, win: a.NewWindow("Peerflow"), do: fyne.Do, openURL: a.OpenURL, tray: trayOf(a)}
+	u := &UI{app: a, win: a.NewWindow("Peerflow"), do: fyne.Do, openURL: a.OpenURL, tray: trayOf(a), trayShown: trayHostRunning}
 	u.ctx, u.cancel = context.WithCancel(context.Background())
 	u.share = newShareScreen(u)
 	u.network = newNetworkScreen(u)

@@ -1,7 +1,9 @@
 // Package testtools runs the real programs some tests check Peerflow
 // against: ffmpeg and ffprobe (players), nginx (an origin server), etcd
-// (the tracker fleet's store). They come from Debian's packages (ffmpeg,
-// nginx-light, etcd-server), which `make test` and CI install. Without them a test is skipped, unless
+// (the tracker fleet's store), dbus-daemon (a desktop's session bus),
+// script (a terminal). They come from Debian's packages (ffmpeg,
+// nginx-light, etcd-server, dbus-daemon; script is in bsdutils), which
+// `make test` and CI install. Without them a test is skipped, unless
 // PEERFLOW_REQUIRE_TOOLS is set (CI sets it), which makes it fail.
 package testtools
 
@@ -24,9 +26,9 @@ func Require(t testing.TB, names ...string) []string {
 		p, err := exec.LookPath(name)
 		if err != nil {
 			if os.Getenv("PEERFLOW_REQUIRE_TOOLS") != "" {
-				t.Fatalf("%s is needed (Debian: apt-get install ffmpeg nginx-light etcd-server)", name)
+				t.Fatalf("%s is needed (Debian: make test-deps installs it)", name)
 			}
-			t.Skipf("needs %s (Debian: apt-get install ffmpeg nginx-light etcd-server)", name)
+			t.Skipf("needs %s (Debian: make test-deps installs it)", name)
 		}
 		paths[i] = p
 	}
