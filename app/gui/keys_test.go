@@ -113,3 +113,27 @@ func TestEveryControlIsLabelled(t *testing.T) {
 		}
 	}
 }
+
+// TestWithoutAMouse: a link typed into the Network screen is downloaded
+// with the keyboard alone: Ctrl+2, type, Tab to the button, Space.
+func TestWithoutAMouse(t *testing.T) {
+	a := test.NewTempApp(t)
+	q := newUIQueue()
+	link := sharedLink(t, a, q, "slides.pdf", 150<<10)
+	n := startNode(t, a, q, nodeOptions{})
+	press(n.win, fyne.Key2)
+	field, ok := n.win.Canvas().Focused().(*widget.Entry)
+	if !ok || field != n.network.link {
+		t.Fatalf("the focus is on %v, not the link field", n.win.Canvas().Focused())
+	}
+	test.Type(field, link.String())
+	test.FocusNext(n.win.Canvas())
+	if got := n.win.Canvas().Focused(); got != n.network.getLink {
+		t.Fatalf("Tab from the link field goes to %v, not %q", got, n.network.getLink.Text)
+	}
+	n.win.Canvas().Focused().TypedKey(&fyne.KeyEvent{Name: fyne.KeySpace})
+	q.until(t, "the typed link downloads", func() bool {
+		r := n.transfers.rows[link.ID]
+		return r != nil && r.ended
+	})
+}
