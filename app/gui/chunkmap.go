@@ -129,8 +129,8 @@ const chunkMapHeight = 120
 type chunkMap struct {
 	manifest *content.Manifest
 	raster   *canvas.Raster
-	legend   *fyne.Container
-	swatches []*legendEntry // UI goroutine: the legend's entries, by slot
+	legend   *fyne.Container // see legendGrid
+	swatches []*legendEntry  // UI goroutine: the legend's entries, by slot
 
 	mu       sync.Mutex
 	owner    []uint16 // per chunk: its slot
@@ -166,14 +166,22 @@ func newChunkMap(m *content.Manifest) *chunkMap {
 	c.raster = canvas.NewRaster(c.draw)
 	c.raster.ScaleMode = canvas.ImageScalePixels
 	c.raster.SetMinSize(fyne.NewSize(0, chunkMapHeight))
-	// Legend cells as tall as a label, so the text sits level with its swatch.
-	c.legend = container.NewGridWrap(fyne.NewSize(240, widget.NewLabel("").MinSize().Height))
 	return c
 }
 
-// object is the map with its legend below.
+// object is the map with its legend below. UI goroutine only.
 func (c *chunkMap) object() fyne.CanvasObject {
-	return container.NewVBox(c.raster, c.legend)
+	return container.NewVBox(c.raster, c.legendGrid())
+}
+
+// legendGrid is the legend's container, made on first use on the UI
+// goroutine (sizing a label off it races with fyne's font caches), in
+// cells as tall as a label, so the text sits level with its swatch.
+func (c *chunkMap) legendGrid() *fyne.Container {
+	if c.legend == nil {
+		c.legend = container.NewGridWrap(fyne.NewSize(240, widget.NewLabel("").MinSize().Height))
+	}
+	return c.legend
 }
 
 // replay records where the chunks verified so far in this run came from,
@@ -268,7 +276,7 @@ func (c *chunkMap) showLegend(slots []chunkSlot, mc mapColors) {
 	for len(c.swatches) < len(order) {
 		e := newLegendEntry()
 		c.swatches = append(c.swatches, e)
-		c.legend.Add(e.box)
+		c.legendGrid().Add(e.box)
 	}
 	for i, e := range c.swatches {
 		if i >= len(order) {

@@ -74,7 +74,7 @@ type tracked struct {
 }
 
 // track subscribes a new chunk map to d's events. It may run on any
-// goroutine.
+// goroutine: it makes no widget (the map's legend is made when shown).
 func (s *transfersScreen) track(d *core.Download) *tracked {
 	t := &tracked{d: d, chunks: newChunkMap(d.Manifest())}
 	// Subscribe, then replay what came before: a chunk verified in between
