@@ -69,19 +69,24 @@ func isTerminal(w io.Writer) bool {
 }
 
 func newBar(d *core.Download, w io.Writer) *progressbar.ProgressBar {
-	return progressbar.NewOptions64(d.Manifest().Size,
+	return bytesBar(w, d.Manifest().Size, d.Manifest().Name,
+		progressbar.OptionShowElapsedTimeOnFinish(), progressbar.OptionSetRenderBlankState(true))
+}
+
+// bytesBar is a terminal bar of total bytes, as every command draws it:
+// bytes done and in all, rate, time left, the terminal's width.
+func bytesBar(w io.Writer, total int64, desc string, more ...progressbar.Option) *progressbar.ProgressBar {
+	return progressbar.NewOptions64(total, append([]progressbar.Option{
 		progressbar.OptionSetWriter(w),
-		progressbar.OptionSetDescription(d.Manifest().Name),
+		progressbar.OptionSetDescription(desc),
 		progressbar.OptionShowBytes(true),
 		progressbar.OptionShowCount(),
 		progressbar.OptionShowTotalBytes(true),
 		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionShowElapsedTimeOnFinish(),
 		progressbar.OptionFullWidth(),
-		progressbar.OptionSetRenderBlankState(true),
-		progressbar.OptionThrottle(barEvery/2),
+		progressbar.OptionThrottle(barEvery / 2),
 		progressbar.OptionUseANSICodes(true),
-	)
+	}, more...)...)
 }
 
 func updateBar(bar *progressbar.ProgressBar, d *core.Download, p core.Progress) {
@@ -131,18 +136,7 @@ func hashProgress(name string, w io.Writer) (progress func(read, total int64), d
 	var bar *progressbar.ProgressBar
 	progress = func(read, total int64) {
 		if bar == nil {
-			bar = progressbar.NewOptions64(total,
-				progressbar.OptionSetWriter(w),
-				progressbar.OptionSetDescription("hashing "+name),
-				progressbar.OptionShowBytes(true),
-				progressbar.OptionShowCount(),
-				progressbar.OptionShowTotalBytes(true),
-				progressbar.OptionSetPredictTime(true),
-				progressbar.OptionFullWidth(),
-				progressbar.OptionThrottle(barEvery/2),
-				progressbar.OptionUseANSICodes(true),
-				progressbar.OptionClearOnFinish(),
-			)
+			bar = bytesBar(w, total, "hashing "+name, progressbar.OptionClearOnFinish())
 		}
 		bar.Set64(read)
 	}
